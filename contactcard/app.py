@@ -1,0 +1,55 @@
+"""The ASGI application: ``create_app(settings)`` wires the store, the scan writer and the routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from . import i18n
+from .config import Settings, load_secret
+from .scans import ScanWriter
+from .service import Clock, Service, system_clock
+from .store import Store
+from .web import customer, pages
+from .web.context import AppContext
+from .web.render import Renderer
+from .web.security import SecurityHeaders
+
+MAX_BODY = 8 * 1024 * 1024
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+    renderer = Renderer(settings.templates_dir, i18n.load_catalogues())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        secret = load_secret(settings.secret_file)
+        store = await Store.open(settings.db_path)
+        service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
+        writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size)
+        writer.start()
+        app.state.ctx = AppContext(settings=settings, service=service, writer=writer, renderer=renderer)
+        try:
+            yield
+        finally:
+            await writer.close()
+            await store.close()
+
+    routes = [
+        *customer.routes,
+        *pages.routes,
+        Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
+        lifespan=lifespan,
+        max_body_size=MAX_BODY,
+    )

@@ -1,0 +1,97 @@
+"""Settings, read from the environment in one place, and the server secret on disk."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from .models import ValidationError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+SECRET_BYTES = 32
+
+
+def _resource_dir(name: str) -> Path:
+    """A wheel carries templates/ and static/ inside the package; a source checkout keeps them at the top."""
+    packaged = _PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else _PACKAGE_DIR.parent / name
+
+
+TEMPLATES_DIR = _resource_dir("templates")
+STATIC_DIR = _resource_dir("static")
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path
+    base_url: str
+    secret_file: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    templates_dir: Path = TEMPLATES_DIR
+    static_dir: Path = STATIC_DIR
+    scan_queue_size: int = 4096
+    scan_batch_size: int = 512
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def card_url(self, token: str) -> str:
+        return f"{self.base_url}/c/{token}"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ) if env is None else env
+        data_dir = Path(env.get("CONTACTCARD_DATA_DIR", "data"))
+        port = _int(env.get("CONTACTCARD_PORT", "8000"), "CONTACTCARD_PORT")
+        host = env.get("CONTACTCARD_HOST", "127.0.0.1")
+        base_url = env.get("CONTACTCARD_BASE_URL", f"http://{host}:{port}")
+        return cls(
+            db_path=Path(env.get("CONTACTCARD_DB", str(data_dir / "contactcard.sqlite3"))),
+            base_url=normalise_base_url(base_url),
+            secret_file=Path(env.get("CONTACTCARD_SECRET_FILE", str(data_dir / "secret.key"))),
+            host=host,
+            port=port,
+        )
+
+
+def normalise_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    if not (url.startswith("https://") or url.startswith("http://")) or " " in url:
+        raise ValidationError(f"base URL must start with https:// or http://, got {url!r}")
+    return url
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def load_secret(path: Path) -> bytes:
+    """Read the server secret, creating it (mode 0600) on first run.
+
+    The secret keys every link token and the daily visitor key, so it is refused when others can read it.
+    """
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ValidationError(f"secret file {path} is readable by others (mode {mode:o}); run chmod 600 on it")
+        data = path.read_bytes().strip()
+        try:
+            secret = bytes.fromhex(data.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            raise ValidationError(f"secret file {path} must hold hex digits") from None
+        if len(secret) < 16:
+            raise ValidationError(f"secret file {path} holds fewer than 16 bytes")
+        return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(SECRET_BYTES)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret.hex() + "\n")
+    return secret

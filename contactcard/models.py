@@ -1,0 +1,186 @@
+"""Domain values and the exception tree.
+
+Everything here is a frozen value; the store maps rows to these and the service passes them around.
+Times are timezone-aware UTC ``datetime`` objects.
+
+Exceptions::
+
+    ContactcardError            base; ``str(err)`` is a one-line message fit to show a user
+    ├── ValidationError         input that can never be right (bad URL scheme, empty name, bad value)
+    │   └── PolicyError         a well-formed target that is not a company channel under the policy
+    ├── NotFound                the thing named does not exist (employee, channel, card)
+    ├── Conflict                the request clashes with current state (duplicate email, no live card)
+    └── Forbidden               the caller may not do this
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ContactcardError(Exception):
+    """Base of every error the service raises on purpose."""
+
+
+class ValidationError(ContactcardError):
+    """Input that is malformed whatever the state."""
+
+
+class PolicyError(ValidationError):
+    """A target outside the company's channel policy."""
+
+
+class NotFound(ContactcardError):
+    """The named thing does not exist."""
+
+
+class Conflict(ContactcardError):
+    """The request clashes with the current state."""
+
+
+class Forbidden(ContactcardError):
+    """The caller may not do this."""
+
+
+class ChannelKind(enum.StrEnum):
+    LINE = "line"
+    LINE_WORKS = "line_works"
+    PHONE = "phone"
+    EMAIL = "email"
+    WEB = "web"
+    BOOKING = "booking"
+    TEAMS = "teams"
+    WHATSAPP = "whatsapp"
+    CUSTOM = "custom"
+
+
+class EmployeeStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DEPARTED = "departed"
+
+
+class Outcome(enum.StrEnum):
+    """What a hit under ``/c/`` turned out to be."""
+
+    VIEW = "view"  # the card page was shown
+    CLICK = "click"  # a channel button was followed
+    VCARD = "vcard"  # the contact was saved
+    QR = "qr"  # the QR image was fetched
+    EXPIRED = "expired"
+    REVOKED = "revoked"  # revoked or replaced by a rotation
+    DEPARTED = "departed"  # the employee has left; successor or company shown
+    UNKNOWN = "unknown"  # well-formed token that matches no card
+    MALFORMED = "malformed"  # not even shaped like a token
+    BAD_CHANNEL = "bad_channel"  # a live card, but no such channel
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    kind: ChannelKind
+    target: str
+    label: str
+    position: int
+    employee_id: int | None  # None: one of the company's general channels
+
+
+@dataclass(frozen=True)
+class Company:
+    name: str
+    name_en: str
+    logo_sha: str | None
+    brand_color: str
+    business_hours: str
+    business_hours_en: str
+    timezone: str
+    default_card_days: int
+    retention_days: int
+    allow_email_domains: tuple[str, ...]
+    allow_phone_prefixes: tuple[str, ...]
+    allow_line_ids: tuple[str, ...]
+    allow_line_works_domains: tuple[str, ...]
+    channels: tuple[Channel, ...] = ()
+
+    @property
+    def has_policy(self) -> bool:
+        return bool(
+            self.allow_email_domains
+            or self.allow_phone_prefixes
+            or self.allow_line_ids
+            or self.allow_line_works_domains
+        )
+
+
+@dataclass(frozen=True)
+class Employee:
+    id: int
+    email: str
+    family_name: str
+    given_name: str
+    family_kana: str
+    given_kana: str
+    latin_name: str
+    title: str
+    department: str
+    photo_sha: str | None  # content address of the photo in the media table
+    status: EmployeeStatus
+    successor_id: int | None
+    created_at: datetime
+
+    @property
+    def display_name(self) -> str:
+        """Family name first (Japanese order) unless both parts are Latin script."""
+        if not self.given_name:
+            return self.family_name
+        if self.family_name.isascii() and self.given_name.isascii():
+            return f"{self.given_name} {self.family_name}"
+        return f"{self.family_name} {self.given_name}"
+
+    @property
+    def kana_name(self) -> str:
+        return " ".join(p for p in (self.family_kana, self.given_kana) if p)
+
+
+@dataclass(frozen=True)
+class Card:
+    id: int
+    employee_id: int
+    generation: int
+    label: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A card together with its link; the token exists only in memory, never in the database."""
+
+    card: Card
+    token: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ScanEvent:
+    time: datetime
+    outcome: Outcome
+    card_id: int | None = None
+    employee_id: int | None = None
+    channel_id: int | None = None
+    channel_kind: str | None = None
+    user_agent: str = ""
+    referrer: str = ""
+    accept_language: str = ""
+    visitor_key: str = ""
+    is_bot: bool = False
+    device: str = ""
+    os: str = ""
+    browser: str = ""
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,89 @@
+"""Schema migrations, keyed by version. Applied in order at start-up and by ``contactcard migrate``.
+
+A migration, once released, is never edited: a database made by any earlier version must upgrade
+through the same steps. Add a new entry instead.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE company (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        name_en TEXT NOT NULL DEFAULT '',
+        logo_sha TEXT,
+        brand_color TEXT NOT NULL DEFAULT '#06c755',
+        business_hours TEXT NOT NULL DEFAULT '',
+        business_hours_en TEXT NOT NULL DEFAULT '',
+        timezone TEXT NOT NULL DEFAULT 'Asia/Tokyo',
+        default_card_days INTEGER NOT NULL DEFAULT 90,
+        retention_days INTEGER NOT NULL DEFAULT 400,
+        allow_email_domains TEXT NOT NULL DEFAULT '',
+        allow_phone_prefixes TEXT NOT NULL DEFAULT '',
+        allow_line_ids TEXT NOT NULL DEFAULT '',
+        allow_line_works_domains TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE media (
+        sha TEXT PRIMARY KEY,
+        content_type TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE TABLE employees (
+        id INTEGER PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        family_name TEXT NOT NULL,
+        given_name TEXT NOT NULL DEFAULT '',
+        family_kana TEXT NOT NULL DEFAULT '',
+        given_kana TEXT NOT NULL DEFAULT '',
+        latin_name TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL DEFAULT '',
+        department TEXT NOT NULL DEFAULT '',
+        photo_sha TEXT REFERENCES media(sha),
+        status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'departed')),
+        successor_id INTEGER REFERENCES employees(id),
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE channels (
+        id INTEGER PRIMARY KEY,
+        employee_id INTEGER REFERENCES employees(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        position INTEGER NOT NULL
+    );
+    CREATE INDEX channels_by_employee ON channels(employee_id, position);
+    CREATE TABLE cards (
+        id INTEGER PRIMARY KEY,
+        employee_id INTEGER NOT NULL REFERENCES employees(id),
+        generation INTEGER NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        nonce BLOB NOT NULL,
+        token_digest BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT,
+        UNIQUE (employee_id, generation)
+    );
+    -- one live (unrevoked) link per employee, enforced by the database itself
+    CREATE UNIQUE INDEX one_open_card ON cards(employee_id) WHERE revoked_at IS NULL;
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        card_id INTEGER REFERENCES cards(id),
+        employee_id INTEGER REFERENCES employees(id),
+        outcome TEXT NOT NULL,
+        channel_id INTEGER,
+        channel_kind TEXT,
+        user_agent TEXT NOT NULL DEFAULT '',
+        referrer TEXT NOT NULL DEFAULT '',
+        accept_language TEXT NOT NULL DEFAULT '',
+        visitor_key TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX events_by_time ON events(time);
+    CREATE INDEX events_by_employee ON events(employee_id, time);
+    """,
+}
+
+LATEST = max(MIGRATIONS)

@@ -1,0 +1,378 @@
+"""The use cases, called alike by the web, the CLI and the API. No Starlette here; the clock is injected."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from . import policy, tokens
+from .models import (
+    Card,
+    Channel,
+    ChannelKind,
+    Company,
+    Conflict,
+    Employee,
+    EmployeeStatus,
+    IssuedCard,
+    NotFound,
+    Outcome,
+    ValidationError,
+)
+from .store import CardRecord, Store
+
+Clock = Callable[[], datetime]
+MAX_TEXT = 200
+MAX_CARD_DAYS = 3650
+CARD_CACHE_SIZE = 10_000
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a token leads to: the outcome to record and everything the page needs."""
+
+    outcome: Outcome
+    company: Company
+    card: Card | None = None
+    employee: Employee | None = None
+    channels: tuple[Channel, ...] = ()
+    successor: Employee | None = None
+    successor_url: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.outcome is Outcome.VIEW
+
+
+@dataclass(frozen=True)
+class _CachedCard:
+    record: CardRecord
+    employee: Employee
+    channels: tuple[Channel, ...]
+
+
+DEFAULT_COMPANY = Company(
+    name="Company", name_en="", logo_sha=None, brand_color="#06c755", business_hours="", business_hours_en="",
+    timezone="Asia/Tokyo", default_card_days=90, retention_days=400, allow_email_domains=(),
+    allow_phone_prefixes=(), allow_line_ids=(), allow_line_works_domains=(),
+)
+
+
+class Service:
+    def __init__(self, store: Store, *, secret: bytes, base_url: str, clock: Clock = system_clock) -> None:
+        self.store = store
+        self.secret = secret
+        self.base_url = base_url
+        self.clock = clock
+        # The hot path reads these on every scan; they are dropped on every change made here and
+        # whenever another connection (the CLI) commits, which PRAGMA data_version reveals.
+        self._company: Company | None = None
+        self._cards: dict[bytes, _CachedCard] = {}
+        self._seen_data_version = -1
+
+    # --- cache --------------------------------------------------------------------------------
+
+    def invalidate(self) -> None:
+        self._company = None
+        self._cards.clear()
+
+    async def _refresh(self) -> None:
+        version = await self.store.data_version()
+        if version != self._seen_data_version:
+            self.invalidate()
+            self._seen_data_version = version
+
+    # --- company ------------------------------------------------------------------------------
+
+    async def company(self) -> Company:
+        if self._company is None:
+            self._company = await self.store.company() or DEFAULT_COMPANY
+        return self._company
+
+    async def save_company(self, company: Company, general: dict[ChannelKind, str] | None = None) -> Company:
+        """Replace the profile; ``general`` replaces the company's general channel of each kind given."""
+        _text("company name", company.name, required=True)
+        _check_zone(company.timezone)
+        if not 1 <= company.default_card_days <= MAX_CARD_DAYS:
+            raise ValidationError(f"default link lifetime must be 1 to {MAX_CARD_DAYS} days")
+        if not 1 <= company.retention_days <= 3650:
+            raise ValidationError("scan retention must be 1 to 3650 days")
+        cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
+        for kind, target in cleaned.items():
+            policy.check_policy(company, kind, target)
+        async with self.store.transaction():
+            await self.store.save_company(company)
+            existing = await self.store.channels(None)
+            for kind, target in cleaned.items():
+                for ch in existing:
+                    if ch.kind is kind:
+                        await self.store.remove_channel(ch.id)
+                await self.store.add_channel(None, kind, target, "")
+        self.invalidate()
+        return await self.company()
+
+    # --- employees ----------------------------------------------------------------------------
+
+    async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
+                           given_kana: str = "", latin_name: str = "", title: str = "",
+                           department: str = "") -> Employee:
+        email = email.strip()
+        if not policy.is_email(email):
+            raise ValidationError(f"not an email address: {email!r}")
+        employee = Employee(
+            id=0, email=email, family_name=_text("family name", family_name, required=True),
+            given_name=_text("given name", given_name), family_kana=_text("family name reading", family_kana),
+            given_kana=_text("given name reading", given_kana), latin_name=_text("Latin name", latin_name),
+            title=_text("title", title), department=_text("department", department), photo_sha=None,
+            status=EmployeeStatus.ACTIVE, successor_id=None, created_at=self.clock(),
+        )
+        async with self.store.transaction():
+            new_id = await self.store.add_employee(employee)
+        self.invalidate()
+        return dataclasses.replace(employee, id=new_id)
+
+    async def find_employee(self, ref: str | int) -> Employee:
+        """An employee by id or email."""
+        found: Employee | None
+        if isinstance(ref, int) or str(ref).isdigit():
+            found = await self.store.employee(int(ref))
+        else:
+            found = await self.store.employee_by_email(str(ref))
+        if found is None:
+            raise NotFound(f"no employee {ref!r}")
+        return found
+
+    async def employees(self) -> list[Employee]:
+        return await self.store.employees()
+
+    async def depart(self, employee_ref: str | int, successor_ref: str | int | None = None) -> Employee:
+        """Mark an employee as departed and revoke their link; the link then introduces the successor."""
+        employee = await self.find_employee(employee_ref)
+        successor = None if successor_ref is None else await self.find_employee(successor_ref)
+        if successor is not None and (successor.id == employee.id or successor.status is EmployeeStatus.DEPARTED):
+            raise ValidationError("the successor must be another active employee")
+        updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
+                                      successor_id=None if successor is None else successor.id)
+        async with self.store.transaction():
+            await self.store.update_employee(updated)
+            open_card = await self.store.open_card(employee.id)
+            if open_card is not None:
+                await self.store.revoke_card(open_card.card.id, self.clock(), "departed")
+        self.invalidate()
+        return updated
+
+    # --- channels -----------------------------------------------------------------------------
+
+    async def add_channel(self, employee_ref: str | int | None, kind: ChannelKind | str, target: str,
+                          label: str = "") -> Channel:
+        kind = _kind(kind)
+        owner = None if employee_ref is None else await self.find_employee(employee_ref)
+        cleaned = policy.clean_target(kind, target)
+        policy.check_policy(await self.company(), kind, cleaned)
+        async with self.store.transaction():
+            channel_id = await self.store.add_channel(None if owner is None else owner.id, kind, cleaned,
+                                                      _text("label", label))
+        self.invalidate()
+        channel = await self.store.channel(channel_id)
+        assert channel is not None
+        return channel
+
+    async def channels(self, employee_ref: str | int | None) -> list[Channel]:
+        owner = None if employee_ref is None else await self.find_employee(employee_ref)
+        return await self.store.channels(None if owner is None else owner.id)
+
+    async def remove_channel(self, channel_id: int, employee_ref: str | int | None = None) -> Channel:
+        channel = await self.store.channel(channel_id)
+        if channel is None:
+            raise NotFound(f"no channel {channel_id}")
+        if employee_ref is not None and channel.employee_id != (await self.find_employee(employee_ref)).id:
+            raise NotFound(f"no channel {channel_id} for that employee")
+        async with self.store.transaction():
+            await self.store.remove_channel(channel_id)
+        self.invalidate()
+        return channel
+
+    # --- cards --------------------------------------------------------------------------------
+
+    def _issued(self, record: CardRecord) -> IssuedCard:
+        token = tokens.token_for(self.secret, record.nonce)
+        return IssuedCard(card=record.card, token=token, url=f"{self.base_url}/c/{token}")
+
+    async def issue_card(self, employee_ref: str | int, *, days: int | None = None, label: str = "") -> IssuedCard:
+        employee = await self.find_employee(employee_ref)
+        if employee.status is EmployeeStatus.DEPARTED:
+            raise Conflict(f"{employee.email} has departed; issue a card to their successor instead")
+        if await self.store.open_card(employee.id) is not None:
+            raise Conflict(f"{employee.email} already has a card; use rotate for a fresh link")
+        return await self._new_card(employee, days, label, revoke=None)
+
+    async def rotate_card(self, employee_ref: str | int, *, days: int | None = None) -> IssuedCard:
+        """A fresh link; the old one stops working at once (it then shows the 410 page)."""
+        employee = await self.find_employee(employee_ref)
+        if employee.status is EmployeeStatus.DEPARTED:
+            raise Conflict(f"{employee.email} has departed")
+        current = await self.store.open_card(employee.id)
+        if current is None:
+            raise Conflict(f"{employee.email} has no card to rotate; issue one")
+        return await self._new_card(employee, days, current.card.label, revoke=current.card)
+
+    async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None) -> IssuedCard:
+        company = await self.company()
+        lifetime = _days(company.default_card_days if days is None else days)
+        now = self.clock()
+        nonce = tokens.new_nonce()
+        async with self.store.transaction():
+            if revoke is not None:
+                await self.store.revoke_card(revoke.id, now, "rotated")
+            card_id = await self.store.insert_card(employee.id, _text("label", label), nonce,
+                                                   tokens.digest(tokens.token_for(self.secret, nonce)),
+                                                   now, now + timedelta(days=lifetime))
+        self.invalidate()
+        record = await self.store.card(card_id)
+        assert record is not None
+        return self._issued(record)
+
+    async def revoke_card(self, employee_ref: str | int) -> Card:
+        employee = await self.find_employee(employee_ref)
+        current = await self.store.open_card(employee.id)
+        if current is None:
+            raise Conflict(f"{employee.email} has no live card")
+        async with self.store.transaction():
+            await self.store.revoke_card(current.card.id, self.clock(), "revoked")
+        self.invalidate()
+        record = await self.store.card(current.card.id)
+        assert record is not None
+        return record.card
+
+    async def extend_card(self, employee_ref: str | int, *, days: int | None = None) -> IssuedCard:
+        """Push the expiry to ``days`` from now (an expired, unrevoked link comes back to life)."""
+        employee = await self.find_employee(employee_ref)
+        current = await self.store.open_card(employee.id)
+        if current is None:
+            raise Conflict(f"{employee.email} has no card to extend")
+        lifetime = _days((await self.company()).default_card_days if days is None else days)
+        async with self.store.transaction():
+            await self.store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
+        self.invalidate()
+        record = await self.store.card(current.card.id)
+        assert record is not None
+        return self._issued(record)
+
+    async def current_card(self, employee_ref: str | int) -> IssuedCard | None:
+        employee = await self.find_employee(employee_ref)
+        record = await self.store.open_card(employee.id)
+        return None if record is None else self._issued(record)
+
+    async def cards(self, employee_ref: str | int | None = None) -> list[IssuedCard]:
+        """Every card with its link (links of revoked cards no longer open anything)."""
+        employee_id = None if employee_ref is None else (await self.find_employee(employee_ref)).id
+        out = []
+        for card in await self.store.cards(employee_id):
+            record = await self.store.card(card.id)
+            assert record is not None
+            out.append(self._issued(record))
+        return out
+
+    # --- the scan path ------------------------------------------------------------------------
+
+    async def resolve(self, token: str) -> Resolution:
+        """Decide what a link shows. Never raises for a bad token: that is an outcome too."""
+        await self._refresh()
+        company = await self.company()
+        if not tokens.is_well_formed(token):
+            return Resolution(Outcome.MALFORMED, company)
+        key = tokens.digest(token)
+        cached = self._cards.get(key)
+        if cached is None:
+            # Misses are not cached, so a flood of made-up tokens cannot grow memory.
+            cached = await self._load(key, token)
+            if cached is None:
+                return Resolution(Outcome.UNKNOWN, company)
+            if len(self._cards) >= CARD_CACHE_SIZE:
+                self._cards.clear()
+            self._cards[key] = cached
+        card, employee = cached.record.card, cached.employee
+        if employee.status is EmployeeStatus.DEPARTED or card.revoked_reason == "departed":
+            successor, url = await self._successor(employee)
+            return Resolution(Outcome.DEPARTED, company, card=card, employee=employee,
+                              successor=successor, successor_url=url)
+        if card.revoked_at is not None:
+            return Resolution(Outcome.REVOKED, company, card=card, employee=employee)
+        if self.clock() >= card.expires_at:
+            return Resolution(Outcome.EXPIRED, company, card=card, employee=employee)
+        return Resolution(Outcome.VIEW, company, card=card, employee=employee, channels=cached.channels)
+
+    async def _load(self, key: bytes, token: str) -> _CachedCard | None:
+        record = await self.store.card_by_digest(key)
+        if record is None or not tokens.verify(self.secret, record.nonce, token):
+            return None
+        employee = await self.store.employee(record.card.employee_id)
+        assert employee is not None
+        return _CachedCard(record, employee, tuple(await self.store.channels(employee.id)))
+
+    async def _successor(self, employee: Employee) -> tuple[Employee | None, str | None]:
+        seen = {employee.id}
+        current = employee
+        # Follow a chain of departures (A left to B, B left to C) to whoever is still here.
+        while current.successor_id is not None and current.successor_id not in seen:
+            nxt = await self.store.employee(current.successor_id)
+            if nxt is None:
+                break
+            if nxt.status is EmployeeStatus.ACTIVE:
+                record = await self.store.open_card(nxt.id)
+                live = record is not None and record.card.is_live(self.clock())
+                return nxt, (self._issued(record).url if live and record is not None else None)
+            seen.add(nxt.id)
+            current = nxt
+        return None, None
+
+    def channel_for(self, resolution: Resolution, channel_id: int) -> Channel | None:
+        """Only a channel the page itself offered may be followed: the card's own, or the company's."""
+        offered = resolution.channels if resolution.live else resolution.company.channels
+        return next((c for c in offered if c.id == channel_id), None)
+
+
+def _kind(kind: ChannelKind | str) -> ChannelKind:
+    try:
+        return ChannelKind(kind)
+    except ValueError:
+        raise ValidationError(f"unknown channel kind {kind!r}; use one of: "
+                              + ", ".join(k.value for k in ChannelKind)) from None
+
+
+def _text(what: str, value: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    value = " ".join(value.split())
+    if required and not value:
+        raise ValidationError(f"{what} is required")
+    if len(value) > limit:
+        raise ValidationError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _days(days: int) -> int:
+    if not 1 <= days <= MAX_CARD_DAYS:
+        raise ValidationError(f"days must be between 1 and {MAX_CARD_DAYS}")
+    return days
+
+
+def _check_zone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {name!r}") from None
+
+
+def local_time(company: Company, when: datetime) -> datetime:
+    return when.astimezone(ZoneInfo(company.timezone))
+
+
+def policy_summary(company: Company) -> Sequence[str]:
+    return (*company.allow_email_domains, *company.allow_phone_prefixes, *company.allow_line_ids,
+            *company.allow_line_works_domains)

@@ -1,0 +1,401 @@
+"""The only place with SQL. Small typed functions over one aiosqlite connection, rows mapped to dataclasses.
+
+Writes that must be atomic run inside ``async with store.transaction():``, which also serialises them with
+the scan writer's batches on the shared connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .models import (
+    Card,
+    Channel,
+    ChannelKind,
+    Company,
+    Conflict,
+    Employee,
+    EmployeeStatus,
+    Outcome,
+    ScanEvent,
+)
+from .schema import LATEST, MIGRATIONS
+
+
+def ts(dt: datetime) -> str:
+    """UTC, fixed width, so text order is time order."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _opt_ts(text: str | None) -> datetime | None:
+    return None if text is None else parse_ts(text)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(x for x in text.split("\n") if x)
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """A card with the nonce its token is derived from; never leaves the service."""
+
+    card: Card
+    nonce: bytes
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    time: datetime
+    outcome: Outcome
+    card_id: int | None
+    employee_id: int | None
+    employee_email: str | None
+    channel_kind: str | None
+    user_agent: str
+    referrer: str
+    accept_language: str
+    visitor_key: str
+
+
+class Store:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, *, migrate_to: int = LATEST) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        store = cls(conn)
+        try:
+            await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await store.migrate(migrate_to)
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # --- schema -------------------------------------------------------------------------------
+
+    async def schema_version(self) -> int:
+        return int(await self._scalar("PRAGMA user_version"))
+
+    async def migrate(self, target: int = LATEST) -> list[int]:
+        """Apply pending migrations up to ``target``, each in its own transaction; return those applied."""
+        applied = []
+        current = await self.schema_version()
+        if current > LATEST:
+            raise Conflict(f"database schema version {current} is newer than this program ({LATEST}); "
+                           "upgrade contactcard")
+        for version in sorted(v for v in MIGRATIONS if current < v <= target):
+            async with self.transaction():
+                for statement in _statements(MIGRATIONS[version]):
+                    await self._conn.execute(statement)
+                await self._conn.execute(f"PRAGMA user_version = {int(version)}")
+            applied.append(version)
+        return applied
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        async with self._write_lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection (the CLI, another worker) commits."""
+        return int(await self._scalar("PRAGMA data_version"))
+
+    async def integrity_check(self) -> str:
+        return str(await self._scalar("PRAGMA integrity_check"))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _row(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = await self._rows(sql, params)
+        return rows[0] if rows else None
+
+    async def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write; returns lastrowid. Callers hold a transaction."""
+        try:
+            cur = await self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(_integrity_message(exc)) from None
+        return int(cur.lastrowid or 0)
+
+    # --- company ------------------------------------------------------------------------------
+
+    async def company(self) -> Company | None:
+        row = await self._row("SELECT * FROM company WHERE id = 1")
+        if row is None:
+            return None
+        channels = await self.channels(None)
+        return Company(
+            name=row["name"],
+            name_en=row["name_en"],
+            logo_sha=row["logo_sha"],
+            brand_color=row["brand_color"],
+            business_hours=row["business_hours"],
+            business_hours_en=row["business_hours_en"],
+            timezone=row["timezone"],
+            default_card_days=row["default_card_days"],
+            retention_days=row["retention_days"],
+            allow_email_domains=_split(row["allow_email_domains"]),
+            allow_phone_prefixes=_split(row["allow_phone_prefixes"]),
+            allow_line_ids=_split(row["allow_line_ids"]),
+            allow_line_works_domains=_split(row["allow_line_works_domains"]),
+            channels=tuple(channels),
+        )
+
+    async def save_company(self, company: Company) -> None:
+        await self._exec(
+            """INSERT INTO company (id, name, name_en, logo_sha, brand_color, business_hours, business_hours_en,
+                   timezone, default_card_days, retention_days, allow_email_domains, allow_phone_prefixes,
+                   allow_line_ids, allow_line_works_domains)
+               VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET name=excluded.name, name_en=excluded.name_en,
+                   logo_sha=excluded.logo_sha, brand_color=excluded.brand_color,
+                   business_hours=excluded.business_hours, business_hours_en=excluded.business_hours_en,
+                   timezone=excluded.timezone, default_card_days=excluded.default_card_days,
+                   retention_days=excluded.retention_days, allow_email_domains=excluded.allow_email_domains,
+                   allow_phone_prefixes=excluded.allow_phone_prefixes, allow_line_ids=excluded.allow_line_ids,
+                   allow_line_works_domains=excluded.allow_line_works_domains""",
+            (
+                company.name, company.name_en, company.logo_sha, company.brand_color, company.business_hours,
+                company.business_hours_en, company.timezone, company.default_card_days, company.retention_days,
+                "\n".join(company.allow_email_domains), "\n".join(company.allow_phone_prefixes),
+                "\n".join(company.allow_line_ids), "\n".join(company.allow_line_works_domains),
+            ),
+        )
+
+    # --- media --------------------------------------------------------------------------------
+
+    async def put_media(self, data: bytes, content_type: str) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        await self._exec("INSERT OR IGNORE INTO media (sha, content_type, data) VALUES (?, ?, ?)",
+                         (sha, content_type, data))
+        return sha
+
+    async def media(self, sha: str) -> tuple[bytes, str] | None:
+        row = await self._row("SELECT data, content_type FROM media WHERE sha = ?", (sha,))
+        return None if row is None else (bytes(row["data"]), str(row["content_type"]))
+
+    # --- employees ----------------------------------------------------------------------------
+
+    async def add_employee(self, employee: Employee) -> int:
+        return await self._exec(
+            """INSERT INTO employees (email, family_name, given_name, family_kana, given_kana, latin_name,
+                   title, department, photo_sha, status, successor_id, created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (employee.email, employee.family_name, employee.given_name, employee.family_kana,
+             employee.given_kana, employee.latin_name, employee.title, employee.department,
+             employee.photo_sha, employee.status.value, employee.successor_id, ts(employee.created_at)),
+        )
+
+    async def update_employee(self, employee: Employee) -> None:
+        await self._exec(
+            """UPDATE employees SET email=?, family_name=?, given_name=?, family_kana=?, given_kana=?,
+                   latin_name=?, title=?, department=?, photo_sha=?, status=?, successor_id=? WHERE id=?""",
+            (employee.email, employee.family_name, employee.given_name, employee.family_kana,
+             employee.given_kana, employee.latin_name, employee.title, employee.department,
+             employee.photo_sha, employee.status.value, employee.successor_id, employee.id),
+        )
+
+    async def employee(self, employee_id: int) -> Employee | None:
+        row = await self._row("SELECT * FROM employees WHERE id = ?", (employee_id,))
+        return None if row is None else _employee(row)
+
+    async def employee_by_email(self, email: str) -> Employee | None:
+        row = await self._row("SELECT * FROM employees WHERE email = ?", (email.strip(),))
+        return None if row is None else _employee(row)
+
+    async def employees(self) -> list[Employee]:
+        return [_employee(r) for r in await self._rows("SELECT * FROM employees ORDER BY family_kana, family_name, id")]
+
+    # --- channels -----------------------------------------------------------------------------
+
+    async def channels(self, employee_id: int | None) -> list[Channel]:
+        rows = await self._rows(
+            "SELECT * FROM channels WHERE employee_id IS ? ORDER BY position, id", (employee_id,)
+        )
+        return [_channel(r) for r in rows]
+
+    async def channel(self, channel_id: int) -> Channel | None:
+        row = await self._row("SELECT * FROM channels WHERE id = ?", (channel_id,))
+        return None if row is None else _channel(row)
+
+    async def add_channel(self, employee_id: int | None, kind: ChannelKind, target: str, label: str) -> int:
+        position = await self._scalar(
+            "SELECT COALESCE(MAX(position), 0) + 1 FROM channels WHERE employee_id IS ?", (employee_id,)
+        )
+        return await self._exec(
+            "INSERT INTO channels (employee_id, kind, target, label, position) VALUES (?, ?, ?, ?, ?)",
+            (employee_id, kind.value, target, label, position),
+        )
+
+    async def remove_channel(self, channel_id: int) -> None:
+        await self._exec("DELETE FROM channels WHERE id = ?", (channel_id,))
+
+    async def set_channel_positions(self, ordered_ids: Iterable[int]) -> None:
+        for position, channel_id in enumerate(ordered_ids, start=1):
+            await self._exec("UPDATE channels SET position = ? WHERE id = ?", (position, channel_id))
+
+    # --- cards --------------------------------------------------------------------------------
+
+    async def insert_card(self, employee_id: int, label: str, nonce: bytes, token_digest: bytes,
+                          created_at: datetime, expires_at: datetime) -> int:
+        generation = await self._scalar(
+            "SELECT COALESCE(MAX(generation), 0) + 1 FROM cards WHERE employee_id = ?", (employee_id,)
+        )
+        return await self._exec(
+            """INSERT INTO cards (employee_id, generation, label, nonce, token_digest, created_at, expires_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (employee_id, generation, label, nonce, token_digest, ts(created_at), ts(expires_at)),
+        )
+
+    async def card(self, card_id: int) -> CardRecord | None:
+        row = await self._row("SELECT * FROM cards WHERE id = ?", (card_id,))
+        return None if row is None else _card(row)
+
+    async def card_by_digest(self, token_digest: bytes) -> CardRecord | None:
+        row = await self._row("SELECT * FROM cards WHERE token_digest = ?", (token_digest,))
+        return None if row is None else _card(row)
+
+    async def open_card(self, employee_id: int) -> CardRecord | None:
+        """The employee's unrevoked card (possibly expired)."""
+        row = await self._row("SELECT * FROM cards WHERE employee_id = ? AND revoked_at IS NULL", (employee_id,))
+        return None if row is None else _card(row)
+
+    async def cards(self, employee_id: int | None = None) -> list[Card]:
+        rows = await self._rows(
+            "SELECT * FROM cards WHERE ? IS NULL OR employee_id = ? ORDER BY employee_id, generation",
+            (employee_id, employee_id),
+        )
+        return [_card(r).card for r in rows]
+
+    async def revoke_card(self, card_id: int, at: datetime, reason: str) -> None:
+        await self._exec("UPDATE cards SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
+                         (ts(at), reason, card_id))
+
+    async def set_card_expiry(self, card_id: int, expires_at: datetime) -> None:
+        await self._exec("UPDATE cards SET expires_at = ? WHERE id = ?", (ts(expires_at), card_id))
+
+    # --- events -------------------------------------------------------------------------------
+
+    async def insert_events(self, events: Sequence[ScanEvent]) -> None:
+        """Append a batch; the caller (the scan writer) holds the transaction."""
+        await self._conn.executemany(
+            """INSERT INTO events (time, card_id, employee_id, outcome, channel_id, channel_kind, user_agent,
+                   referrer, accept_language, visitor_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind,
+                 e.user_agent, e.referrer, e.accept_language, e.visitor_key)
+                for e in events
+            ],
+        )
+
+    async def events(self, *, employee_id: int | None = None, since: datetime | None = None,
+                     limit: int = 100, offset: int = 0) -> list[EventRow]:
+        rows = await self._rows(
+            """SELECT events.*, employees.email AS employee_email FROM events
+               LEFT JOIN employees ON employees.id = events.employee_id
+               WHERE (? IS NULL OR events.employee_id = ?) AND (? IS NULL OR events.time >= ?)
+               ORDER BY events.id DESC LIMIT ? OFFSET ?""",
+            (employee_id, employee_id, None if since is None else ts(since),
+             None if since is None else ts(since), limit, offset),
+        )
+        return [
+            EventRow(
+                id=r["id"], time=parse_ts(r["time"]), outcome=Outcome(r["outcome"]), card_id=r["card_id"],
+                employee_id=r["employee_id"], employee_email=r["employee_email"], channel_kind=r["channel_kind"],
+                user_agent=r["user_agent"], referrer=r["referrer"], accept_language=r["accept_language"],
+                visitor_key=r["visitor_key"],
+            )
+            for r in rows
+        ]
+
+    async def count_events(self) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM events"))
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script on statement ends; sqlite3.complete_statement keeps triggers whole."""
+    statements, buf = [], ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                statements.append(buf.strip())
+            buf = ""
+    if buf.strip() and not buf.strip().startswith("--"):
+        statements.append(buf.strip())
+    return statements
+
+
+def _integrity_message(exc: sqlite3.IntegrityError) -> str:
+    text = str(exc)
+    if "employees.email" in text:
+        return "an employee with that email already exists"
+    if "one_open_card" in text or "cards.employee_id" in text:
+        return "the employee already has a live card; rotate or revoke it first"
+    if "FOREIGN KEY" in text:
+        return "that refers to something that does not exist"
+    return "that would conflict with existing data"
+
+
+def _employee(r: sqlite3.Row) -> Employee:
+    return Employee(
+        id=r["id"], email=r["email"], family_name=r["family_name"], given_name=r["given_name"],
+        family_kana=r["family_kana"], given_kana=r["given_kana"], latin_name=r["latin_name"], title=r["title"],
+        department=r["department"], photo_sha=r["photo_sha"], status=EmployeeStatus(r["status"]),
+        successor_id=r["successor_id"], created_at=parse_ts(r["created_at"]),
+    )
+
+
+def _channel(r: sqlite3.Row) -> Channel:
+    return Channel(id=r["id"], kind=ChannelKind(r["kind"]), target=r["target"], label=r["label"],
+                   position=r["position"], employee_id=r["employee_id"])
+
+
+def _card(r: sqlite3.Row) -> CardRecord:
+    card = Card(
+        id=r["id"], employee_id=r["employee_id"], generation=r["generation"], label=r["label"],
+        created_at=parse_ts(r["created_at"]), expires_at=parse_ts(r["expires_at"]),
+        revoked_at=_opt_ts(r["revoked_at"]), revoked_reason=r["revoked_reason"],
+    )
+    return CardRecord(card=card, nonce=bytes(r["nonce"]))

@@ -1,0 +1,1 @@
+"""HTTP adapters: thin handlers that parse input, call the service and render."""

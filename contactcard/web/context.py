@@ -1,0 +1,26 @@
+"""What the lifespan opens and every handler needs, typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from ..config import Settings
+from ..scans import ScanWriter
+from ..service import Service
+from .render import Renderer
+
+
+@dataclass(frozen=True)
+class AppContext:
+    settings: Settings
+    service: Service
+    writer: ScanWriter
+    renderer: Renderer
+
+
+def app_context(request: Request) -> AppContext:
+    ctx = request.app.state.ctx
+    assert isinstance(ctx, AppContext)
+    return ctx

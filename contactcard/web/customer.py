@@ -1,0 +1,117 @@
+"""The customer's side: /c/{token}, its channel redirects and vCard. Every hit is recorded first.
+
+The order is the same on every route: resolve the token, decide the answer, commit the event, respond.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import vcard
+from ..models import Channel, Outcome, ScanEvent
+from ..scans import MAX_ACCEPT_LANGUAGE, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
+from ..service import Resolution
+from ..tokens import visitor_key
+from .context import AppContext, app_context
+
+GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
+NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+
+
+async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Outcome,
+                 channel: Channel | None = None) -> None:
+    """Commit one event for this hit. The raw IP only feeds the daily pseudonym and is then dropped."""
+    now = ctx.service.clock()
+    user_agent = request.headers.get("user-agent", "")
+    ip = request.client.host if request.client else ""
+    await ctx.writer.record(ScanEvent(
+        time=now,
+        outcome=outcome,
+        card_id=res.card.id if res.card else None,
+        employee_id=res.employee.id if res.employee else None,
+        channel_id=channel.id if channel else None,
+        channel_kind=channel.kind.value if channel else None,
+        user_agent=crop(user_agent, MAX_USER_AGENT),
+        referrer=crop(request.headers.get("referer", ""), MAX_REFERRER),
+        accept_language=crop(request.headers.get("accept-language", ""), MAX_ACCEPT_LANGUAGE),
+        visitor_key=visitor_key(ctx.service.secret, now.strftime("%Y-%m-%d"), ip, user_agent),
+    ))
+
+
+def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:
+    if res.live:
+        return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token},
+                                 status=status or 200, company=res.company, headers=NO_STORE)
+    code = status or (410 if res.outcome in GONE else 404)
+    return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token},
+                             status=code, company=res.company, headers=NO_STORE)
+
+
+def busy(request: Request, ctx: AppContext) -> Response:
+    headers = {**NO_STORE, "Retry-After": "1"}
+    return ctx.renderer.page(request, "error.html", {"status": 503}, status=503, headers=headers)
+
+
+async def card_page(request: Request) -> Response:
+    ctx = app_context(request)
+    token = request.path_params["token"]
+    res = await ctx.service.resolve(token)
+    try:
+        await record(request, ctx, res, res.outcome)
+    except ScanNotRecorded:
+        return busy(request, ctx)
+    return page_for(request, ctx, res, token)
+
+
+async def go(request: Request) -> Response:
+    """Follow a channel button. Only a channel the page offered: the target comes from the database."""
+    ctx = app_context(request)
+    token = request.path_params["token"]
+    res = await ctx.service.resolve(token)
+    raw_id = request.path_params["channel"]
+    channel = ctx.service.channel_for(res, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 12 else None
+    try:
+        await record(request, ctx, res, Outcome.CLICK if channel else Outcome.BAD_CHANNEL, channel)
+    except ScanNotRecorded:
+        return busy(request, ctx)
+    if channel is None:
+        return page_for(request, ctx, res, token, status=404 if res.live else None)
+    return RedirectResponse(channel.target, status_code=303, headers=NO_STORE)
+
+
+async def vcard_download(request: Request) -> Response:
+    ctx = app_context(request)
+    token = request.path_params["token"]
+    res = await ctx.service.resolve(token)
+    try:
+        await record(request, ctx, res, Outcome.VCARD if res.live else res.outcome)
+    except ScanNotRecorded:
+        return busy(request, ctx)
+    if not res.live or res.employee is None:
+        return page_for(request, ctx, res, token)
+    body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels)
+    return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
+    })
+
+
+async def stray(request: Request) -> Response:
+    """Anything else under /c/ is still a hit on a link: recorded, answered with the company's channels."""
+    ctx = app_context(request)
+    res = await ctx.service.resolve("")
+    try:
+        await record(request, ctx, res, Outcome.MALFORMED)
+    except ScanNotRecorded:
+        return busy(request, ctx)
+    return page_for(request, ctx, res, "", status=404)
+
+
+routes: list[BaseRoute] = [
+    Route("/c/{token}", card_page, methods=["GET"]),
+    Route("/c/{token}/go/{channel}", go, methods=["GET"]),
+    Route("/c/{token}/vcard", vcard_download, methods=["GET"]),
+    Route("/c/{rest:path}", stray, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+    Route("/c", stray, methods=["GET"]),
+]

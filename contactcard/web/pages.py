@@ -1,0 +1,72 @@
+"""Small shared routes: media by content address, the favicon, health, and the error pages."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+from PIL import Image, ImageDraw
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .context import app_context
+
+log = logging.getLogger(__name__)
+_SHA = re.compile(r"[0-9a-f]{64}")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def media(request: Request) -> Response:
+    sha = request.path_params["sha"]
+    found = await app_context(request).service.store.media(sha) if _SHA.fullmatch(sha) else None
+    if found is None:
+        raise HTTPException(404)
+    data, content_type = found
+    return Response(data, media_type=content_type, headers={"Cache-Control": IMMUTABLE, "ETag": f'"{sha}"'})
+
+
+def _favicon_bytes() -> bytes:
+    image = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.rounded_rectangle((1, 1, 30, 30), radius=6, fill=(17, 24, 39, 255))
+    for x, y in ((6, 6), (18, 6), (6, 18)):
+        draw.rectangle((x, y, x + 7, y + 7), outline=(255, 255, 255, 255), width=2)
+    draw.rectangle((19, 19, 25, 25), fill=(255, 255, 255, 255))
+    buf = io.BytesIO()
+    image.save(buf, format="ICO", sizes=[(32, 32)])
+    return buf.getvalue()
+
+
+_FAVICON = _favicon_bytes()
+
+
+async def favicon(request: Request) -> Response:
+    return Response(_FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def health(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/me", status_code=303)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status >= 500:
+        log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)
+    ctx = app_context(request)
+    headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    return ctx.renderer.page(request, "error.html", {"status": status}, status=status,
+                             company=await ctx.service.company(), headers=headers)
+
+
+routes: list[BaseRoute] = [
+    Route("/media/{sha}", media, methods=["GET"]),
+    Route("/favicon.ico", favicon, methods=["GET"]),
+    Route("/healthz", health, methods=["GET"]),
+]

@@ -1,0 +1,99 @@
+"""Fixtures: a real SQLite file per test, the real ASGI app, an injected clock."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import pytest
+from starlette.testclient import TestClient
+
+from contactcard.app import create_app
+from contactcard.config import Settings
+from contactcard.models import ChannelKind, IssuedCard
+from contactcard.service import Service
+from contactcard.store import EventRow
+from contactcard.web.context import AppContext
+
+P = ParamSpec("P")
+T = TypeVar("T")
+BASE_URL = "https://cards.example.co.jp"  # text only: never dialled, requests go to the in-process app
+
+
+@dataclass
+class FakeClock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db_path=tmp_path / "cc.sqlite3", base_url=BASE_URL, secret_file=tmp_path / "secret.key")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class Harness:
+    """The running app plus a way to call the async service from a sync test, on the app's own loop."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    @property
+    def ctx(self) -> AppContext:
+        ctx = self.client.app.state.ctx  # type: ignore[attr-defined]
+        assert isinstance(ctx, AppContext)
+        return ctx
+
+    @property
+    def service(self) -> Service:
+        return self.ctx.service
+
+    def run(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        portal = self.client.portal
+        assert portal is not None
+        return portal.call(functools.partial(fn, *args, **kwargs))
+
+    def events(self, **filters: Any) -> list[EventRow]:
+        return list(reversed(self.run(self.service.store.events, limit=100_000, **filters)))
+
+    def path(self, issued: IssuedCard) -> str:
+        assert issued.url.startswith(BASE_URL)
+        return issued.url[len(BASE_URL):]
+
+    def seed(self) -> IssuedCard:
+        """A company with a policy, one employee with three channels, and a live card."""
+        svc = self.service
+        company = self.run(svc.company)
+        from dataclasses import replace
+
+        self.run(svc.save_company, replace(
+            company, name="株式会社サンプル", name_en="Sample K.K.", business_hours="平日 9:00–18:00",
+            business_hours_en="Weekdays 9:00–18:00", allow_email_domains=("example.co.jp",),
+            allow_phone_prefixes=("+813",), allow_line_ids=("@sample",)),
+            general={ChannelKind.PHONE: "03-1234-0000", ChannelKind.EMAIL: "info@example.co.jp"})
+        self.run(svc.add_employee, email="taro@example.co.jp", family_name="山田", given_name="太郎",
+                 family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@sample")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp")
+        return self.run(svc.issue_card, "taro@example.co.jp")
+
+
+@pytest.fixture
+def harness(settings: Settings, clock: FakeClock) -> Iterator[Harness]:
+    app = create_app(settings, clock=clock)
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+        yield Harness(client)

@@ -1,0 +1,182 @@
+"""The customer's side of a link: page, channel redirects, vCard, and every outcome recorded."""
+
+from __future__ import annotations
+
+import re
+
+import vobject
+
+from contactcard.models import ChannelKind, Outcome
+
+from .conftest import Harness
+
+
+def test_live_card_shows_person_channels_in_order_and_hours(harness: Harness) -> None:
+    issued = harness.seed()
+    r = harness.client.get(harness.path(issued), headers={"accept-language": "ja"})
+    assert r.status_code == 200
+    html = r.text
+    assert "山田 太郎" in html and "ヤマダ タロウ" in html and "営業部" in html and "課長" in html
+    assert html.index("LINEで友だち追加") < html.index("電話する") < html.index("メールを送る")
+    assert "連絡先を保存" in html and "平日 9:00–18:00" in html
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "cache-control" in r.headers and "no-store" in r.headers["cache-control"]
+    assert [e.outcome for e in harness.events()] == [Outcome.VIEW]
+
+
+def test_english_from_accept_language_and_switch_remembered(harness: Harness) -> None:
+    issued = harness.seed()
+    r = harness.client.get(harness.path(issued), headers={"accept-language": "en-US,en;q=0.9,ja;q=0.5"})
+    assert "Add us on LINE" in r.text and "Save contact" in r.text and "Sample K.K." in r.text
+    assert '<html lang="en">' in r.text
+    r = harness.client.get(harness.path(issued) + "?lang=ja", headers={"accept-language": "en"})
+    assert "LINEで友だち追加" in r.text
+    r = harness.client.get(harness.path(issued), headers={"accept-language": "en"})
+    assert "LINEで友だち追加" in r.text, "the visible switch wins over Accept-Language on later visits"
+
+
+def test_go_redirects_only_to_the_stored_target_and_records_the_click(harness: Harness) -> None:
+    issued = harness.seed()
+    page = harness.client.get(harness.path(issued)).text
+    links = re.findall(r'href="(/c/[^"]+/go/\d+)"', page)
+    assert len(links) == 3
+    r = harness.client.get(links[1])
+    assert r.status_code == 303
+    assert r.headers["location"] == "tel:+81312345679"
+    clicks = [e for e in harness.events() if e.outcome is Outcome.CLICK]
+    assert [c.channel_kind for c in clicks] == ["phone"]
+
+
+def test_go_refuses_open_redirects_and_foreign_channels(harness: Harness) -> None:
+    issued = harness.seed()
+    other = harness.run(harness.service.add_employee, email="hanako@example.co.jp", family_name="佐藤")
+    foreign = harness.run(harness.service.add_channel, other.email, ChannelKind.PHONE, "03-9999-0000")
+    base = harness.path(issued)
+    for attempt in (f"{base}/go/{foreign.id}", f"{base}/go/999999", f"{base}/go/https:%2F%2Fevil.example",
+                    f"{base}/go/%2F%2Fevil.example", f"{base}/go/-1", f"{base}/go/1e3", f"{base}/go/"):
+        r = harness.client.get(attempt)
+        assert r.status_code == 404, attempt
+        assert "location" not in r.headers
+    assert all(e.outcome in (Outcome.BAD_CHANNEL, Outcome.MALFORMED) for e in harness.events())
+
+
+def test_vcard_download_parses_with_an_independent_parser(harness: Harness) -> None:
+    issued = harness.seed()
+    r = harness.client.get(harness.path(issued) + "/vcard")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/vcard")
+    assert "attachment" in r.headers["content-disposition"]
+    cards = list(vobject.readComponents(r.content.decode("utf-8")))
+    assert len(cards) == 1
+    card = cards[0]
+    assert card.n.value.family == "山田" and card.n.value.given == "太郎"
+    assert card.tel.value == "+81312345679"
+    assert card.email.value == "taro@example.co.jp"
+    assert issued.url in [u.value for u in card.contents["url"]]
+    assert [e.outcome for e in harness.events()] == [Outcome.VCARD]
+
+
+def test_expired_link_answers_410_with_company_channels_not_the_employee(harness: Harness, clock: object) -> None:
+    issued = harness.seed()
+    harness.run(harness.service.company)
+    from .conftest import FakeClock
+
+    assert isinstance(clock, FakeClock)
+    clock.advance(days=90, seconds=1)
+    r = harness.client.get(harness.path(issued), headers={"accept-language": "ja"})
+    assert r.status_code == 410
+    assert "有効期限が切れています" in r.text
+    assert "山田" not in r.text and "line.me" not in r.text
+    links = re.findall(r'href="(/c/[^"]+/go/\d+)"', r.text)
+    assert len(links) == 2, "the company's general phone and email"
+    go = harness.client.get(links[0])
+    assert go.status_code == 303 and go.headers["location"] == "tel:+81312340000"
+    assert [e.outcome for e in harness.events()] == [Outcome.EXPIRED, Outcome.CLICK]
+
+
+def test_rotation_kills_the_old_link_at_once_and_revocation_too(harness: Harness) -> None:
+    issued = harness.seed()
+    rotated = harness.run(harness.service.rotate_card, "taro@example.co.jp")
+    assert rotated.url != issued.url and rotated.card.generation == issued.card.generation + 1
+    assert harness.client.get(harness.path(issued)).status_code == 410
+    assert harness.client.get(harness.path(issued) + "/vcard").status_code == 410
+    assert harness.client.get(harness.path(rotated)).status_code == 200
+    harness.run(harness.service.revoke_card, "taro@example.co.jp")
+    r = harness.client.get(harness.path(rotated), headers={"accept-language": "en"})
+    assert r.status_code == 410 and "no longer in use" in r.text
+    assert [e.outcome for e in harness.events()] == [Outcome.REVOKED, Outcome.REVOKED, Outcome.VIEW, Outcome.REVOKED]
+
+
+def test_departed_employee_link_introduces_the_successor(harness: Harness) -> None:
+    issued = harness.seed()
+    svc = harness.service
+    harness.run(svc.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子",
+                title="主任")
+    successor_card = harness.run(svc.issue_card, "hanako@example.co.jp")
+    harness.run(svc.depart, "taro@example.co.jp", "hanako@example.co.jp")
+    r = harness.client.get(harness.path(issued), headers={"accept-language": "ja"})
+    assert r.status_code == 410
+    assert "佐藤 花子" in r.text and "主任" in r.text
+    assert f'href="{successor_card.url}"' in r.text
+    assert "山田" not in r.text
+    assert harness.events()[-1].outcome is Outcome.DEPARTED
+
+
+def test_unknown_malformed_and_tampered_tokens_get_404_with_company_channels(harness: Harness) -> None:
+    issued = harness.seed()
+    token = issued.token
+    tampered = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for path in (f"/c/{tampered}", "/c/short", "/c/" + "x" * 400, "/c/%00%ff", "/c/a/b/c", "/c/"):
+        r = harness.client.get(path, headers={"accept-language": "en"})
+        assert r.status_code == 404, path
+        assert "could not find" in r.text or "Page not found" in r.text
+    assert len(harness.events()) == 6
+    assert {e.outcome for e in harness.events()} <= {Outcome.UNKNOWN, Outcome.MALFORMED}
+
+
+def test_thousands_of_random_tokens_all_404_never_500(harness: Harness) -> None:
+    import secrets
+
+    harness.seed()
+    for _ in range(2000):
+        token = secrets.token_urlsafe(15)
+        r = harness.client.get(f"/c/{token}")
+        assert r.status_code == 404
+    assert len(harness.events()) == 2000
+
+
+def test_markup_in_names_renders_as_text(harness: Harness) -> None:
+    harness.seed()
+    svc = harness.service
+    harness.run(svc.add_employee, email="x@example.co.jp", family_name="<script>alert(1)</script>",
+                title='"><img src=x onerror=alert(1)>', department="R&D")
+    issued = harness.run(svc.issue_card, "x@example.co.jp")
+    r = harness.client.get(harness.path(issued))
+    assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and "R&amp;D" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+
+
+def test_oversized_and_odd_headers_are_recorded_cropped_never_500(harness: Harness) -> None:
+    issued = harness.seed()
+    r = harness.client.get(harness.path(issued), headers={
+        "user-agent": "A" * 100_000, "referer": "\x7f" * 5000, "accept-language": "q=;;,,*;q=abc," * 500,
+    })
+    assert r.status_code == 200
+    event = harness.events()[-1]
+    assert len(event.user_agent) == 512 and len(event.referrer) <= 512 and len(event.accept_language) <= 128
+
+
+def test_visitor_key_is_a_pseudonym_and_no_raw_ip_is_stored(harness: Harness, settings: object) -> None:
+    issued = harness.seed()
+    harness.client.get(harness.path(issued), headers={"user-agent": "PhoneA"})
+    harness.client.get(harness.path(issued), headers={"user-agent": "PhoneA"})
+    harness.client.get(harness.path(issued), headers={"user-agent": "PhoneB"})
+    keys = [e.visitor_key for e in harness.events()]
+    assert keys[0] == keys[1] != keys[2]
+    from contactcard.config import Settings
+
+    assert isinstance(settings, Settings)
+    raw = settings.db_path.read_bytes() + settings.db_path.with_name("cc.sqlite3-wal").read_bytes()
+    assert b"testclient" not in raw and b"127.0.0.1" not in raw
