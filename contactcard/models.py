@@ -184,3 +184,35 @@ class ScanEvent:
     os: str = ""
     browser: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    EMPLOYEE = "employee"
+
+
+@dataclass(frozen=True)
+class User:
+    """Someone who signs in: an admin, or an employee linked to their employee row."""
+
+    id: int
+    email: str
+    role: str  # "admin" | "employee" (Role values)
+    employee_id: int | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One row of the append-only audit trail; ``before``/``after`` are JSON text or None."""
+
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None

@@ -45,6 +45,25 @@ def normalise_e164(number: str, default_country: str = "81") -> str:
     return e164
 
 
+def display_phone(target: str) -> str:
+    """How a Japanese reader expects to see a number: ``tel:+81312345678`` shows as ``03-1234-5678``.
+
+    Grouping covers the common forms (2-digit Tokyo/Osaka area codes, mobile and IP phones, 0120/0800
+    toll-free); any other Japanese number shows as plain national digits, other countries stay in E.164.
+    """
+    number = target.removeprefix("tel:")
+    if not number.startswith("+81"):
+        return number
+    national = "0" + number[3:]
+    if national[:4] in ("0120", "0800") and len(national) in (10, 11):
+        return f"{national[:4]}-{national[4:7]}-{national[7:]}"
+    if national[:3] in ("070", "080", "090", "050") and len(national) == 11:
+        return f"{national[:3]}-{national[3:7]}-{national[7:]}"
+    if national[:2] in ("03", "06") and len(national) == 10:
+        return f"{national[:2]}-{national[2:6]}-{national[6:]}"
+    return national
+
+
 def normalise_prefix(prefix: str) -> str:
     """Policy prefixes are compared on E.164: ``03`` and ``+813`` mean the same."""
     digits = re.sub(r"[^0-9]", "", prefix)
@@ -80,12 +99,14 @@ def clean_target(kind: ChannelKind, target: str) -> str:
         raise ValidationError("target is empty")
     if len(t) > MAX_TARGET:
         raise ValidationError(f"target is longer than {MAX_TARGET} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in t) or " " in t:
-        raise ValidationError("target contains spaces or control characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in t):
+        raise ValidationError("target contains control characters")
     scheme = t.split(":", 1)[0].lower() if ":" in t else ""
     if kind is ChannelKind.PHONE:
         number = t[4:] if scheme == "tel" else t
         return "tel:" + normalise_e164(number)
+    if any(c.isspace() for c in t):
+        raise ValidationError("target contains spaces")
     if kind is ChannelKind.EMAIL:
         addr = t[7:] if scheme == "mailto" else t
         addr = addr.split("?", 1)[0]

@@ -128,6 +128,40 @@ MIGRATIONS: dict[int, str] = {
     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # Analytics: the visitor's device and whether it was a bot, per event; daily totals that outlive the
+    # purge of raw events; and a per-day count of unknown-token hits dropped by the rate limit.
+    3: """
+    ALTER TABLE events ADD COLUMN is_bot INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE events ADD COLUMN device TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN os TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN browser TEXT NOT NULL DEFAULT '';
+    CREATE INDEX events_by_card ON events(card_id, time);
+    -- one row per local day (company time zone) and scope: card_id 0 sums the employee's cards,
+    -- employee_id 0 and card_id 0 is the whole company (including hits on unknown links)
+    CREATE TABLE daily_totals (
+        day TEXT NOT NULL,
+        employee_id INTEGER NOT NULL,
+        card_id INTEGER NOT NULL,
+        scans INTEGER NOT NULL DEFAULT 0,
+        bots INTEGER NOT NULL DEFAULT 0,
+        visitors INTEGER NOT NULL DEFAULT 0,
+        clicks INTEGER NOT NULL DEFAULT 0,
+        clickers INTEGER NOT NULL DEFAULT 0,
+        vcards INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, employee_id, card_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE analytics_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        totals_through TEXT NOT NULL DEFAULT ''
+    );
+    INSERT INTO analytics_state (id, totals_through) VALUES (1, '');
+    CREATE TABLE event_overflow (
+        day TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, outcome)
+    ) WITHOUT ROWID;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

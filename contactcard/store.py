@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from .models import (
+    AuditEvent,
     Card,
     Channel,
     ChannelKind,
@@ -28,6 +29,7 @@ from .models import (
     EmployeeStatus,
     Outcome,
     ScanEvent,
+    User,
 )
 from .schema import LATEST, MIGRATIONS
 
@@ -70,6 +72,33 @@ class EventRow:
     referrer: str
     accept_language: str
     visitor_key: str
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user with the secrets that never leave the accounts service."""
+
+    user: User
+    password_hash: str | None
+    disabled_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    user_id: int
+    csrf_token: str
+    created_at: datetime
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    user_id: int
+    purpose: str  # "invite" | "reset"
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
 
 
 class Store:
@@ -353,6 +382,137 @@ class Store:
         return int(await self._scalar("SELECT COUNT(*) FROM events"))
 
 
+    # --- accounts: users, sessions, invitations, sign-in failures, audit (migration 2) ---------
+
+    async def add_user(self, email: str, role: str, employee_id: int | None, password_hash: str | None,
+                       created_at: datetime) -> int:
+        return await self._exec(
+            "INSERT INTO users (email, role, employee_id, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            (email, role, employee_id, password_hash, ts(created_at)),
+        )
+
+    async def user(self, user_id: int) -> UserRecord | None:
+        row = await self._row("SELECT * FROM users WHERE id = ?", (user_id,))
+        return None if row is None else _user(row)
+
+    async def user_by_email(self, email: str) -> UserRecord | None:
+        row = await self._row("SELECT * FROM users WHERE email = ?", (email.strip(),))
+        return None if row is None else _user(row)
+
+    async def user_by_employee(self, employee_id: int) -> UserRecord | None:
+        row = await self._row("SELECT * FROM users WHERE employee_id = ?", (employee_id,))
+        return None if row is None else _user(row)
+
+    async def users(self) -> list[UserRecord]:
+        return [_user(r) for r in await self._rows("SELECT * FROM users ORDER BY id")]
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        await self._exec("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
+
+    async def set_user_disabled(self, user_id: int, at: datetime | None) -> None:
+        await self._exec("UPDATE users SET disabled_at = ? WHERE id = ?", (None if at is None else ts(at), user_id))
+
+    async def add_session(self, id_hash: bytes, user_id: int, csrf_token: str, at: datetime) -> None:
+        await self._exec(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
+            (id_hash, user_id, csrf_token, ts(at), ts(at)),
+        )
+
+    async def session(self, id_hash: bytes) -> SessionRecord | None:
+        row = await self._row("SELECT * FROM sessions WHERE id_hash = ?", (id_hash,))
+        if row is None:
+            return None
+        return SessionRecord(user_id=row["user_id"], csrf_token=row["csrf_token"],
+                             created_at=parse_ts(row["created_at"]), last_seen_at=parse_ts(row["last_seen_at"]))
+
+    async def touch_session(self, id_hash: bytes, at: datetime) -> None:
+        await self._exec("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (ts(at), id_hash))
+
+    async def delete_session(self, id_hash: bytes) -> None:
+        await self._exec("DELETE FROM sessions WHERE id_hash = ?", (id_hash,))
+
+    async def delete_user_sessions(self, user_id: int) -> None:
+        await self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+
+    async def count_sessions(self, user_id: int | None = None) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM sessions WHERE ? IS NULL OR user_id = ?",
+                                      (user_id, user_id)))
+
+    async def delete_stale_sessions(self, idle_before: datetime, created_before: datetime) -> None:
+        await self._exec("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?",
+                         (ts(idle_before), ts(created_before)))
+
+    async def add_invitation(self, token_hash: bytes, user_id: int, purpose: str, created_at: datetime,
+                             expires_at: datetime) -> None:
+        await self._exec(
+            """INSERT INTO invitations (token_hash, user_id, purpose, created_at, expires_at)
+               VALUES (?, ?, ?, ?, ?)""",
+            (token_hash, user_id, purpose, ts(created_at), ts(expires_at)),
+        )
+
+    async def invitation(self, token_hash: bytes) -> InvitationRecord | None:
+        row = await self._row("SELECT * FROM invitations WHERE token_hash = ?", (token_hash,))
+        if row is None:
+            return None
+        return InvitationRecord(user_id=row["user_id"], purpose=row["purpose"],
+                                created_at=parse_ts(row["created_at"]), expires_at=parse_ts(row["expires_at"]),
+                                used_at=_opt_ts(row["used_at"]))
+
+    async def use_invitation(self, token_hash: bytes, at: datetime) -> bool:
+        """Mark the link used; False when it already was (a replay loses the race here)."""
+        cur = await self._conn.execute(
+            "UPDATE invitations SET used_at = ? WHERE token_hash = ? AND used_at IS NULL", (ts(at), token_hash)
+        )
+        return cur.rowcount == 1
+
+    async def retire_invitations(self, user_id: int, at: datetime) -> None:
+        """Older unused links of this user stop working when a new one is issued or one is used."""
+        await self._exec("UPDATE invitations SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
+                         (ts(at), user_id))
+
+    async def add_login_failure(self, key: str, at: datetime) -> None:
+        await self._exec("INSERT INTO login_failures (key, time) VALUES (?, ?)", (key, ts(at)))
+
+    async def login_failures(self, key: str, since: datetime) -> list[datetime]:
+        rows = await self._rows("SELECT time FROM login_failures WHERE key = ? AND time >= ? ORDER BY time",
+                                (key, ts(since)))
+        return [parse_ts(r["time"]) for r in rows]
+
+    async def clear_login_failures(self, key: str) -> None:
+        await self._exec("DELETE FROM login_failures WHERE key = ?", (key,))
+
+    async def purge_login_failures(self, before: datetime) -> None:
+        await self._exec("DELETE FROM login_failures WHERE time < ?", (ts(before),))
+
+    async def add_audit(self, at: datetime, actor: str, action: str, target: str, before: str | None,
+                        after: str | None) -> int:
+        return await self._exec(
+            "INSERT INTO audit (time, actor, action, target, before, after) VALUES (?, ?, ?, ?, ?, ?)",
+            (ts(at), actor, action, target, before, after),
+        )
+
+    async def audit_events(self, *, actor: str | None = None, action: str | None = None,
+                           since: datetime | None = None, until: datetime | None = None,
+                           limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        """Newest first; every filter optional."""
+        rows = await self._rows(
+            """SELECT * FROM audit WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR action = ?)
+                   AND (? IS NULL OR time >= ?) AND (? IS NULL OR time < ?)
+               ORDER BY id DESC LIMIT ? OFFSET ?""",
+            (actor, actor, action, action, *(2 * [None if since is None else ts(since)]),
+             *(2 * [None if until is None else ts(until)]), limit, offset),
+        )
+        return [AuditEvent(id=r["id"], time=parse_ts(r["time"]), actor=r["actor"], action=r["action"],
+                           target=r["target"], before=r["before"], after=r["after"]) for r in rows]
+
+    async def count_card_events(self, employee_id: int, outcomes: Sequence[str], since: datetime) -> int:
+        marks = ", ".join("?" for _ in outcomes)
+        return int(await self._scalar(
+            f"SELECT COUNT(*) FROM events WHERE employee_id = ? AND time >= ? AND outcome IN ({marks})",  # noqa: S608
+            (employee_id, ts(since), *outcomes),
+        ))
+
+
 def _statements(script: str) -> list[str]:
     """Split a migration script on statement ends; sqlite3.complete_statement keeps triggers whole."""
     statements, buf = [], ""
@@ -399,3 +559,10 @@ def _card(r: sqlite3.Row) -> CardRecord:
         revoked_at=_opt_ts(r["revoked_at"]), revoked_reason=r["revoked_reason"],
     )
     return CardRecord(card=card, nonce=bytes(r["nonce"]))
+
+
+def _user(r: sqlite3.Row) -> UserRecord:
+    return UserRecord(
+        user=User(id=r["id"], email=r["email"], role=r["role"], employee_id=r["employee_id"]),
+        password_hash=r["password_hash"], disabled_at=_opt_ts(r["disabled_at"]), created_at=parse_ts(r["created_at"]),
+    )

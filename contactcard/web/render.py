@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from .. import i18n
 from ..brand import button_colors
+from ..policy import display_phone
 from ..models import Company
 
 LANG_COOKIE = "lang"
@@ -27,6 +28,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.filters["phone"] = display_phone
         self.catalogues = catalogues
 
     def language(self, request: Request) -> str:
