@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import dataclasses
 import io
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from . import cli_format as fmt
-from . import config, demo, policy
+from . import config, csvexport, demo, policy
 from .config import Settings
 from .models import ChannelKind, Conflict, ContactcardError, IssuedCard, ValidationError
 from .service import Service
@@ -35,8 +34,6 @@ NO_POLICY_WARNING = ("no company channel policy is set; any well-formed target i
 EXPORT_PAGE = 500
 DEFAULT_SCAN_LIMIT = 50
 _NAME_SPLIT = re.compile(r"[ \u3000]+")
-_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
-_LINE_WORKS_DOMAIN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 
 ServiceHandler = Callable[[Service, argparse.Namespace], Awaitable[int]]
 Runner = Callable[[Settings, argparse.Namespace], int]
@@ -154,7 +151,9 @@ def _run_server(settings: Settings) -> int:
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind or the app fails to start
-        return exc.code if isinstance(exc.code, int) else 1
+        return _fail("the server could not start (see the log above)", exc.code if isinstance(exc.code, int) else 1)
+    except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raised the Ctrl-C it caught
+        pass
     return 0
 
 
@@ -205,18 +204,11 @@ _GENERAL_CHANNELS = (("phone", ChannelKind.PHONE), ("email", ChannelKind.EMAIL),
                      ("booking", ChannelKind.BOOKING), ("line", ChannelKind.LINE))
 
 
-def _line_works_domain(value: str) -> str:
-    domain = value.strip().lower().lstrip("@")
-    if not _LINE_WORKS_DOMAIN.fullmatch(domain):
-        raise ValidationError(f"not a LINE WORKS domain: {value!r}")
-    return domain
-
-
 _POLICY_LISTS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
     ("allow_email_domain", "allow_email_domains", policy.normalise_domain),
     ("allow_phone_prefix", "allow_phone_prefixes", policy.normalise_prefix),
     ("allow_line_id", "allow_line_ids", policy.normalise_line_id),
-    ("allow_line_works_domain", "allow_line_works_domains", _line_works_domain),
+    ("allow_line_works_domain", "allow_line_works_domains", policy.normalise_line_works_domain),
 )
 
 
@@ -228,9 +220,7 @@ def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
     changes: dict[str, Any] = {name: getattr(args, opt) for opt, name in _COMPANY_FIELDS
                                if getattr(args, opt) is not None}
     if args.brand_color is not None:
-        if not _COLOUR.fullmatch(args.brand_color.strip()):
-            raise ValidationError(f"brand colour must look like #0b5cad, got {args.brand_color!r}")
-        changes["brand_color"] = args.brand_color.strip().lower()
+        changes["brand_color"] = args.brand_color
     for opt, name, normalise in _POLICY_LISTS:
         given: list[str] | None = getattr(args, opt)
         if given is not None:  # a list given replaces the stored one; an empty value clears it
@@ -410,14 +400,14 @@ async def _scans_list(service: Service, args: argparse.Namespace) -> int:
 
 async def _write_events_csv(service: Service, out: IO[str], employee_id: int | None) -> int:
     """Every event, newest first, paged; returns the number of rows written."""
-    writer = csv.writer(out)
-    writer.writerow(fmt.CSV_HEADER)
+    writer = csvexport.Writer(out)
+    writer.writerow(csvexport.EVENT_HEADER)
     count, offset, below = 0, 0, None
     while page := await service.store.events(employee_id=employee_id, limit=EXPORT_PAGE, offset=offset):
         offset += len(page)
         # scans committed during the export push older rows down a page: skip any already written
         fresh = [e for e in page if below is None or e.id < below]
-        writer.writerows(fmt.csv_row(e) for e in fresh)
+        writer.writerows(csvexport.event_row(e) for e in fresh)
         count += len(fresh)
         below = min([e.id for e in fresh], default=below)
     return count

@@ -1,4 +1,4 @@
-"""Output of the ``contactcard`` CLI: JSON objects, plain-text lines and the scan CSV.
+"""Output of the ``contactcard`` CLI: JSON objects and plain-text lines (the scan CSV is in ``csvexport``).
 
 Pure functions over the domain values; nothing here touches the store or the service.
 JSON keys are part of the CLI's scripting contract: add keys, never rename or drop them.
@@ -7,7 +7,6 @@ JSON keys are part of the CLI's scripting contract: add keys, never rename or dr
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +16,6 @@ from .store import EventRow
 
 Json = dict[str, Any]
 
-CSV_HEADER = ("id", "time", "outcome", "employee", "channel", "card_id", "user_agent", "referrer",
-              "accept_language", "visitor")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def dumps(value: object) -> str:
@@ -178,17 +174,3 @@ def event_line(event: EventRow) -> str:
     visitor = event.visitor_key[:8] or "-"
     return "\t".join((iso(event.time) or "", event.outcome.value, event.employee_email or "-",
                       event.channel_kind or "-", visitor, printable(event.user_agent) or "-"))
-
-
-# --- CSV -----------------------------------------------------------------------------------------
-
-
-def neutralise(cell: str) -> str:
-    """Keep spreadsheets from running a cell as a formula (CSV injection): prefix a single quote."""
-    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
-
-
-def csv_row(event: EventRow) -> list[str]:
-    values: Mapping[str, object] = event_json(event)
-    return [neutralise("" if values[key] is None else str(values[key])) for key in CSV_HEADER]
-

@@ -83,6 +83,14 @@ def normalise_domain(domain: str) -> str:
     return d
 
 
+def normalise_line_works_domain(domain: str) -> str:
+    """The part after the @ of a LINE WORKS member id (``taro@acme``); it need not contain a dot."""
+    d = domain.strip().lower().lstrip("@")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", d):
+        raise ValidationError(f"not a LINE WORKS domain: {domain!r}")
+    return d
+
+
 def normalise_line_id(line_id: str) -> str:
     """LINE Official Account ids start with @; store them lower-case with the @."""
     v = unquote(line_id.strip()).lower()

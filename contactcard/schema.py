@@ -125,8 +125,10 @@ MIGRATIONS: dict[int, str] = {
         after TEXT
     );
     CREATE INDEX audit_by_time ON audit(time);
-    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
     # Analytics: the visitor's device and whether it was a bot, per event; daily totals that outlive the
     # purge of raw events; and a per-day count of unknown-token hits dropped by the rate limit.

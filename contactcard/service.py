@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import policy, tokens
+from .brand import check_color
 from .models import (
     Card,
     Channel,
@@ -100,6 +101,7 @@ class Service:
         """Replace the profile; ``general`` replaces the company's general channel of each kind given."""
         _text("company name", company.name, required=True)
         _check_zone(company.timezone)
+        company = dataclasses.replace(company, brand_color=check_color(company.brand_color))
         if not 1 <= company.default_card_days <= MAX_CARD_DAYS:
             raise ValidationError(f"default link lifetime must be 1 to {MAX_CARD_DAYS} days")
         if not 1 <= company.retention_days <= 3650:
@@ -156,6 +158,8 @@ class Service:
         """Mark an employee as departed and revoke their link; the link then introduces the successor."""
         employee = await self.find_employee(employee_ref)
         successor = None if successor_ref is None else await self.find_employee(successor_ref)
+        if employee.status is EmployeeStatus.DEPARTED:
+            raise Conflict(f"{employee.email} has already departed")
         if successor is not None and (successor.id == employee.id or successor.status is EmployeeStatus.DEPARTED):
             raise ValidationError("the successor must be another active employee")
         updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,

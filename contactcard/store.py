@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +72,10 @@ class EventRow:
     referrer: str
     accept_language: str
     visitor_key: str
+    is_bot: bool = False
+    device: str = ""
+    os: str = ""
+    browser: str = ""
 
 
 @dataclass(frozen=True)
@@ -152,10 +156,12 @@ class Store:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield
+                await self._conn.execute("COMMIT")
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                # a failed COMMIT (disk full, I/O error) must not leave the shared connection in a transaction
+                if self._conn.in_transaction:
+                    await self._conn.execute("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
 
     async def data_version(self) -> int:
         """Changes whenever another connection (the CLI, another worker) commits."""
@@ -350,13 +356,27 @@ class Store:
         """Append a batch; the caller (the scan writer) holds the transaction."""
         await self._conn.executemany(
             """INSERT INTO events (time, card_id, employee_id, outcome, channel_id, channel_kind, user_agent,
-                   referrer, accept_language, visitor_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   referrer, accept_language, visitor_key, is_bot, device, os, browser)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind,
-                 e.user_agent, e.referrer, e.accept_language, e.visitor_key)
+                 e.user_agent, e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os,
+                 e.browser)
                 for e in events
             ],
         )
+
+    async def add_overflow(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Count rate-limited events as numbers per (UTC day, outcome); the caller holds the transaction."""
+        await self._conn.executemany(
+            """INSERT INTO event_overflow (day, outcome, dropped) VALUES (?, ?, ?)
+               ON CONFLICT (day, outcome) DO UPDATE SET dropped = dropped + excluded.dropped""",
+            [(day, outcome, n) for (day, outcome), n in counts.items()],
+        )
+
+    async def overflow(self) -> dict[tuple[str, str], int]:
+        rows = await self._rows("SELECT day, outcome, dropped FROM event_overflow ORDER BY day, outcome")
+        return {(r["day"], r["outcome"]): int(r["dropped"]) for r in rows}
 
     async def events(self, *, employee_id: int | None = None, since: datetime | None = None,
                      limit: int = 100, offset: int = 0) -> list[EventRow]:
@@ -373,13 +393,71 @@ class Store:
                 id=r["id"], time=parse_ts(r["time"]), outcome=Outcome(r["outcome"]), card_id=r["card_id"],
                 employee_id=r["employee_id"], employee_email=r["employee_email"], channel_kind=r["channel_kind"],
                 user_agent=r["user_agent"], referrer=r["referrer"], accept_language=r["accept_language"],
-                visitor_key=r["visitor_key"],
+                visitor_key=r["visitor_key"], is_bot=bool(r["is_bot"]), device=r["device"], os=r["os"],
+                browser=r["browser"],
             )
             for r in rows
         ]
 
     async def count_events(self) -> int:
         return int(await self._scalar("SELECT COUNT(*) FROM events"))
+
+    # --- analytics (see stats.py) -------------------------------------------------------------
+
+    async def totals_through(self) -> str:
+        """The last local day whose totals are stored in daily_totals ('' for none)."""
+        return str(await self._scalar("SELECT totals_through FROM analytics_state WHERE id = 1") or "")
+
+    async def oldest_event_time(self) -> datetime | None:
+        text = await self._scalar("SELECT MIN(time) FROM events")
+        return None if text is None else parse_ts(text)
+
+    async def totals_from_events(self, start: datetime, end: datetime) -> list[DayTotals]:
+        """Totals of the events in [start, end), at card, employee (card 0) and company (0, 0) scope.
+
+        Bots are counted apart; people count as scans (the link's page, live or not), visitors (distinct
+        visitor keys among scans), clicks, clickers (distinct visitor keys among clicks) and vCard saves.
+        """
+        out: list[DayTotals] = []
+        for keys, where in (("employee_id, card_id", "card_id IS NOT NULL AND employee_id IS NOT NULL"),
+                            ("employee_id, 0", "employee_id IS NOT NULL"),
+                            ("0, 0", "1")):
+            rows = await self._rows(
+                f"""SELECT {keys}, {_TOTALS} FROM events
+                    WHERE time >= ? AND time < ? AND {where} GROUP BY {keys}""",  # noqa: S608 (constants)
+                (ts(start), ts(end)),
+            )
+            out.extend(DayTotals("", int(r[0]), int(r[1]), *(int(x or 0) for x in tuple(r)[2:])) for r in rows)
+        return out
+
+    async def save_totals(self, day: str, totals: Iterable[DayTotals]) -> None:
+        """Replace the stored totals of one day and move totals_through to it; the caller holds a transaction."""
+        await self._conn.execute("DELETE FROM daily_totals WHERE day = ?", (day,))
+        await self._conn.executemany(
+            """INSERT INTO daily_totals (day, employee_id, card_id, scans, bots, visitors, clicks, clickers, vcards)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [(day, t.employee_id, t.card_id, t.scans, t.bots, t.visitors, t.clicks, t.clickers, t.vcards)
+             for t in totals],
+        )
+        await self._conn.execute("UPDATE analytics_state SET totals_through = MAX(totals_through, ?) WHERE id = 1",
+                                 (day,))
+
+    async def stored_totals(self, first_day: str, last_day: str, employee_id: int, card_id: int) -> list[DayTotals]:
+        rows = await self._rows(
+            """SELECT * FROM daily_totals WHERE day BETWEEN ? AND ? AND employee_id = ? AND card_id = ?
+               ORDER BY day""",
+            (first_day, last_day, employee_id, card_id),
+        )
+        return [DayTotals(r["day"], r["employee_id"], r["card_id"], r["scans"], r["bots"], r["visitors"],
+                          r["clicks"], r["clickers"], r["vcards"]) for r in rows]
+
+    async def delete_events_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events before ``cutoff``; the caller holds a transaction."""
+        cur = await self._conn.execute(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)",
+            (ts(cutoff), limit),
+        )
+        return int(cur.rowcount)
 
 
     # --- accounts: users, sessions, invitations, sign-in failures, audit (migration 2) ---------
@@ -511,6 +589,31 @@ class Store:
             f"SELECT COUNT(*) FROM events WHERE employee_id = ? AND time >= ? AND outcome IN ({marks})",  # noqa: S608
             (employee_id, ts(since), *outcomes),
         ))
+
+
+_SCAN_OUTCOMES = "('view', 'expired', 'revoked', 'departed')"
+_TOTALS = f"""
+    SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
+    SUM(is_bot),
+    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome IN {_SCAN_OUTCOMES} THEN visitor_key END),
+    SUM(is_bot = 0 AND outcome = 'click'),
+    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome = 'click' THEN visitor_key END),
+    SUM(is_bot = 0 AND outcome = 'vcard')"""
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """One day's counts at one scope: a card, an employee (card_id 0) or the company (both 0)."""
+
+    day: str
+    employee_id: int
+    card_id: int
+    scans: int = 0
+    bots: int = 0
+    visitors: int = 0
+    clicks: int = 0
+    clickers: int = 0
+    vcards: int = 0
 
 
 def _statements(script: str) -> list[str]:

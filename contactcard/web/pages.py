@@ -61,6 +61,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
         log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)
     ctx = app_context(request)
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
+    if 300 <= status < 400 and "Location" in headers:  # require_user/require_admin send signed-out visitors here
+        return RedirectResponse(headers.pop("Location"), status_code=status,
+                                headers={**headers, "Cache-Control": "no-store"})
     return ctx.renderer.page(request, "error.html", {"status": status}, status=status,
                              company=await ctx.service.company(), headers=headers)
 

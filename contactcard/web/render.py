@@ -13,8 +13,8 @@ from starlette.responses import HTMLResponse
 
 from .. import i18n
 from ..brand import button_colors
-from ..policy import display_phone
 from ..models import Company
+from ..policy import display_phone
 
 LANG_COOKIE = "lang"
 

@@ -1,0 +1,120 @@
+"""Passwords and secret tokens: pure functions, no I/O.
+
+Passwords are hashed with scrypt (``cryptography``), a random 16-byte salt per hash, and stored as
+``scrypt$n$r$p$salt_b64$hash_b64`` so the cost can be raised later: a hash made with older parameters
+still verifies, and ``needs_rehash`` tells the caller to store a fresh one at the next sign-in.
+
+Session ids, invitation tokens and CSRF tokens are 32 random bytes; only their SHA-256 is stored, so a
+copy of the database opens no session and accepts no invitation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from cryptography.exceptions import InvalidKey
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from .models import ValidationError
+
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+HASH_BYTES = 32
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+TOKEN_BYTES = 32
+# Refuse absurd stored parameters (a tampered row must not make us allocate gigabytes).
+_MAX_N = 2**20
+
+# A hash of a random password, verified against when the email is unknown so that both paths cost the same.
+_DUMMY_HASH: str | None = None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def check_password(password: str) -> str:
+    """The password as given, or ValidationError with a message fit for the form."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise ValidationError(f"the password must be at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise ValidationError(f"the password must be at most {MAX_PASSWORD} characters")
+    return password
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    check_password(password)
+    salt = secrets.token_bytes(SALT_BYTES)
+    key = Scrypt(salt=salt, length=HASH_BYTES, n=n, r=r, p=p).derive(password.encode("utf-8"))
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(key)}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """Constant-time check; False (never an exception) for a malformed or missing hash."""
+    if stored is None:
+        verify_password(password, dummy_hash())  # same cost as a real check
+        return False
+    try:
+        scheme, n_s, r_s, p_s, salt_s, key_s = stored.split("$")
+        n, r, p = int(n_s), int(r_s), int(p_s)
+        salt, key = _unb64(salt_s), _unb64(key_s)
+    except ValueError:
+        return False
+    if scheme != "scrypt" or not (2 <= n <= _MAX_N and 1 <= r <= 32 and 1 <= p <= 16) or len(key) < 16:
+        return False
+    if len(password) > MAX_PASSWORD:
+        return False
+    try:
+        Scrypt(salt=salt, length=len(key), n=n, r=r, p=p).verify(password.encode("utf-8"), key)
+    except (InvalidKey, ValueError):
+        return False
+    return True
+
+
+def needs_rehash(stored: str) -> bool:
+    try:
+        scheme, n, r, p, *_ = stored.split("$")
+        return (scheme, int(n), int(r), int(p)) != ("scrypt", SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    except ValueError:
+        return True
+
+
+def dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
+    return _DUMMY_HASH
+
+
+def new_token() -> str:
+    """32 random bytes, URL-safe, for a session id, an invitation link or a CSRF token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "replace")).digest()
+
+
+def client_key(secret: bytes, ip: str) -> str:
+    """A pseudonym for the client address, used only to count sign-in failures; the IP is not stored."""
+    mac = hmac.new(secret, b"contactcard/client/v1\x00" + ip.encode("utf-8", "replace"), hashlib.sha256)
+    return "client:" + mac.hexdigest()[:32]
+
+
+def account_key(email: str) -> str:
+    """Failures are counted per typed address, known or not, so throttling reveals nothing about accounts."""
+    return "account:" + hashlib.sha256(email.strip().casefold().encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))

@@ -1,0 +1,59 @@
+"""CSV for spreadsheets, shared by the CLI's ``scans export`` and the admin console's downloads. Pure.
+
+Excel in Japan guesses Shift_JIS unless a UTF-8 file starts with a byte-order mark, so every export
+starts with one (``BOM``, or open the file with ``encoding="utf-8-sig"``). Cells that a spreadsheet
+would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) get a
+leading ``'`` (CSV injection, OWASP).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO
+
+from .store import EventRow
+
+BOM = "\ufeff"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EVENT_HEADER = ("id", "time", "outcome", "employee", "channel", "card_id", "user_agent", "referrer",
+                "accept_language", "visitor")
+
+
+def neutralise(cell: object) -> str:
+    """The cell as text that no spreadsheet runs as a formula; None becomes an empty cell."""
+    text = "" if cell is None else str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class Writer:
+    """``csv.writer`` that neutralises every cell."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, cells: Iterable[object]) -> None:
+        self._writer.writerow([neutralise(c) for c in cells])
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+def lines(rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text (``\\r\\n`` line ends), cells neutralised; for streaming a response page by page."""
+    buf = io.StringIO()
+    Writer(buf).writerows(rows)
+    return buf.getvalue()
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_row(event: EventRow) -> list[object]:
+    """One scan event in ``EVENT_HEADER`` order (times in UTC, ISO 8601)."""
+    return [event.id, _iso(event.time), event.outcome.value, event.employee_email, event.channel_kind,
+            event.card_id, event.user_agent, event.referrer, event.accept_language, event.visitor_key or None]
