@@ -319,7 +319,10 @@ class Service:
             return None
         employee = await self.store.employee(record.card.employee_id)
         assert employee is not None
-        return _CachedCard(record, employee, tuple(await self.store.channels(employee.id)))
+        company = await self.company()
+        # A channel saved before the policy was tightened is still never shown to a customer.
+        channels = tuple(c for c in await self.store.channels(employee.id) if _within_policy(company, c))
+        return _CachedCard(record, employee, channels)
 
     async def _successor(self, employee: Employee) -> tuple[Employee | None, str | None]:
         seen = {employee.id}
@@ -341,6 +344,14 @@ class Service:
         """Only a channel the page itself offered may be followed: the card's own, or the company's."""
         offered = resolution.channels if resolution.live else resolution.company.channels
         return next((c for c in offered if c.id == channel_id), None)
+
+
+def _within_policy(company: Company, channel: Channel) -> bool:
+    try:
+        policy.check_policy(company, channel.kind, channel.target)
+    except ValidationError:
+        return False
+    return True
 
 
 def _kind(kind: ChannelKind | str) -> ChannelKind:

@@ -105,6 +105,31 @@ class InvitationRecord:
     used_at: datetime | None
 
 
+_SCAN_OUTCOMES = "('view', 'expired', 'revoked', 'departed')"
+_TOTALS = f"""
+    SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
+    SUM(is_bot),
+    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome IN {_SCAN_OUTCOMES} THEN visitor_key END),
+    SUM(is_bot = 0 AND outcome = 'click'),
+    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome = 'click' THEN visitor_key END),
+    SUM(is_bot = 0 AND outcome = 'vcard')"""
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """One day's counts at one scope: a card, an employee (card_id 0) or the company (both 0)."""
+
+    day: str
+    employee_id: int
+    card_id: int
+    scans: int = 0
+    bots: int = 0
+    visitors: int = 0
+    clicks: int = 0
+    clickers: int = 0
+    vcards: int = 0
+
+
 class Store:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -591,30 +616,103 @@ class Store:
         ))
 
 
-_SCAN_OUTCOMES = "('view', 'expired', 'revoked', 'departed')"
-_TOTALS = f"""
-    SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
-    SUM(is_bot),
-    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome IN {_SCAN_OUTCOMES} THEN visitor_key END),
-    SUM(is_bot = 0 AND outcome = 'click'),
-    COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome = 'click' THEN visitor_key END),
-    SUM(is_bot = 0 AND outcome = 'vcard')"""
+    # --- reports: aggregates for the admin console (grouping by local day is done with bounds from Python) ---
+
+    async def count_by_day(self, days: Sequence[tuple[str, datetime, datetime]],
+                           outcomes: Sequence[str]) -> dict[str, int]:
+        """Counted events per day; ``days`` are (label, start, end) in UTC, computed from the company's zone."""
+        if not days or not outcomes:
+            return {label: 0 for label, _, _ in days}
+        values = ", ".join("(?, ?, ?)" for _ in days)
+        marks = ", ".join("?" for _ in outcomes)
+        rows = await self._rows(
+            f"""WITH days(label, start, stop) AS (VALUES {values})
+                SELECT days.label AS label, COUNT(events.id) AS n FROM days
+                LEFT JOIN events ON events.time >= days.start AND events.time < days.stop
+                    AND events.outcome IN ({marks}) AND {_COUNTED}
+                GROUP BY days.label""",  # noqa: S608 -- placeholders only
+            (*(v for label, start, stop in days for v in (label, ts(start), ts(stop))), *outcomes),
+        )
+        return {r["label"]: int(r["n"]) for r in rows}
+
+    async def top_employees(self, since: datetime, until: datetime, outcomes: Sequence[str],
+                            limit: int = 10) -> list[tuple[int, int]]:
+        """(employee id, count) of counted events in [since, until), most first."""
+        marks = ", ".join("?" for _ in outcomes)
+        rows = await self._rows(
+            f"""SELECT employee_id, COUNT(*) AS n FROM events
+                WHERE time >= ? AND time < ? AND employee_id IS NOT NULL AND outcome IN ({marks}) AND {_COUNTED}
+                GROUP BY employee_id ORDER BY n DESC, employee_id LIMIT ?""",  # noqa: S608
+            (ts(since), ts(until), *outcomes, limit),
+        )
+        return [(int(r["employee_id"]), int(r["n"])) for r in rows]
+
+    async def count_by_outcome(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Every hit in [since, until) by outcome, bots included (alerts are about links, not people)."""
+        rows = await self._rows(
+            "SELECT outcome, COUNT(*) AS n FROM events WHERE time >= ? AND time < ? GROUP BY outcome",
+            (ts(since), ts(until)),
+        )
+        return {r["outcome"]: int(r["n"]) for r in rows}
+
+    async def search_events(self, *, employee_id: int | None = None, outcomes: Sequence[str] = (),
+                            since: datetime | None = None, until: datetime | None = None,
+                            before_id: int | None = None, limit: int = 50, offset: int = 0) -> list[EventRow]:
+        """The scan log, newest first; every filter optional. ``before_id`` pins a page set for exports."""
+        where, params = _event_filter(employee_id, outcomes, since, until, before_id)
+        rows = await self._rows(
+            f"""SELECT events.*, employees.email AS employee_email FROM events
+                LEFT JOIN employees ON employees.id = events.employee_id
+                WHERE {where} ORDER BY events.id DESC LIMIT ? OFFSET ?""",  # noqa: S608
+            (*params, limit, offset),
+        )
+        return [_event_row(r) for r in rows]
+
+    async def count_search_events(self, *, employee_id: int | None = None, outcomes: Sequence[str] = (),
+                                  since: datetime | None = None, until: datetime | None = None) -> int:
+        where, params = _event_filter(employee_id, outcomes, since, until, None)
+        return int(await self._scalar(f"SELECT COUNT(*) FROM events WHERE {where}", params))  # noqa: S608
+
+    async def count_audit_events(self, *, actor: str | None = None) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM audit WHERE ? IS NULL OR actor = ?", (actor, actor)))
+
+    async def audit_actors(self) -> list[str]:
+        return [r["actor"] for r in await self._rows("SELECT DISTINCT actor FROM audit ORDER BY actor")]
 
 
-@dataclass(frozen=True)
-class DayTotals:
-    """One day's counts at one scope: a card, an employee (card_id 0) or the company (both 0)."""
+# What a report counts as a person's scan: bots (link-preview fetchers, crawlers) are recorded, never counted.
+_COUNTED = "events.is_bot = 0"
 
-    day: str
-    employee_id: int
-    card_id: int
-    scans: int = 0
-    bots: int = 0
-    visitors: int = 0
-    clicks: int = 0
-    clickers: int = 0
-    vcards: int = 0
 
+def _event_filter(employee_id: int | None, outcomes: Sequence[str], since: datetime | None,
+                  until: datetime | None, before_id: int | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["1 = 1"]
+    params: list[Any] = []
+    if employee_id is not None:
+        clauses.append("events.employee_id = ?")
+        params.append(employee_id)
+    if outcomes:
+        clauses.append(f"events.outcome IN ({', '.join('?' for _ in outcomes)})")
+        params.extend(outcomes)
+    if since is not None:
+        clauses.append("events.time >= ?")
+        params.append(ts(since))
+    if until is not None:
+        clauses.append("events.time < ?")
+        params.append(ts(until))
+    if before_id is not None:
+        clauses.append("events.id < ?")
+        params.append(before_id)
+    return " AND ".join(clauses), params
+
+
+def _event_row(r: sqlite3.Row) -> EventRow:
+    return EventRow(
+        id=r["id"], time=parse_ts(r["time"]), outcome=Outcome(r["outcome"]), card_id=r["card_id"],
+        employee_id=r["employee_id"], employee_email=r["employee_email"], channel_kind=r["channel_kind"],
+        user_agent=r["user_agent"], referrer=r["referrer"], accept_language=r["accept_language"],
+        visitor_key=r["visitor_key"],
+    )
 
 def _statements(script: str) -> list[str]:
     """Split a migration script on statement ends; sqlite3.complete_statement keeps triggers whole."""

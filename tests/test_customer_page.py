@@ -180,3 +180,21 @@ def test_visitor_key_is_a_pseudonym_and_no_raw_ip_is_stored(harness: Harness, se
     assert isinstance(settings, Settings)
     raw = settings.db_path.read_bytes() + settings.db_path.with_name("cc.sqlite3-wal").read_bytes()
     assert b"testclient" not in raw and b"127.0.0.1" not in raw
+
+
+def test_a_channel_saved_before_the_policy_was_tightened_is_not_shown(harness: Harness) -> None:
+    from dataclasses import replace
+
+    issued = harness.seed()
+    svc = harness.service
+    company = harness.run(svc.company)
+    harness.run(svc.save_company, replace(company, allow_email_domains=(), allow_phone_prefixes=(),
+                                          allow_line_ids=()))
+    harness.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "taro.private@gmail.com")
+    open_page = harness.client.get(harness.path(issued)).text
+    assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', open_page)) == 4
+    harness.run(svc.save_company, company)
+    page = harness.client.get(harness.path(issued)).text
+    assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', page)) == 3
+    private = [c for c in harness.run(svc.channels, "taro@example.co.jp") if "gmail" in c.target][0]
+    assert harness.client.get(f"{harness.path(issued)}/go/{private.id}").status_code == 404

@@ -5,13 +5,16 @@ The order is the same on every route: resolve the token, decide the answer, comm
 
 from __future__ import annotations
 
+import time
+
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .. import vcard
+from .. import vcard, visitors
 from ..models import Channel, Outcome, ScanEvent
-from ..scans import MAX_ACCEPT_LANGUAGE, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
+from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
 from ..service import Resolution
 from ..tokens import visitor_key
 from .context import AppContext, app_context
@@ -22,10 +25,18 @@ NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Outcome,
                  channel: Channel | None = None) -> None:
-    """Commit one event for this hit. The raw IP only feeds the daily pseudonym and is then dropped."""
+    """Commit one event for this hit. The raw IP only feeds the daily pseudonym and is then dropped.
+
+    Hits on unknown or malformed links beyond the rate limit are committed as a count, not a row. A request
+    with an oversized header is recorded (cropped, as a bot) and then answered 431.
+    """
     now = ctx.service.clock()
     user_agent = request.headers.get("user-agent", "")
     ip = request.client.host if request.client else ""
+    oversized = any(len(value) > MAX_HEADER for _, value in request.scope["headers"])
+    who = visitors.classify(user_agent, request.method)
+    key = visitor_key(ctx.service.secret, now.strftime("%Y-%m-%d"), ip, user_agent)
+    overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
     await ctx.writer.record(ScanEvent(
         time=now,
         outcome=outcome,
@@ -36,8 +47,14 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
         user_agent=crop(user_agent, MAX_USER_AGENT),
         referrer=crop(request.headers.get("referer", ""), MAX_REFERRER),
         accept_language=crop(request.headers.get("accept-language", ""), MAX_ACCEPT_LANGUAGE),
-        visitor_key=visitor_key(ctx.service.secret, now.strftime("%Y-%m-%d"), ip, user_agent),
-    ))
+        visitor_key=key,
+        is_bot=who.is_bot or oversized,
+        device="bot" if oversized else who.device,
+        os=who.os,
+        browser=who.browser,
+    ), overflow=overflow)
+    if oversized:
+        raise HTTPException(431)
 
 
 def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:

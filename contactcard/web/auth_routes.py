@@ -1,0 +1,135 @@
+"""Sign-in, sign-out, and the one-time links (invitation and password reset) that set a password."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .. import auth
+from ..accounts import LinkInvalid, SignInRefused
+from ..models import Role, User, ValidationError
+from .context import app_context
+from .session import (
+    SESSION_COOKIE,
+    accounts,
+    clear_session_cookie,
+    csrf_form,
+    current_user,
+    safe_next,
+    set_session_cookie,
+    template_context,
+)
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def home_for(user: User) -> str:
+    return "/admin" if user.role == Role.ADMIN else "/me"
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+async def _login_page(request: Request, *, next_url: str, email: str = "", error: str = "",
+                      status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    ctx = app_context(request)
+    return ctx.renderer.page(
+        request, "auth/login.html",
+        {**template_context(request, await current_user(request)), "next": next_url, "email": email, "error": error},
+        status=status, company=await ctx.service.company(), headers={**NO_STORE, **(headers or {})},
+    )
+
+
+async def login_form(request: Request) -> Response:
+    user = await current_user(request)
+    next_url = safe_next(request.query_params.get("next"), "")
+    if user is not None:
+        return RedirectResponse(next_url or home_for(user), status_code=303, headers=NO_STORE)
+    return await _login_page(request, next_url=next_url)
+
+
+async def login(request: Request) -> Response:
+    form = await csrf_form(request)
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    next_url = safe_next(str(form.get("next", "")), "")
+    t = app_context(request).renderer.translator(request)
+    try:
+        signed_in = await accounts(request).sign_in(email, password, _client_ip(request))
+    except SignInRefused as exc:
+        if exc.retry_after is not None:
+            return await _login_page(
+                request, next_url=next_url, email=email[:254], status=429,
+                headers={"Retry-After": str(exc.retry_after)},
+                error=t.gettext("Too many failed attempts. Wait a little and try again."),
+            )
+        return await _login_page(request, next_url=next_url, email=email[:254], status=400,
+                                 error=t.gettext("The email or password is not right."))
+    response = RedirectResponse(next_url or home_for(signed_in.user), status_code=303, headers=NO_STORE)
+    set_session_cookie(request, response, signed_in.session_token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await csrf_form(request)
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        await accounts(request).sign_out(token)
+    response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    clear_session_cookie(request, response)
+    return response
+
+
+async def _invite_page(request: Request, token: str, *, error: str = "", status: int = 200) -> Response:
+    ctx = app_context(request)
+    try:
+        invitee, _purpose = await accounts(request).link_user(token)
+        context: dict[str, object] = {"invalid": False, "invitee": invitee}
+    except LinkInvalid:
+        context, status = {"invalid": True}, 410
+    return ctx.renderer.page(
+        request, "auth/invite.html",
+        {**template_context(request, None), **context, "token": token, "error": error,
+         "min_length": auth.MIN_PASSWORD},
+        status=status, company=await ctx.service.company(), headers=NO_STORE,
+    )
+
+
+async def invite_form(request: Request) -> Response:
+    return await _invite_page(request, request.path_params["token"])
+
+
+async def invite_accept(request: Request) -> Response:
+    token = request.path_params["token"]
+    form = await csrf_form(request)
+    password, again = str(form.get("password", "")), str(form.get("password2", ""))
+    t = app_context(request).renderer.translator(request)
+    if password != again:
+        return await _invite_page(request, token, status=400, error=t.gettext("The two passwords do not match."))
+    try:
+        auth.check_password(password)
+    except ValidationError:
+        return await _invite_page(request, token, status=400, error=t.gettext(
+            "The password must be %(min)s to %(max)s characters long.", min=auth.MIN_PASSWORD, max=auth.MAX_PASSWORD))
+    acc = accounts(request)
+    try:
+        user = await acc.accept_link(token, password)
+    except LinkInvalid:
+        return await _invite_page(request, token)
+    try:
+        signed_in = await acc.sign_in(user.email, password, _client_ip(request))
+    except SignInRefused:
+        return RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    response = RedirectResponse(home_for(user), status_code=303, headers=NO_STORE)
+    set_session_cookie(request, response, signed_in.session_token)
+    return response
+
+
+routes: list[BaseRoute] = [
+    Route("/login", login_form, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+    Route("/invite/{token}", invite_form, methods=["GET"]),
+    Route("/invite/{token}", invite_accept, methods=["POST"]),
+]
