@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,15 +12,16 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from . import i18n
+from . import i18n, stats, visitors
 from .config import Settings, load_secret
-from .scans import ScanWriter
+from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
-from .web import customer, pages
+from .web import auth_routes, customer, pages
 from .web.context import AppContext
 from .web.render import Renderer
 from .web.security import SecurityHeaders
+from .web.session import PreSessionCsrf
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -34,21 +36,25 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size)
         writer.start()
+        visitors.warm()
+        maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
         app.state.ctx = AppContext(settings=settings, service=service, writer=writer, renderer=renderer)
         try:
             yield
         finally:
+            await cancel_quietly(maintenance)
             await writer.close()
             await store.close()
 
     routes = [
         *customer.routes,
         *pages.routes,
+        *auth_routes.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,

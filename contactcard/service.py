@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from . import audit as audit_trail
 from . import policy, tokens
 from .brand import check_color
 from .models import (
@@ -50,6 +51,13 @@ class Resolution:
     @property
     def live(self) -> bool:
         return self.outcome is Outcome.VIEW
+
+
+@dataclass(frozen=True)
+class ScanCounts:
+    today: int
+    week: int  # the last 7 days
+    month: int  # the last 30 days
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ class Service:
             self._company = await self.store.company() or DEFAULT_COMPANY
         return self._company
 
-    async def save_company(self, company: Company, general: dict[ChannelKind, str] | None = None) -> Company:
+    async def save_company(self, company: Company, general: dict[ChannelKind, str] | None = None, *,
+                           actor: str = "cli") -> Company:
         """Replace the profile; ``general`` replaces the company's general channel of each kind given."""
         _text("company name", company.name, required=True)
         _check_zone(company.timezone)
@@ -109,6 +118,7 @@ class Service:
         cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
         for kind, target in cleaned.items():
             policy.check_policy(company, kind, target)
+        previous = await self.store.company() or DEFAULT_COMPANY
         async with self.store.transaction():
             await self.store.save_company(company)
             existing = await self.store.channels(None)
@@ -117,6 +127,11 @@ class Service:
                     if ch.kind is kind:
                         await self.store.remove_channel(ch.id)
                 await self.store.add_channel(None, kind, target, "")
+            before, after = audit_trail.changed(_profile(previous), _profile(company))
+            for kind, target in cleaned.items():
+                before[f"channel.{kind.value}"] = next((c.target for c in existing if c.kind is kind), None)
+                after[f"channel.{kind.value}"] = target
+            await audit_trail.write(self.store, self.clock(), actor, "company.save", "company", before, after)
         self.invalidate()
         return await self.company()
 
@@ -124,7 +139,7 @@ class Service:
 
     async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
                            given_kana: str = "", latin_name: str = "", title: str = "",
-                           department: str = "") -> Employee:
+                           department: str = "", actor: str = "cli") -> Employee:
         email = email.strip()
         if not policy.is_email(email):
             raise ValidationError(f"not an email address: {email!r}")
@@ -137,6 +152,8 @@ class Service:
         )
         async with self.store.transaction():
             new_id = await self.store.add_employee(employee)
+            await audit_trail.write(self.store, self.clock(), actor, "employee.add", f"employee:{new_id}", None,
+                                    _profile(dataclasses.replace(employee, id=new_id)))
         self.invalidate()
         return dataclasses.replace(employee, id=new_id)
 
@@ -154,7 +171,8 @@ class Service:
     async def employees(self) -> list[Employee]:
         return await self.store.employees()
 
-    async def depart(self, employee_ref: str | int, successor_ref: str | int | None = None) -> Employee:
+    async def depart(self, employee_ref: str | int, successor_ref: str | int | None = None, *,
+                     actor: str = "cli") -> Employee:
         """Mark an employee as departed and revoke their link; the link then introduces the successor."""
         employee = await self.find_employee(employee_ref)
         successor = None if successor_ref is None else await self.find_employee(successor_ref)
@@ -169,13 +187,19 @@ class Service:
             open_card = await self.store.open_card(employee.id)
             if open_card is not None:
                 await self.store.revoke_card(open_card.card.id, self.clock(), "departed")
+            await audit_trail.write(
+                self.store, self.clock(), actor, "employee.depart", f"employee:{employee.id}",
+                {"status": employee.status, "successor_id": employee.successor_id},
+                {"status": updated.status, "successor_id": updated.successor_id,
+                 "revoked_card_id": None if open_card is None else open_card.card.id},
+            )
         self.invalidate()
         return updated
 
     # --- channels -----------------------------------------------------------------------------
 
     async def add_channel(self, employee_ref: str | int | None, kind: ChannelKind | str, target: str,
-                          label: str = "") -> Channel:
+                          label: str = "", *, actor: str = "cli") -> Channel:
         kind = _kind(kind)
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         cleaned = policy.clean_target(kind, target)
@@ -183,6 +207,9 @@ class Service:
         async with self.store.transaction():
             channel_id = await self.store.add_channel(None if owner is None else owner.id, kind, cleaned,
                                                       _text("label", label))
+            await audit_trail.write(self.store, self.clock(), actor, "channel.add", f"channel:{channel_id}", None,
+                                    {"employee_id": None if owner is None else owner.id, "kind": kind,
+                                     "target": cleaned, "label": _text("label", label)})
         self.invalidate()
         channel = await self.store.channel(channel_id)
         assert channel is not None
@@ -192,7 +219,8 @@ class Service:
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         return await self.store.channels(None if owner is None else owner.id)
 
-    async def remove_channel(self, channel_id: int, employee_ref: str | int | None = None) -> Channel:
+    async def remove_channel(self, channel_id: int, employee_ref: str | int | None = None, *,
+                             actor: str = "cli") -> Channel:
         channel = await self.store.channel(channel_id)
         if channel is None:
             raise NotFound(f"no channel {channel_id}")
@@ -200,6 +228,8 @@ class Service:
             raise NotFound(f"no channel {channel_id} for that employee")
         async with self.store.transaction():
             await self.store.remove_channel(channel_id)
+            await audit_trail.write(self.store, self.clock(), actor, "channel.remove", f"channel:{channel_id}",
+                                    _profile(channel), None)
         self.invalidate()
         return channel
 
@@ -209,15 +239,17 @@ class Service:
         token = tokens.token_for(self.secret, record.nonce)
         return IssuedCard(card=record.card, token=token, url=f"{self.base_url}/c/{token}")
 
-    async def issue_card(self, employee_ref: str | int, *, days: int | None = None, label: str = "") -> IssuedCard:
+    async def issue_card(self, employee_ref: str | int, *, days: int | None = None, label: str = "",
+                         actor: str = "cli") -> IssuedCard:
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
             raise Conflict(f"{employee.email} has departed; issue a card to their successor instead")
         if await self.store.open_card(employee.id) is not None:
             raise Conflict(f"{employee.email} already has a card; use rotate for a fresh link")
-        return await self._new_card(employee, days, label, revoke=None)
+        return await self._new_card(employee, days, label, revoke=None, actor=actor)
 
-    async def rotate_card(self, employee_ref: str | int, *, days: int | None = None) -> IssuedCard:
+    async def rotate_card(self, employee_ref: str | int, *, days: int | None = None,
+                          actor: str = "cli") -> IssuedCard:
         """A fresh link; the old one stops working at once (it then shows the 410 page)."""
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
@@ -225,9 +257,10 @@ class Service:
         current = await self.store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no card to rotate; issue one")
-        return await self._new_card(employee, days, current.card.label, revoke=current.card)
+        return await self._new_card(employee, days, current.card.label, revoke=current.card, actor=actor)
 
-    async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None) -> IssuedCard:
+    async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None, *,
+                        actor: str) -> IssuedCard:
         company = await self.company()
         lifetime = _days(company.default_card_days if days is None else days)
         now = self.clock()
@@ -238,24 +271,32 @@ class Service:
             card_id = await self.store.insert_card(employee.id, _text("label", label), nonce,
                                                    tokens.digest(tokens.token_for(self.secret, nonce)),
                                                    now, now + timedelta(days=lifetime))
+            await audit_trail.write(
+                self.store, now, actor, "card.issue" if revoke is None else "card.rotate", f"card:{card_id}",
+                None if revoke is None else {"card_id": revoke.id, "generation": revoke.generation},
+                {"card_id": card_id, "employee_id": employee.id, "expires_at": now + timedelta(days=lifetime)},
+            )
         self.invalidate()
         record = await self.store.card(card_id)
         assert record is not None
         return self._issued(record)
 
-    async def revoke_card(self, employee_ref: str | int) -> Card:
+    async def revoke_card(self, employee_ref: str | int, *, actor: str = "cli") -> Card:
         employee = await self.find_employee(employee_ref)
         current = await self.store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no live card")
         async with self.store.transaction():
             await self.store.revoke_card(current.card.id, self.clock(), "revoked")
+            await audit_trail.write(self.store, self.clock(), actor, "card.revoke", f"card:{current.card.id}",
+                                    {"revoked_at": None}, {"revoked_at": self.clock(), "reason": "revoked"})
         self.invalidate()
         record = await self.store.card(current.card.id)
         assert record is not None
         return record.card
 
-    async def extend_card(self, employee_ref: str | int, *, days: int | None = None) -> IssuedCard:
+    async def extend_card(self, employee_ref: str | int, *, days: int | None = None,
+                          actor: str = "cli") -> IssuedCard:
         """Push the expiry to ``days`` from now (an expired, unrevoked link comes back to life)."""
         employee = await self.find_employee(employee_ref)
         current = await self.store.open_card(employee.id)
@@ -264,10 +305,27 @@ class Service:
         lifetime = _days((await self.company()).default_card_days if days is None else days)
         async with self.store.transaction():
             await self.store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
+            await audit_trail.write(self.store, self.clock(), actor, "card.extend", f"card:{current.card.id}",
+                                    {"expires_at": current.card.expires_at},
+                                    {"expires_at": self.clock() + timedelta(days=lifetime)})
         self.invalidate()
         record = await self.store.card(current.card.id)
         assert record is not None
         return self._issued(record)
+
+    async def scan_counts(self, employee_id: int) -> ScanCounts:
+        """The employee's own scans (page views) today in the company's time zone, last 7 and last 30 days.
+
+        The one place that defines what /me counts, so a later rule (people only, no bots) changes it here.
+        """
+        now = self.clock()
+        midnight = local_time(await self.company(), now).replace(hour=0, minute=0, second=0, microsecond=0)
+        views = (Outcome.VIEW.value,)
+        return ScanCounts(
+            today=await self.store.count_card_events(employee_id, views, midnight.astimezone(UTC)),
+            week=await self.store.count_card_events(employee_id, views, now - timedelta(days=7)),
+            month=await self.store.count_card_events(employee_id, views, now - timedelta(days=30)),
+        )
 
     async def current_card(self, employee_ref: str | int) -> IssuedCard | None:
         employee = await self.find_employee(employee_ref)
@@ -352,6 +410,12 @@ def _within_policy(company: Company, channel: Channel) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _profile(value: object) -> dict[str, object]:
+    """A value's fields for the audit trail (the company's channel list is audited separately)."""
+    assert dataclasses.is_dataclass(value) and not isinstance(value, type)
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.name != "channels"}
 
 
 def _kind(kind: ChannelKind | str) -> ChannelKind:

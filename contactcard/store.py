@@ -611,7 +611,8 @@ class Store:
     async def count_card_events(self, employee_id: int, outcomes: Sequence[str], since: datetime) -> int:
         marks = ", ".join("?" for _ in outcomes)
         return int(await self._scalar(
-            f"SELECT COUNT(*) FROM events WHERE employee_id = ? AND time >= ? AND outcome IN ({marks})",  # noqa: S608
+            f"SELECT COUNT(*) FROM events WHERE employee_id = ? AND time >= ? AND outcome IN ({marks})"  # noqa: S608
+            " AND is_bot = 0",  # people only: link-preview fetchers and crawlers are never counted
             (employee_id, ts(since), *outcomes),
         ))
 
@@ -711,7 +712,7 @@ def _event_row(r: sqlite3.Row) -> EventRow:
         id=r["id"], time=parse_ts(r["time"]), outcome=Outcome(r["outcome"]), card_id=r["card_id"],
         employee_id=r["employee_id"], employee_email=r["employee_email"], channel_kind=r["channel_kind"],
         user_agent=r["user_agent"], referrer=r["referrer"], accept_language=r["accept_language"],
-        visitor_key=r["visitor_key"],
+        visitor_key=r["visitor_key"], is_bot=bool(r["is_bot"]), device=r["device"], os=r["os"], browser=r["browser"],
     )
 
 def _statements(script: str) -> list[str]:

@@ -1,0 +1,125 @@
+"""Reports for the admin console: the dashboard's figures and the scan log's filters. No Starlette here.
+
+Days are the company's local days: their bounds are computed here from ``company.timezone`` (so a day
+of 23 or 25 hours around a DST change is still one bar) and handed to the store as UTC instants. What
+counts as a person's scan (not a bot) is decided in one place, the store's ``# --- reports`` section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .models import Employee, Outcome
+from .service import Service
+from .store import EventRow
+
+# A scan is someone opening a card link: the live page, or the page an ended link shows instead.
+SCAN_OUTCOMES: tuple[Outcome, ...] = (Outcome.VIEW, Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED)
+# Hits on links that no longer (or never did) lead to a person: worth an admin's eye.
+ALERT_OUTCOMES: tuple[Outcome, ...] = (Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED, Outcome.UNKNOWN,
+                                       Outcome.MALFORMED)
+CHART_DAYS = 30
+ALERT_DAYS = 7
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    count: int
+
+
+@dataclass(frozen=True)
+class EmployeeCount:
+    employee: Employee
+    count: int
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: tuple[DayCount, ...]
+    total: int
+    top: tuple[EmployeeCount, ...]
+    recent: tuple[EventRow, ...]
+    alerts: dict[str, int]  # outcome -> hits in the last ALERT_DAYS days, only outcomes with hits
+    alert_events: tuple[EventRow, ...]
+
+
+def local_day_bounds(zone: str, day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, as aware datetimes (compare them in any zone)."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start, end
+
+
+def last_days(zone: str, now: datetime, count: int) -> list[tuple[date, datetime, datetime]]:
+    """The ``count`` local days ending with today, oldest first, each with its bounds."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return [(d, *local_day_bounds(zone, d)) for d in (today - timedelta(days=n) for n in range(count - 1, -1, -1))]
+
+
+def _values(outcomes: Sequence[Outcome]) -> list[str]:
+    return [o.value for o in outcomes]
+
+
+async def scans_per_day(service: Service, days: int = CHART_DAYS) -> list[DayCount]:
+    company = await service.company()
+    spans = last_days(company.timezone, service.clock(), days)
+    counts = await service.store.count_by_day([(d.isoformat(), s, e) for d, s, e in spans], _values(SCAN_OUTCOMES))
+    return [DayCount(d, counts.get(d.isoformat(), 0)) for d, _, _ in spans]
+
+
+async def dashboard(service: Service, *, top: int = 10, recent: int = 15) -> Dashboard:
+    company = await service.company()
+    now = service.clock()
+    days = await scans_per_day(service)
+    since = last_days(company.timezone, now, CHART_DAYS)[0][1]
+    until = now + timedelta(seconds=1)
+    ranked = await service.store.top_employees(since, until, _values(SCAN_OUTCOMES), limit=top)
+    top_rows = []
+    for employee_id, count in ranked:
+        employee = await service.store.employee(employee_id)
+        if employee is not None:
+            top_rows.append(EmployeeCount(employee, count))
+    alert_since = now - timedelta(days=ALERT_DAYS)
+    by_outcome = await service.store.count_by_outcome(alert_since, until)
+    alerts = {o.value: by_outcome[o.value] for o in ALERT_OUTCOMES if by_outcome.get(o.value)}
+    alert_events = await service.store.search_events(outcomes=_values(ALERT_OUTCOMES), since=alert_since, limit=10)
+    return Dashboard(
+        days=tuple(days), total=sum(d.count for d in days), top=tuple(top_rows),
+        recent=tuple(await service.store.search_events(limit=recent)),
+        alerts=alerts, alert_events=tuple(alert_events),
+    )
+
+
+@dataclass(frozen=True)
+class ScanFilter:
+    """The scan log's filters; dates are local days in the company's zone, both ends included."""
+
+    employee_id: int | None = None
+    outcome: Outcome | None = None
+    start: date | None = None
+    end: date | None = None
+
+    def bounds(self, zone: str) -> tuple[datetime | None, datetime | None]:
+        since = None if self.start is None else local_day_bounds(zone, self.start)[0]
+        until = None if self.end is None else local_day_bounds(zone, self.end)[1]
+        return since, until
+
+
+async def scan_log(service: Service, flt: ScanFilter, *, limit: int, offset: int = 0,
+                   before_id: int | None = None) -> list[EventRow]:
+    since, until = flt.bounds((await service.company()).timezone)
+    return await service.store.search_events(
+        employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
+        since=since, until=until, before_id=before_id, limit=limit, offset=offset)
+
+
+async def count_scan_log(service: Service, flt: ScanFilter) -> int:
+    since, until = flt.bounds((await service.company()).timezone)
+    return await service.store.count_search_events(
+        employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
+        since=since, until=until)

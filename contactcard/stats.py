@@ -1,0 +1,183 @@
+"""Counting people, not bots: per-day scans, unique visitors, clicks and vCard saves; totals and retention.
+
+Days are local days in the company's time zone. Finished days are rolled up into ``daily_totals`` (by the
+daily job, by ``contactcard purge`` and before any purge), so charts survive the deletion of raw events;
+days not rolled up yet (today, at least) are counted from the events themselves. Bots are recorded but
+never counted as scans, visitors, clicks or saves: they have their own column.
+
+- scans: people who opened the link's page (live, expired, revoked or departed)
+- visitors: distinct daily visitor keys among those scans
+- clicks / clickers: channel buttons followed, and by how many distinct visitors
+- click rate: clickers / visitors, the share of scans that led to a channel
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from .service import Service
+from .store import DayTotals
+
+log = logging.getLogger(__name__)
+PURGE_CHUNK = 5000
+MAX_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: str
+    scans: int = 0
+    visitors: int = 0
+    clicks: int = 0
+    clickers: int = 0
+    vcards: int = 0
+    bots: int = 0
+
+    @property
+    def click_rate(self) -> float:
+        return 0.0 if not self.visitors else min(1.0, self.clickers / self.visitors)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """One scope (an employee, a card, or the whole company) over consecutive days, oldest first."""
+
+    employee_id: int | None
+    card_id: int | None
+    days: tuple[DayStats, ...]
+
+    @property
+    def total(self) -> DayStats:
+        fields = ("scans", "visitors", "clicks", "clickers", "vcards", "bots")
+        sums = {f: sum(getattr(d, f) for d in self.days) for f in fields}
+        return DayStats(f"{self.days[0].day}..{self.days[-1].day}" if self.days else "", **sums)
+
+    def as_json(self) -> dict[str, object]:
+        def one(d: DayStats) -> dict[str, object]:
+            return {"day": d.day, "scans": d.scans, "unique_visitors": d.visitors, "clicks": d.clicks,
+                    "clicking_visitors": d.clickers, "vcards": d.vcards, "bots": d.bots,
+                    "click_rate": round(d.click_rate, 4)}
+
+        return {"employee_id": self.employee_id, "card_id": self.card_id, "total": one(self.total),
+                "days": [one(d) for d in self.days]}
+
+
+def _zone(service_zone: str) -> ZoneInfo:
+    return ZoneInfo(service_zone)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants at which a local day starts and ends (DST-safe)."""
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return start, end
+
+
+async def roll_up(service: Service) -> int:
+    """Store the totals of every finished local day not stored yet; returns the number of days written.
+
+    Each day is its own short transaction, so scans keep committing while a long backlog is rolled up.
+    """
+    zone = _zone((await service.company()).timezone)
+    store = service.store
+    yesterday = service.clock().astimezone(zone).date() - timedelta(days=1)
+    through = await store.totals_through()
+    oldest = await store.oldest_event_time()
+    if oldest is None:
+        return 0
+    first = oldest.astimezone(zone).date()
+    if through:
+        first = max(first, date.fromisoformat(through) + timedelta(days=1))
+    written = 0
+    day = first
+    while day <= yesterday:
+        start, end = day_bounds(day, zone)
+        totals = await store.totals_from_events(start, end)
+        async with store.transaction():
+            await store.save_totals(day.isoformat(), totals)
+        written += 1
+        day += timedelta(days=1)
+    return written
+
+
+async def stats(service: Service, *, employee_id: int | None = None, card_id: int | None = None,
+                days: int = 30) -> Stats:
+    """Counts per day for the last ``days`` local days (today included) at one scope."""
+    days = max(1, min(days, MAX_DAYS))
+    zone = _zone((await service.company()).timezone)
+    store = service.store
+    today = service.clock().astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    if card_id is not None:
+        record = await store.card(card_id)
+        employee_id = record.card.employee_id if record is not None else -1
+    scope = (employee_id or 0, card_id or 0)
+    through = await store.totals_through()
+    stored = {t.day: t for t in await store.stored_totals(first.isoformat(), through, *scope)} if through else {}
+    out = []
+    day = first
+    while day <= today:
+        key = day.isoformat()
+        found: DayTotals | None
+        if through and key <= through:
+            found = stored.get(key)
+        else:
+            start, end = day_bounds(day, zone)
+            found = next((t for t in await store.totals_from_events(start, end)
+                          if (t.employee_id, t.card_id) == scope), None)
+        out.append(_day(key, found))
+        day += timedelta(days=1)
+    return Stats(employee_id, card_id, tuple(out))
+
+
+def _day(key: str, t: DayTotals | None) -> DayStats:
+    if t is None:
+        return DayStats(key)
+    return DayStats(key, scans=t.scans, visitors=t.visitors, clicks=t.clicks, clickers=t.clickers,
+                    vcards=t.vcards, bots=t.bots)
+
+
+async def purge(service: Service) -> int:
+    """Delete events older than the company's retention, after rolling up their days; returns rows deleted."""
+    company = await service.company()
+    await roll_up(service)
+    cutoff = service.clock() - timedelta(days=company.retention_days)
+    deleted = 0
+    while True:
+        async with service.store.transaction():
+            n = await service.store.delete_events_before(cutoff, PURGE_CHUNK)
+        deleted += n
+        if n < PURGE_CHUNK:
+            return deleted
+        await asyncio.sleep(0)  # let the scan writer in between chunks
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def seconds_until_next_run(now: datetime, zone: ZoneInfo, at: time = time(3, 17)) -> float:
+    """Seconds from ``now`` to the next local ``at`` (a quiet hour, just after the day has turned)."""
+    local = now.astimezone(zone)
+    target = datetime.combine(local.date(), at, zone)
+    if target <= local:
+        target = datetime.combine(local.date() + timedelta(days=1), at, zone)
+    return max(1.0, (target - local).total_seconds())
+
+
+async def daily_job(service: Service, sleep: Sleep = asyncio.sleep) -> None:
+    """Run inside the server: roll up and purge once at start, then every day at a quiet local hour."""
+    while True:
+        try:
+            deleted = await purge(service)
+            if deleted:
+                log.info("purged %d scan events older than the retention period", deleted)
+            wait = seconds_until_next_run(service.clock(), _zone((await service.company()).timezone))
+        except Exception:  # the job must outlive a bad night (disk full, locked database)
+            log.exception("daily scan maintenance failed; will retry in an hour")
+            wait = 3600.0
+        await sleep(wait)
