@@ -17,7 +17,7 @@ from .config import Settings, load_secret
 from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
-from .web import auth_routes, customer, pages
+from .web import admin, auth_routes, customer, me, pages
 from .web.context import AppContext
 from .web.render import Renderer
 from .web.security import SecurityHeaders
@@ -50,6 +50,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *customer.routes,
         *pages.routes,
         *auth_routes.routes,
+        *me.routes,
+        *admin.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     return Starlette(

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from . import cli_accounts, config, csvexport, demo, policy
 from . import cli_format as fmt
-from . import config, csvexport, demo, policy
+from .accounts import Accounts
 from .config import Settings
 from .models import ChannelKind, Conflict, ContactcardError, IssuedCard, ValidationError
 from .service import Service
@@ -180,8 +181,18 @@ async def _demo_seed(service: Service, args: argparse.Namespace) -> int:
         employee = employees[issued.card.employee_id]
         _out(f"{employee.display_name} <{employee.email}>: {issued.url}")
     _out("open:")
-    for url in [*(c.url for c in cards), f"{service.base_url}/me", f"{service.base_url}/admin"]:
+    for url in [*(c.url for c in cards), f"{service.base_url}/admin"]:
         _out(f"  {url}")
+    accounts = Accounts(service.store, service.secret, service.clock, base_url=service.base_url)
+    admin = await service.store.user_by_email(demo.ADMIN_EMAIL)
+    link = (await accounts.create_admin(demo.ADMIN_EMAIL, actor="demo") if admin is None
+            else await accounts.reset_link(admin.user.id, actor="demo"))
+    assert link is not None
+    _out(f"sign in as admin {demo.ADMIN_EMAIL}: set a password at {link.url}")
+    first = employees[cards[0].card.employee_id]
+    invite = await accounts.invite_employee(first.id, actor="demo")
+    _out(f"sign in as {first.email} (the /me page with the QR): set a password at {invite.url}")
+    _out("(each run gives fresh one-time links, valid 72 hours)")
     return 0
 
 
@@ -392,6 +403,30 @@ async def _employee_id(service: Service, ref: str | None) -> int | None:
     return None if ref is None else (await service.find_employee(ref)).id
 
 
+async def _scans_stats(service: Service, args: argparse.Namespace) -> int:
+    from . import stats
+
+    result = await stats.stats(service, employee_id=await _employee_id(service, args.employee), days=args.days)
+    total = result.total
+    _emit(args, result.as_json(), [
+        *(f"{d.day}  scans {d.scans}  visitors {d.visitors}  clicks {d.clicks}  vcards {d.vcards}  bots {d.bots}"
+          for d in result.days),
+        f"total  scans {total.scans}  visitors {total.visitors}  clicks {total.clicks}  vcards {total.vcards}  "
+        f"bots {total.bots}  click rate {total.click_rate:.0%}",
+    ])
+    return 0
+
+
+async def _purge(service: Service, args: argparse.Namespace) -> int:
+    from . import stats
+
+    deleted = await stats.purge(service)
+    days = (await service.company()).retention_days
+    _emit(args, {"deleted": deleted, "retention_days": days},
+          [f"deleted {deleted} scan events older than {days} days; daily totals kept"])
+    return 0
+
+
 async def _scans_list(service: Service, args: argparse.Namespace) -> int:
     events = await service.store.events(employee_id=await _employee_id(service, args.employee), limit=args.limit)
     _emit(args, [fmt.event_json(e) for e in events], map(fmt.event_line, events))
@@ -557,10 +592,28 @@ COMMANDS: tuple[Command, ...] = (
                 arg("--csv", action="store_true", help="CSV output (the only format)"),
                 arg("--output", metavar="FILE", help="file to write (default: standard output)"),
                 ANY_EMPLOYEE)),
+    Command(("scans", "stats"), "people's scans, unique visitors, clicks and vCard saves per day (bots apart)",
+            uses_service(_scans_stats), (
+                ANY_EMPLOYEE,
+                arg("--days", type=_positive, default=30, metavar="N", help="the last N days (default 30)"),
+                JSON)),
+    Command(("create-admin",), "create an admin; prints a one-time link to set the password",
+            uses_service(cli_accounts.create_admin), (
+                arg("--email", required=True, metavar="EMAIL", help="the admin's email address"),
+                arg("--password-file", metavar="FILE", help="set the password from the first line of FILE instead"),
+                JSON)),
+    Command(("user", "invite"), "print a one-time link for an employee to set a password (72 hours)",
+            uses_service(cli_accounts.user_invite), (EMPLOYEE, JSON)),
+    Command(("user", "reset"), "print a one-time password-reset link for any user (72 hours)",
+            uses_service(cli_accounts.user_reset),
+            (arg("--email", required=True, metavar="EMAIL", help="the user's email address"), JSON)),
+    Command(("purge",), "delete scan events older than the company's retention; daily totals are kept",
+            uses_service(_purge), (JSON,)),
 )
 
 _GROUP_HELP = {"company": "the company profile and channel policy", "employee": "employees",
-               "channel": "contact channels", "card": "card links and QR codes", "scans": "scan records"}
+               "channel": "contact channels", "card": "card links and QR codes", "scans": "scan records",
+               "user": "sign-in accounts: invitations and password resets"}
 
 
 def build_parser() -> _Parser:

@@ -13,6 +13,8 @@ from . import policy
 from .models import ChannelKind, Company, Conflict, Employee, EmployeeStatus, IssuedCard, NotFound
 from .service import Service
 
+ADMIN_EMAIL = "admin@example.co.jp"
+
 COMPANY = Company(
     name="株式会社サンプル商事",
     name_en="Sample Trading Co., Ltd.",

@@ -33,6 +33,8 @@ class ScanNotRecorded(ContactcardError):
 def crop(value: str, limit: int) -> str:
     """Keep a bounded, printable prefix of a header value."""
     value = value[:limit]
+    if value.isprintable():
+        return value
     return "".join(c if c.isprintable() else "\ufffd" for c in value)
 
 
@@ -88,7 +90,7 @@ class ScanWriter:
     async def record(self, event: ScanEvent, *, overflow: bool = False) -> None:
         """Return once ``event`` is committed (as a row, or as a count with ``overflow``); else raise ScanNotRecorded.
 
-        The wait is shielded: a client that hangs up does not cancel its event, which is committed anyway.
+        A client that hangs up cancels only its wait: the event stays queued and is committed anyway.
         """
         if self._closing or self._task is None or self._task.done():
             raise ScanNotRecorded("the server is shutting down")
@@ -97,7 +99,7 @@ class ScanWriter:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             raise ScanNotRecorded("too many scans at once") from None
-        await asyncio.shield(pending.done)
+        await pending.done
 
     async def close(self) -> None:
         """Stop taking events, commit everything already queued, then end the task."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
@@ -85,6 +87,7 @@ class Service:
         self._company: Company | None = None
         self._cards: dict[bytes, _CachedCard] = {}
         self._seen_data_version = -1
+        self._version_check: asyncio.Future[None] | None = None
 
     # --- cache --------------------------------------------------------------------------------
 
@@ -93,10 +96,20 @@ class Service:
         self._cards.clear()
 
     async def _refresh(self) -> None:
-        version = await self.store.data_version()
-        if version != self._seen_data_version:
-            self.invalidate()
-            self._seen_data_version = version
+        # Requests arriving while a check is in flight share it: one round trip to the database thread
+        # serves them all under load instead of one each.
+        if self._version_check is None:
+            self._version_check = asyncio.ensure_future(self._check_data_version())
+        await asyncio.shield(self._version_check)
+
+    async def _check_data_version(self) -> None:
+        try:
+            version = await self.store.data_version()
+            if version != self._seen_data_version:
+                self.invalidate()
+                self._seen_data_version = version
+        finally:
+            self._version_check = None
 
     # --- company ------------------------------------------------------------------------------
 
@@ -135,20 +148,27 @@ class Service:
         self.invalidate()
         return await self.company()
 
+    async def set_logo(self, png: bytes | None, *, actor: str = "cli") -> Company:
+        """Store an already re-encoded logo (``images.logo_png``), or with None go back to the name."""
+        company = await self.company()
+        async with self.store.transaction():
+            sha = None if png is None else await self.store.put_media(png, "image/png")
+            await self.store.save_company(dataclasses.replace(company, logo_sha=sha))
+            await audit_trail.write(self.store, self.clock(), actor, "company.logo", "company",
+                                    {"logo_sha": company.logo_sha}, {"logo_sha": sha})
+        self.invalidate()
+        return await self.company()
+
     # --- employees ----------------------------------------------------------------------------
 
     async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
                            given_kana: str = "", latin_name: str = "", title: str = "",
                            department: str = "", actor: str = "cli") -> Employee:
-        email = email.strip()
-        if not policy.is_email(email):
-            raise ValidationError(f"not an email address: {email!r}")
         employee = Employee(
-            id=0, email=email, family_name=_text("family name", family_name, required=True),
-            given_name=_text("given name", given_name), family_kana=_text("family name reading", family_kana),
-            given_kana=_text("given name reading", given_kana), latin_name=_text("Latin name", latin_name),
-            title=_text("title", title), department=_text("department", department), photo_sha=None,
-            status=EmployeeStatus.ACTIVE, successor_id=None, created_at=self.clock(),
+            id=0, **_employee_fields(email=email, family_name=family_name, given_name=given_name,
+                                     family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
+                                     title=title, department=department),
+            photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None, created_at=self.clock(),
         )
         async with self.store.transaction():
             new_id = await self.store.add_employee(employee)
@@ -196,6 +216,36 @@ class Service:
         self.invalidate()
         return updated
 
+    async def edit_employee(self, employee_ref: str | int, *, email: str, family_name: str, given_name: str = "",
+                            family_kana: str = "", given_kana: str = "", latin_name: str = "", title: str = "",
+                            department: str = "", actor: str = "cli") -> Employee:
+        """Replace the employee's profile (names, readings, email, title, department)."""
+        employee = await self.find_employee(employee_ref)
+        profile = _employee_fields(email=email, family_name=family_name, given_name=given_name,
+                                   family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
+                                   title=title, department=department)
+        updated = dataclasses.replace(employee, **profile)
+        before, after = audit_trail.changed({k: getattr(employee, k) for k in profile}, profile)
+        async with self.store.transaction():
+            await self.store.update_employee(updated)
+            if after:
+                await audit_trail.write(self.store, self.clock(), actor, "employee.update",
+                                        f"employee:{employee.id}", before, after)
+        self.invalidate()
+        return updated
+
+    async def set_photo(self, employee_ref: str | int, jpeg: bytes, *, actor: str = "cli") -> Employee:
+        """Store an already re-encoded photo (``images.photo_jpeg``) and point the employee at it."""
+        employee = await self.find_employee(employee_ref)
+        async with self.store.transaction():
+            sha = await self.store.put_media(jpeg, "image/jpeg")
+            updated = dataclasses.replace(employee, photo_sha=sha)
+            await self.store.update_employee(updated)
+            await audit_trail.write(self.store, self.clock(), actor, "employee.photo", f"employee:{employee.id}",
+                                    {"photo_sha": employee.photo_sha}, {"photo_sha": sha})
+        self.invalidate()
+        return updated
+
     # --- channels -----------------------------------------------------------------------------
 
     async def add_channel(self, employee_ref: str | int | None, kind: ChannelKind | str, target: str,
@@ -232,6 +282,26 @@ class Service:
                                     _profile(channel), None)
         self.invalidate()
         return channel
+
+    async def move_channel(self, channel_id: int, employee_ref: str | int | None, step: int, *,
+                           actor: str = "cli") -> list[Channel]:
+        """Move a channel ``step`` places (-1 up, +1 down) among its owner's (None: the company's general ones)."""
+        owner = None if employee_ref is None else (await self.find_employee(employee_ref)).id
+        channels = await self.store.channels(owner)
+        index = next((i for i, c in enumerate(channels) if c.id == channel_id), None)
+        if index is None:
+            raise NotFound(f"no channel {channel_id} there")
+        target = min(max(index + step, 0), len(channels) - 1)
+        if target != index:
+            order = [c.id for c in channels]
+            order.insert(target, order.pop(index))
+            async with self.store.transaction():
+                await self.store.set_channel_positions(order)
+                await audit_trail.write(self.store, self.clock(), actor, "channel.reorder",
+                                        f"employee:{owner}" if owner is not None else "company",
+                                        {"order": [c.id for c in channels]}, {"order": order})
+            self.invalidate()
+        return await self.store.channels(owner)
 
     # --- cards --------------------------------------------------------------------------------
 
@@ -433,6 +503,31 @@ def _text(what: str, value: str, *, required: bool = False, limit: int = MAX_TEX
     if len(value) > limit:
         raise ValidationError(f"{what} is longer than {limit} characters")
     return value
+
+
+class _EmployeeFields(TypedDict):
+    email: str
+    family_name: str
+    given_name: str
+    family_kana: str
+    given_kana: str
+    latin_name: str
+    title: str
+    department: str
+
+
+def _employee_fields(*, email: str, family_name: str, given_name: str, family_kana: str, given_kana: str,
+                     latin_name: str, title: str, department: str) -> _EmployeeFields:
+    """An employee's profile fields, checked and normalised (ValidationError names the bad one)."""
+    email = email.strip()
+    if not policy.is_email(email) or len(email) > 254:
+        raise ValidationError(f"not an email address: {email!r}")
+    return {  # the keys are Employee's field names
+        "email": email, "family_name": _text("family name", family_name, required=True),
+        "given_name": _text("given name", given_name), "family_kana": _text("family name reading", family_kana),
+        "given_kana": _text("given name reading", given_kana), "latin_name": _text("Latin name", latin_name),
+        "title": _text("title", title), "department": _text("department", department),
+    }
 
 
 def _days(days: int) -> int:

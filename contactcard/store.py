@@ -198,13 +198,12 @@ class Store:
     # --- helpers ------------------------------------------------------------------------------
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return None if row is None else row[0]
+        rows = await self._rows(sql, params)
+        return rows[0][0] if rows else None
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        async with self._conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # one round trip to the database thread (execute + fetchall + close would be three)
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def _row(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._rows(sql, params)
@@ -444,12 +443,15 @@ class Store:
         visitor keys among scans), clicks, clickers (distinct visitor keys among clicks) and vCard saves.
         """
         out: list[DayTotals] = []
-        for keys, where in (("employee_id, card_id", "card_id IS NOT NULL AND employee_id IS NOT NULL"),
-                            ("employee_id, 0", "employee_id IS NOT NULL"),
-                            ("0, 0", "1")):
+        for keys, where, group in (
+            ("employee_id, card_id", "card_id IS NOT NULL AND employee_id IS NOT NULL",
+             "GROUP BY employee_id, card_id"),
+            ("employee_id, 0", "employee_id IS NOT NULL", "GROUP BY employee_id"),
+            ("0, 0", "1", "HAVING COUNT(*) > 0"),
+        ):
             rows = await self._rows(
                 f"""SELECT {keys}, {_TOTALS} FROM events
-                    WHERE time >= ? AND time < ? AND {where} GROUP BY {keys}""",  # noqa: S608 (constants)
+                    WHERE time >= ? AND time < ? AND {where} {group}""",  # noqa: S608 (constants only)
                 (ts(start), ts(end)),
             )
             out.extend(DayTotals("", int(r[0]), int(r[1]), *(int(x or 0) for x in tuple(r)[2:])) for r in rows)

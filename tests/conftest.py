@@ -97,3 +97,24 @@ def harness(settings: Settings, clock: FakeClock) -> Iterator[Harness]:
     app = create_app(settings, clock=clock)
     with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
         yield Harness(client)
+
+
+@pytest.fixture
+def admin_client(harness: Harness) -> TestClient:
+    """The harness client, signed in as an admin (see tests/accounts_kit.py)."""
+    from .accounts_kit import login, make_admin
+
+    admin = make_admin(harness)
+    assert login(harness.client, admin.email, admin.password).status_code == 303
+    return harness.client
+
+
+@pytest.fixture
+def employee_client(harness: Harness) -> TestClient:
+    """The harness client, signed in as the seeded employee taro (with a live card)."""
+    from .accounts_kit import login, make_employee
+
+    harness.seed()
+    taro = make_employee(harness)
+    assert login(harness.client, taro.email, taro.password).status_code == 303
+    return harness.client

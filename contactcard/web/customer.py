@@ -60,7 +60,8 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
 def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:
     if res.live:
         return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token},
-                                 status=status or 200, company=res.company, headers=NO_STORE)
+                                 status=status or 200, company=res.company, headers=NO_STORE,
+                                 pins=(res.company, res.card, res.employee, res.channels))
     code = status or (410 if res.outcome in GONE else 404)
     return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token},
                              status=code, company=res.company, headers=NO_STORE)

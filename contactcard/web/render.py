@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gettext
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from ..models import Company
 from ..policy import display_phone
 
 LANG_COOKIE = "lang"
+PAGE_CACHE_SIZE = 2048
 
 
 class Renderer:
@@ -27,35 +29,52 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # compiled once: no stat() of template files on the hot path
         )
         self.env.filters["phone"] = display_phone
         self.catalogues = catalogues
+        # Rendered pages keyed by (template, language, path, status), each pinned to the very objects it was
+        # rendered from (the service's cached company, card, employee, channels): when the service drops its
+        # cache those objects are replaced, the pins no longer match and the page is rendered afresh. The CSP
+        # nonce, the only per-request part, is a random placeholder swapped in per response.
+        self._pages: dict[tuple[str, str, str, int], tuple[tuple[object, ...], str]] = {}
+        self._nonce_mark = "n" + secrets.token_hex(12)
+        self._languages: dict[tuple[bytes, str | None, str], str] = {}
 
     def language(self, request: Request) -> str:
-        return i18n.negotiate(
-            request.query_params.get("lang"),
-            request.cookies.get(LANG_COOKIE),
-            request.headers.get("accept-language", ""),
-        )
+        # Memoised on the raw inputs: the same few header combinations come back on every scan.
+        headers = request.headers
+        raw = (request.scope.get("query_string", b""), headers.get("cookie"), headers.get("accept-language", ""))
+        lang = self._languages.get(raw)
+        if lang is None:
+            lang = i18n.negotiate(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), raw[2])
+            if len(self._languages) >= PAGE_CACHE_SIZE:
+                self._languages.clear()
+            self._languages[raw] = lang
+        return lang
 
     def translator(self, request: Request) -> i18n.Translator:
         return i18n.Translator(self.catalogues, self.language(request))
 
     def page(self, request: Request, name: str, context: Mapping[str, Any], *, status: int = 200,
-             company: Company | None = None, headers: Mapping[str, str] | None = None) -> HTMLResponse:
+             company: Company | None = None, headers: Mapping[str, str] | None = None,
+             pins: tuple[object, ...] | None = None) -> HTMLResponse:
+        """Render ``name``; with ``pins`` (every object the page shows), reuse the page rendered from them."""
         t = self.translator(request)
-        brand_bg, brand_fg = button_colors(company.brand_color if company else "#1f2937")
-        html = self.env.get_template(name).render(
-            _=t.gettext,
-            lang=t.lang,
-            nonce=request.scope.get("state", {}).get("csp_nonce", ""),
-            brand_bg=brand_bg,
-            brand_fg=brand_fg,
-            company=company,
-            company_label=(company.name_en if t.lang == "en" and company.name_en else company.name) if company else "",
-            path=request.url.path,
-            **context,
-        )
+        nonce = request.scope.get("state", {}).get("csp_nonce", "")
+        key = (name, t.lang, request.scope["path"], status)
+        cached = self._pages.get(key) if pins is not None else None
+        if cached is not None and len(cached[0]) == len(pins or ()) and all(
+                a is b for a, b in zip(cached[0], pins or (), strict=True)):
+            html = cached[1].replace(self._nonce_mark, nonce)
+        else:
+            html = self._render(t, name, context, company, request.url.path,
+                                self._nonce_mark if pins is not None else nonce)
+            if pins is not None:
+                if len(self._pages) >= PAGE_CACHE_SIZE:
+                    self._pages.clear()
+                self._pages[key] = (pins, html)
+                html = html.replace(self._nonce_mark, nonce)
         response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
         chosen = request.query_params.get("lang")
         if chosen in i18n.LANGUAGES:
@@ -63,3 +82,18 @@ class Renderer:
         response.headers["Content-Language"] = t.lang
         response.headers.setdefault("Vary", "Accept-Language, Cookie")
         return response
+
+    def _render(self, t: i18n.Translator, name: str, context: Mapping[str, Any], company: Company | None,
+                path: str, nonce: str) -> str:
+        brand_bg, brand_fg = button_colors(company.brand_color if company else "#1f2937")
+        return self.env.get_template(name).render(
+            _=t.gettext,
+            lang=t.lang,
+            nonce=nonce,
+            brand_bg=brand_bg,
+            brand_fg=brand_fg,
+            company=company,
+            company_label=(company.name_en if t.lang == "en" and company.name_en else company.name) if company else "",
+            path=path,
+            **context,
+        )

@@ -1,0 +1,258 @@
+"""The scan path against the bare framework: ``python -m bench.scan_bench`` (about 3 minutes, 127.0.0.1 only).
+
+For an empty database and for one pre-filled with a million events, it starts the real server (uvicorn,
+one worker, no access log, a temp database seeded with a live card) and a bare Starlette app serving a page
+of the same byte size with no database, drives each with wrk (or, without wrk, a Python keep-alive load
+generator) at 16, 64 and 256 connections, and prints requests/s, p50 and p99 for both and their ratio. It
+then counts the events committed against the 2xx answers: per wrk run (wrk drops the answers still in
+flight when its time is up; those events are committed and answered to nobody, so they are reported apart),
+and exactly, in a bounded run that waits for every answer. Last, the server's peak RSS (VmHWM).
+
+Options: ``--seconds N`` per run (default 8), ``--events N`` for the pre-filled run (default 1,000,000),
+``--python`` to use the Python load generator even when wrk is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from contactcard.models import ChannelKind
+from contactcard.service import Service
+from contactcard.store import Store, ts
+
+from . import loadgen
+
+CONNECTIONS = (16, 64, 256)
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+ROOT = Path(__file__).resolve().parent.parent
+WRK_SCRIPT = """
+function done(summary, latency, requests)
+  io.write(string.format("BENCH %d %d %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    summary.errors.status, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+@dataclass
+class Run:
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    ok: int  # 2xx answers received
+    bad: int  # non-2xx answers and socket errors
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def seed(db: Path, secret_file: Path) -> str:
+    from contactcard.config import load_secret
+
+    store = await Store.open(db)
+    try:
+        service = Service(store, secret=load_secret(secret_file), base_url="http://127.0.0.1")
+        company = await service.company()
+        from dataclasses import replace
+
+        await service.save_company(replace(company, name="株式会社ベンチ", name_en="Bench K.K.",
+                                           business_hours="平日 9:00–18:00", allow_email_domains=("example.co.jp",),
+                                           allow_phone_prefixes=("+813",), allow_line_ids=("@bench",)),
+                                   general={ChannelKind.PHONE: "03-1234-0000"})
+        await service.add_employee(email="taro@example.co.jp", family_name="山田", given_name="太郎",
+                                   family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部")
+        await service.add_channel("taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@bench")
+        await service.add_channel("taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679")
+        await service.add_channel("taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp")
+        issued = await service.issue_card("taro@example.co.jp", days=365)
+        return "/c/" + issued.token
+    finally:
+        await store.close()
+
+
+def prefill(db: Path, n: int) -> float:
+    """``n`` events over the last 30 days in one transaction, one executemany; returns the seconds taken."""
+    start = time.perf_counter()
+    now = datetime.now(UTC)
+    base = now - timedelta(days=30)
+    step = (now - base - timedelta(hours=1)) / max(n, 1)
+    rng = random.Random(4)
+    outcomes = ("view",) * 6 + ("click", "click", "vcard", "unknown")
+
+    def rows() -> object:
+        for i in range(n):
+            outcome = outcomes[i % len(outcomes)]
+            bot = 1 if i % 7 == 0 else 0
+            yield (ts(base + step * i), None if outcome == "unknown" else 1, None if outcome == "unknown" else 1,
+                   outcome, IPHONE, f"{rng.getrandbits(60):015x}", bot, "bot" if bot else "mobile", "iOS",
+                   "Mobile Safari")
+
+    with sqlite3.connect(db, isolation_level=None) as conn:
+        conn.execute("BEGIN")
+        conn.executemany(
+            """INSERT INTO events (time, card_id, employee_id, outcome, user_agent, visitor_key, is_bot, device,
+                   os, browser) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""", rows())  # type: ignore[arg-type]
+        conn.execute("COMMIT")
+    return time.perf_counter() - start
+
+
+def count_events(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+class Server:
+    def __init__(self, kind: str, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.serve", kind, str(self.port)], cwd=ROOT,
+                                     env={**os.environ, **env})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{kind} server exited with {self.proc.returncode}") from None
+                time.sleep(0.05)
+        raise RuntimeError(f"{kind} server did not start")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def drive(port: int, path: str, connections: int, seconds: float, use_wrk: bool, script: Path) -> Run:
+    if use_wrk:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s", "-s", str(script),
+             "-H", f"User-Agent: {IPHONE}", "-H", "Accept-Language: ja", f"http://127.0.0.1:{port}{path}"],
+            capture_output=True, text=True, timeout=seconds + 60, check=True,
+        ).stdout
+        line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+        requests, duration, status, connect, read, write, timeout, p50, p99 = map(int, line.split()[1:])
+        return Run(connections, requests / duration * 1e6, p50 / 1000, p99 / 1000, requests - status,
+                   status + connect + read + write + timeout)
+    result = asyncio.run(loadgen.run(port, path, connections, seconds, user_agent=IPHONE))
+    return Run(connections, result.rps, result.percentile(50) * 1000, result.percentile(99) * 1000, result.ok,
+               result.other + result.errors)
+
+
+def page_size(port: int, path: str) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:  # noqa: S310 (loopback)
+        return len(r.read())
+
+
+def phase(label: str, events: int, seconds: float, use_wrk: bool, workdir: Path) -> dict[str, object]:
+    """One database state: seed, optionally pre-fill, then bare vs app at each concurrency."""
+    db, secret = workdir / f"{label}.sqlite3", workdir / "secret.key"
+    path = asyncio.run(seed(db, secret))
+    if events:
+        took = prefill(db, events)
+        print(f"  pre-filled {events:,} events in {took:.1f} s ({db.stat().st_size / 1e6:.0f} MB)", flush=True)
+    env = {"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret), "CONTACTCARD_BASE_URL": "http://127.0.0.1"}
+    script = workdir / "count.lua"
+    script.write_text(WRK_SCRIPT)
+
+    app = Server("app", env)
+    try:
+        size = page_size(app.port, path)
+        drive(app.port, path, 64, 2, use_wrk, script)  # warm-up (and the start-up roll-up of past days)
+        time.sleep(1)
+        app_runs = []
+        accounting = []
+        for c in CONNECTIONS:
+            before = count_events(db)
+            run = drive(app.port, path, c, seconds, use_wrk, script)
+            time.sleep(0.5)  # the last batch commits
+            committed = count_events(db) - before
+            app_runs.append(run)
+            accounting.append((c, run.ok, committed, run.bad))
+        # exact accounting: a bounded run that waits for every answer, one for one with the events
+        before = count_events(db)
+        exact = asyncio.run(loadgen.run(app.port, path, 64, 60, count=5000, user_agent=IPHONE))
+        exact_committed = count_events(db) - before
+        app_rss = app.peak_rss_mb()
+    finally:
+        app.stop()
+
+    bare = Server("bare", {**env, "BENCH_BODY_SIZE": str(size)})
+    try:
+        drive(bare.port, path, 64, 2, use_wrk, script)
+        bare_runs = [drive(bare.port, path, c, seconds, use_wrk, script) for c in CONNECTIONS]
+        bare_rss = bare.peak_rss_mb()
+    finally:
+        bare.stop()
+
+    print(f"\n== {label}: {count_events(db):,} events stored at the end; page {size} bytes ==")
+    print(f"{'conns':>6} {'bare rps':>9} {'p50':>7} {'p99':>7} | {'scan rps':>9} {'p50':>7} {'p99':>7} | {'ratio':>6}")
+    for b, a in zip(bare_runs, app_runs, strict=True):
+        print(f"{a.connections:>6} {b.rps:>9.0f} {b.p50_ms:>5.1f}ms {b.p99_ms:>5.1f}ms | {a.rps:>9.0f} "
+              f"{a.p50_ms:>5.1f}ms {a.p99_ms:>5.1f}ms | {a.rps / b.rps:>6.0%}")
+    print("events committed vs 2xx answers (wrk stops with answers in flight: committed, answered to nobody):")
+    lost_total = 0
+    for c, ok, committed, bad in accounting:
+        lost = max(0, ok - committed)
+        lost_total += lost
+        print(f"  {c:>4} conns: 2xx {ok:>7}  committed {committed:>7}  in flight at stop {committed - ok:>4}  "
+              f"non-2xx/errors {bad}  lost {lost}")
+    print(f"  exact run (5000 requests, every answer awaited): 2xx {exact.ok}  committed {exact_committed}  "
+          f"{'EQUAL' if exact.ok == exact_committed else 'MISMATCH'}  non-2xx {exact.other + exact.errors}")
+    print(f"peak RSS: app {app_rss:.0f} MB, bare {bare_rss:.0f} MB")
+    at64 = next(i for i, c in enumerate(CONNECTIONS) if c == 64)
+    ratio = app_runs[at64].rps / bare_runs[at64].rps
+    ok = (ratio >= 0.60 and app_runs[at64].p99_ms < 50 and lost_total == 0 and exact.ok == exact_committed
+          and app_rss < 150)
+    print(f"target at 64 conns (ratio >= 60%, p99 < 50 ms, no lost event, RSS < 150 MB): {'MET' if ok else 'NOT MET'}")
+    return {"ratio64": ratio, "rss": app_rss, "met": ok}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scan_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--python", action="store_true", help="use the Python load generator, not wrk")
+    args = parser.parse_args(argv)
+    use_wrk = shutil.which("wrk") is not None and not args.python
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs ({cpu}), Python {sys.version.split()[0]}, "
+          f"load generator: {'wrk -t1' if use_wrk else 'Python asyncio'}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="scanbench-") as tmp:
+        results = [phase("empty database", 0, args.seconds, use_wrk, Path(tmp))]
+        if args.events:
+            results.append(phase(f"{args.events:,} events", args.events, args.seconds, use_wrk, Path(tmp)))
+    return 0 if all(r["met"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""CLI handlers for accounts: the first admin, employee invitations and password-reset links.
+
+Kept apart from ``cli`` (which wires them into its command table) so the account commands read in one place.
+A one-time link is printed once; only its SHA-256 is stored, so it cannot be shown again: issue a new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import cli_format as fmt
+from .accounts import Accounts, OneTimeLink
+from .models import NotFound, ValidationError
+from .service import Service
+
+
+def _accounts(service: Service) -> Accounts:
+    return Accounts(service.store, service.secret, service.clock, base_url=service.base_url)
+
+
+def _print_link(args: argparse.Namespace, link: OneTimeLink) -> int:
+    if args.json:
+        print(fmt.dumps({"email": link.user.email, "role": link.user.role, "purpose": link.purpose,
+                         "url": link.url, "expires_at": link.expires_at.isoformat()}))
+    else:
+        print(link.url)
+        print(f"one-time link for {link.user.email}; it expires {link.expires_at.isoformat(timespec='minutes')} "
+              "and works once")
+    return 0
+
+
+def _read_password(path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot read the password file: {exc.strerror or exc}") from None
+    lines = text.splitlines()
+    return lines[0] if lines else ""
+
+
+async def create_admin(service: Service, args: argparse.Namespace) -> int:
+    password = None if args.password_file is None else _read_password(args.password_file)
+    link = await _accounts(service).create_admin(args.email, password=password, actor="cli")
+    if link is not None:
+        return _print_link(args, link)
+    if args.json:
+        print(fmt.dumps({"email": args.email.strip(), "role": "admin", "password_set": True}))
+    else:
+        print(f"admin {args.email.strip()} created; sign in at {service.base_url}/login")
+    return 0
+
+
+async def user_invite(service: Service, args: argparse.Namespace) -> int:
+    employee = await service.find_employee(args.employee)
+    return _print_link(args, await _accounts(service).invite_employee(employee.id, actor="cli"))
+
+
+async def user_reset(service: Service, args: argparse.Namespace) -> int:
+    record = await service.store.user_by_email(args.email)
+    if record is None:
+        raise NotFound(f"no user {args.email!r}")
+    return _print_link(args, await _accounts(service).reset_link(record.user.id, actor="cli"))

@@ -1,0 +1,105 @@
+"""What every admin console area shares: id and form parsing, the redirect after a POST, page rendering.
+
+Every handler starts with ``require_admin`` (303 to sign-in, 403 for employees) and every POST reads its
+form through ``csrf_form`` (403 on a bad token, before anything is done). Ids in URLs are checked here
+(digits, a sane length) and an unknown one is a 404. Bad input re-renders the form with a message and
+writes nothing; a good POST redirects (303) back with ``?done=...`` for the confirmation line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from .. import images
+from ..models import User
+from ..service import Service, local_time
+from .context import app_context
+from .session import csrf_form, template_context
+
+MAX_ID_DIGITS = 12
+PAGE_SIZE = 50
+NO_STORE = {"Cache-Control": "no-store"}
+UPLOAD_FORM_BYTES = images.MAX_UPLOAD_BYTES + 64 * 1024  # the file plus the multipart envelope and the token
+MAX_UPLOAD_BODY = 64 * 1024 * 1024  # above this the app answers 413 itself; below, the form says why
+# Confirmation lines a redirect may ask for (anything else in ?done= is ignored).
+DONE = ("saved", "created", "channel_added", "channel_removed", "channel_moved", "photo", "departed", "issued",
+        "rotated", "revoked", "extended", "invited", "logo")
+
+
+def path_id(request: Request, name: str = "id") -> int:
+    """A positive id from the path; anything else (letters, signs, 20 digits) is a 404, never a 500."""
+    raw = str(request.path_params.get(name, ""))
+    if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_ID_DIGITS or int(raw) < 1:
+        raise HTTPException(404)
+    return int(raw)
+
+
+def field(form: FormData, name: str) -> str:
+    """A text field; a missing field or an upload where text belongs reads as empty."""
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def whole(text: str) -> int | None:
+    """A whole number typed into a form, or None."""
+    text = text.strip()
+    if not text or len(text) > 9 or not text.lstrip("-").isdigit() or not text.isascii():
+        return None
+    return int(text)
+
+
+def parse_day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text.strip()) if text.strip() else None
+    except ValueError:
+        return None
+
+
+def back(url: str, done: str) -> Response:
+    return RedirectResponse(f"{url}?{urlencode({'done': done})}", status_code=303)
+
+
+async def page(request: Request, user: User, name: str, context: Mapping[str, Any], *,
+               status: int = 200) -> Response:
+    ctx = app_context(request)
+    company = await ctx.service.company()
+    done = request.query_params.get("done")
+    return ctx.renderer.page(
+        request, name,
+        {**template_context(request, user), "done": done if done in DONE else None,
+         "local": lambda when: local_time(company, when), **context},
+        status=status, company=company, headers=NO_STORE,
+    )
+
+
+def service_of(request: Request) -> Service:
+    return app_context(request).service
+
+
+async def upload(request: Request) -> tuple[FormData | None, bytes, str | None]:
+    """The CSRF-checked multipart form and its ``file`` bytes, or the reason code the upload is refused."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > UPLOAD_FORM_BYTES:
+        return None, b"", "too_large"  # refused before reading a byte of it
+    try:
+        form = await csrf_form(request, max_files=1, max_part_size=UPLOAD_FORM_BYTES)
+    except HTTPException as exc:
+        await request.close()  # the spooled upload, if the form was parsed before the CSRF check failed
+        if exc.status_code in (400, 413):  # a part past the limit, or a malformed multipart body
+            return None, b"", "too_large" if exc.status_code == 413 or "exceeded" in str(exc.detail) else "not_image"
+        raise
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        await form.close()
+        return form, b"", "empty"
+    data = await file.read(images.MAX_UPLOAD_BYTES + 1)
+    await form.close()
+    return form, data, None

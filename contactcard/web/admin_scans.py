@@ -1,0 +1,106 @@
+"""The scan log: filter by employee, outcome and date range (company-local days), paginated, and CSV export.
+
+Filters come from the query string; a value that does not parse is reported on the page and ignored, so a
+hand-edited URL never gives a 500. The CSV streams page by page, pinned to the newest id at the start, so
+scans arriving during the download neither repeat nor shift rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from .. import csvexport, reports
+from ..models import Outcome
+from ..service import local_time
+from .admin_base import PAGE_SIZE, page, parse_day, service_of
+from .session import require_admin
+
+EXPORT_PAGE = 1000
+MAX_PAGE = 100_000
+
+
+def parse_filter(request: Request) -> tuple[reports.ScanFilter, list[str]]:
+    """The filter from the query string and the names of the fields that were ignored as invalid."""
+    q = request.query_params
+    bad: list[str] = []
+    employee_id = None
+    raw = q.get("employee", "")
+    if raw:
+        if raw.isascii() and raw.isdigit() and len(raw) <= 12:
+            employee_id = int(raw)
+        else:
+            bad.append("employee")
+    outcome = None
+    raw = q.get("outcome", "")
+    if raw:
+        try:
+            outcome = Outcome(raw)
+        except ValueError:
+            bad.append("outcome")
+    start, end = parse_day(q.get("from", "")), parse_day(q.get("to", ""))
+    if q.get("from", "").strip() and start is None:
+        bad.append("from")
+    if q.get("to", "").strip() and end is None:
+        bad.append("to")
+    if start and end and start > end:
+        bad.append("to")
+        end = None
+    return reports.ScanFilter(employee_id=employee_id, outcome=outcome, start=start, end=end), bad
+
+
+def _query(flt: reports.ScanFilter, **extra: object) -> str:
+    params = {"employee": flt.employee_id, "outcome": flt.outcome.value if flt.outcome else None,
+              "from": flt.start.isoformat() if flt.start else None, "to": flt.end.isoformat() if flt.end else None,
+              **extra}
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+async def scan_log(request: Request) -> Response:
+    user = await require_admin(request)
+    service = service_of(request)
+    flt, bad = parse_filter(request)
+    raw_page = request.query_params.get("page", "1")
+    number = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
+    number = min(max(number, 1), MAX_PAGE)
+    total = await reports.count_scan_log(service, flt)
+    pages = max(1, -(-total // PAGE_SIZE))
+    number = min(number, pages)
+    events = await reports.scan_log(service, flt, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    return await page(request, user, "admin/scans.html", {
+        "events": events, "total": total, "page_no": number, "pages": pages, "flt": flt, "bad": bad,
+        "employees": await service.employees(), "outcomes": list(Outcome),
+        "query": _query(flt), "prev_q": _query(flt, page=number - 1), "next_q": _query(flt, page=number + 1),
+    })
+
+
+async def scan_csv(request: Request) -> Response:
+    await require_admin(request)
+    service = service_of(request)
+    flt, _ = parse_filter(request)
+    company = await service.company()
+    newest = await reports.scan_log(service, flt, limit=1)
+
+    async def body() -> AsyncIterator[str]:
+        yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
+        if not newest:
+            return
+        below = newest[0].id + 1
+        while rows := await reports.scan_log(service, flt, limit=EXPORT_PAGE, before_id=below):
+            yield csvexport.lines(
+                [*csvexport.event_row(e), local_time(company, e.time).strftime("%Y-%m-%d %H:%M:%S")] for e in rows)
+            below = rows[-1].id
+
+    stamp = local_time(company, service.clock()).strftime("%Y%m%d")
+    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="scans-{stamp}.csv"'})
+
+
+routes: list[BaseRoute] = [
+    Route("/scans", scan_log, methods=["GET"]),
+    Route("/scans.csv", scan_csv, methods=["GET"]),
+]

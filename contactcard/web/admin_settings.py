@@ -1,0 +1,146 @@
+"""Company settings: names, logo, brand colour, business hours, time zone, link lifetime, scan retention,
+the channel policy lists, and the company's general channels."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from .. import images, policy
+from ..models import ContactcardError, User, ValidationError
+from ..service import MAX_TEXT
+from . import admin_channels
+from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, service_of, upload, whole
+from .session import csrf_form, require_admin
+
+TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
+NUMBER_FIELDS = ("default_card_days", "retention_days")
+MAX_HOURS = 500
+MAX_LIST = 50
+POLICY_LISTS: Mapping[str, Callable[[str], str]] = {
+    "allow_email_domains": policy.normalise_domain,
+    "allow_phone_prefixes": policy.normalise_prefix,
+    "allow_line_ids": policy.normalise_line_id,
+    "allow_line_works_domains": policy.normalise_line_works_domain,
+}
+
+
+async def settings_page(request: Request, user: User, *, errors: Mapping[str, str] | None = None,
+                        values: Mapping[str, str] | None = None, status: int = 200) -> Response:
+    service = service_of(request)
+    company = await service.company()
+    current: dict[str, Any] = {name: getattr(company, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
+    current.update({name: "\n".join(getattr(company, name)) for name in POLICY_LISTS})
+    return await page(request, user, "admin/settings.html", {
+        "values": {**current, **(values or {})}, "errors": dict(errors or {}),
+        "channels": await service.channels(None), "kinds": admin_channels.KINDS,
+        "configured": await service.store.company() is not None,
+    }, status=status)
+
+
+async def show(request: Request) -> Response:
+    user = await require_admin(request)
+    return await settings_page(request, user)
+
+
+def _changes(form: Mapping[str, str]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in TEXT_FIELDS:
+        value = form[name].strip()
+        limit = MAX_HOURS if name.startswith("business_hours") else MAX_TEXT
+        if len(value) > limit:
+            raise ValidationError(f"{name.replace('_', ' ')} is longer than {limit} characters")
+        changes[name] = value
+    for name in NUMBER_FIELDS:
+        number = whole(form[name])
+        if number is None:
+            raise ValidationError(f"{name.replace('_', ' ')} must be a whole number of days")
+        changes[name] = number
+    for name, normalise in POLICY_LISTS.items():
+        items = [line.strip() for line in form[name].splitlines() if line.strip()]
+        if len(items) > MAX_LIST:
+            raise ValidationError(f"{name.replace('_', ' ')}: at most {MAX_LIST} entries")
+        changes[name] = tuple(dict.fromkeys(normalise(item) for item in items))
+    return changes
+
+
+async def save(request: Request) -> Response:
+    user = await require_admin(request)
+    service = service_of(request)
+    form = await csrf_form(request)
+    values = {name: field(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, *POLICY_LISTS)}
+    try:
+        company = dataclasses.replace(await service.company(), **_changes(values))
+        await service.save_company(company, actor=user.email)
+    except ContactcardError as err:
+        return await settings_page(request, user, errors={"company": str(err)}, values=values, status=400)
+    return back("/admin/settings", "saved")
+
+
+async def logo(request: Request) -> Response:
+    user = await require_admin(request)
+    service = service_of(request)
+    _, data, problem = await upload(request)
+    if problem is None:
+        try:
+            png = images.logo_png(data)
+        except images.ImageRejected as err:
+            problem = err.code
+    if problem is not None:
+        return await settings_page(request, user, errors={"logo": problem},
+                                   status=413 if problem == "too_large" else 400)
+    await service.set_logo(png, actor=user.email)
+    return back("/admin/settings", "logo")
+
+
+async def logo_remove(request: Request) -> Response:
+    user = await require_admin(request)
+    await csrf_form(request)
+    await service_of(request).set_logo(None, actor=user.email)
+    return back("/admin/settings", "logo")
+
+
+async def channel_add(request: Request) -> Response:
+    user = await require_admin(request)
+    form = await csrf_form(request)
+    try:
+        await admin_channels.add(service_of(request), None, form, user)
+    except ContactcardError as err:
+        values = {"kind": field(form, "kind"), "target": field(form, "target"), "label": field(form, "label")}
+        return await settings_page(request, user, errors={"channel": str(err)}, values=values, status=400)
+    return back("/admin/settings", "channel_added")
+
+
+async def channel_remove(request: Request) -> Response:
+    user = await require_admin(request)
+    channel_id = path_id(request, "channel")
+    await csrf_form(request)
+    await admin_channels.remove(service_of(request), None, channel_id, user)
+    return back("/admin/settings", "channel_removed")
+
+
+async def channel_move(request: Request) -> Response:
+    user = await require_admin(request)
+    channel_id = path_id(request, "channel")
+    form = await csrf_form(request)
+    try:
+        await admin_channels.move(service_of(request), None, channel_id, form, user)
+    except ValidationError as err:
+        return await settings_page(request, user, errors={"channel": str(err)}, status=400)
+    return back("/admin/settings", "channel_moved")
+
+
+routes: list[BaseRoute] = [
+    Route("/settings", show, methods=["GET"]),
+    Route("/settings", save, methods=["POST"]),
+    Route("/settings/logo", logo, methods=["POST"], max_body_size=MAX_UPLOAD_BODY),
+    Route("/settings/logo/remove", logo_remove, methods=["POST"]),
+    Route("/settings/channels", channel_add, methods=["POST"]),
+    Route("/settings/channels/{channel}/remove", channel_remove, methods=["POST"]),
+    Route("/settings/channels/{channel}/move", channel_move, methods=["POST"]),
+]

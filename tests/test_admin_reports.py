@@ -1,0 +1,195 @@
+"""Dashboard figures, the server-drawn chart, the scan log's filters and the CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from xml.etree import ElementTree
+
+import pytest
+from starlette.testclient import TestClient
+
+from contactcard import chart, csvexport, reports
+from contactcard.models import Outcome, ScanEvent
+
+from .accounts_kit import accounts
+from .conftest import FakeClock, Harness
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def bars(n: int = 30) -> list[chart.Bar]:
+    return [chart.Bar(label=str(i + 1), value=i % 7, detail=f"day {i + 1}: {i % 7}") for i in range(n)]
+
+
+def test_chart_is_well_formed_accessible_svg_with_one_bar_per_day() -> None:
+    svg = chart.bar_chart(bars(), title="Scans <per> day & more", desc="30 days", chart_id="c1")
+    root = ElementTree.fromstring(svg)
+    assert root.tag == f"{SVG}svg" and root.get("role") == "img"
+    assert root.get("aria-labelledby") == "c1-title c1-desc"
+    assert root.find(f"{SVG}title").text == "Scans <per> day & more"  # type: ignore[union-attr]
+    assert root.find(f"{SVG}desc").text == "30 days"  # type: ignore[union-attr]
+    rects = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "chart-bar"]
+    assert len(rects) == 30
+    assert [r.find(f"{SVG}title").text for r in rects][:2] == ["day 1: 0", "day 2: 1"]  # type: ignore[union-attr]
+    labels = [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "chart-label"]
+    assert labels == [str(i) for i in range(1, 31)]
+    heights = [float(r.get("height", "0")) for r in rects]
+    assert heights[0] == 0 and max(heights) == heights[6]
+
+
+def test_chart_with_no_data_and_escaped_labels() -> None:
+    svg = chart.bar_chart([chart.Bar("<b>", 0, "&")], title="t", desc="d")
+    root = ElementTree.fromstring(svg)
+    assert [t.text for t in root.iter(f"{SVG}text") if t.get("class") == "chart-label"] == ["<b>"]
+    assert chart.bar_chart([], title="t", desc="d").startswith("<svg")
+
+
+@pytest.mark.parametrize(("value", "top"), [(0, 1), (1, 1), (3, 5), (7, 10), (10, 10), (11, 20), (480, 500)])
+def test_nice_max(value: int, top: int) -> None:
+    assert chart.nice_max(value) == top
+
+
+def test_local_day_bounds_follow_the_company_zone() -> None:
+    start, end = reports.local_day_bounds("Asia/Tokyo", date(2026, 11, 28))
+    assert start.astimezone(UTC) == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert end - start == timedelta(days=1)
+    start, end = reports.local_day_bounds("America/New_York", date(2026, 11, 1))  # DST ends: 25 hours
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=25)
+    days = reports.last_days("Asia/Tokyo", datetime(2026, 11, 27, 15, 30, tzinfo=UTC), 30)
+    assert len(days) == 30 and days[-1][0] == date(2026, 11, 28) and days[0][0] == date(2026, 10, 30)
+
+
+def add_events(h: Harness, *events: ScanEvent) -> None:
+    async def insert() -> None:
+        async with h.service.store.transaction():
+            await h.service.store.insert_events(events)
+
+    h.run(insert)
+
+
+@pytest.fixture
+def seeded(harness: Harness, admin_client: TestClient) -> Harness:
+    harness.seed()
+    return harness
+
+
+def test_scans_per_day_group_by_local_day_and_skip_bots(seeded: Harness, clock: FakeClock) -> None:
+    taro = seeded.run(seeded.service.find_employee, "taro@example.co.jp")
+    # 2026-11-28 01:00 UTC is 10:00 in Tokyo; 2026-11-27 15:30 UTC is already 00:30 on the 28th there
+    add_events(seeded,
+               ScanEvent(time=datetime(2026, 11, 27, 15, 30, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+               ScanEvent(time=datetime(2026, 11, 27, 14, 30, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+               ScanEvent(time=datetime(2026, 11, 28, 0, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id,
+                         is_bot=True),
+               ScanEvent(time=datetime(2026, 11, 28, 0, 0, tzinfo=UTC), outcome=Outcome.CLICK, employee_id=taro.id),
+               ScanEvent(time=datetime(2026, 10, 1, 0, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+               ScanEvent(time=datetime(2026, 11, 26, 0, 0, tzinfo=UTC), outcome=Outcome.UNKNOWN))
+    days = seeded.run(reports.scans_per_day, seeded.service)
+    assert len(days) == 30 and days[-1].day == date(2026, 11, 28)
+    assert [d.count for d in days[-2:]] == [1, 1]
+    assert sum(d.count for d in days) == 2
+    data = seeded.run(reports.dashboard, seeded.service)
+    assert [(t.employee.email, t.count) for t in data.top] == [("taro@example.co.jp", 2)]
+    assert data.alerts == {"unknown": 1}
+
+
+def test_dashboard_page_shows_chart_top_employees_and_alerts(seeded: Harness) -> None:
+    issued = seeded.run(seeded.service.current_card, "taro@example.co.jp")
+    assert issued is not None
+    seeded.client.get(seeded.path(issued))
+    seeded.client.get("/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    seeded.run(seeded.service.revoke_card, "taro@example.co.jp")
+    seeded.client.get(seeded.path(issued))
+    html = seeded.client.get("/admin", headers={"accept-language": "en"}).text
+    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    root = ElementTree.fromstring(svg)
+    assert len([r for r in root.iter(f"{SVG}rect") if r.get("class") == "chart-bar"]) == 30
+    assert "Scans per day, last 30 days" in html
+    assert "Revoked link" in html and "Alerts" in html
+    assert re.search(r"山田 太郎</a>.*?<strong>2</strong>", html, re.S)
+
+
+def _scan(h: Harness, when: datetime, outcome: Outcome, employee_id: int | None, ua: str = "Phone") -> ScanEvent:
+    return ScanEvent(time=when, outcome=outcome, employee_id=employee_id, user_agent=ua)
+
+
+def test_scan_log_filters_and_pages(seeded: Harness) -> None:
+    taro = seeded.run(seeded.service.find_employee, "taro@example.co.jp")
+    base = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    add_events(seeded, *[_scan(seeded, base + timedelta(hours=i), Outcome.VIEW, taro.id) for i in range(120)])
+    add_events(seeded, _scan(seeded, base, Outcome.UNKNOWN, None))
+    html = seeded.client.get("/admin/scans", headers={"accept-language": "en"}).text
+    assert "121 events" in html and "Page 1 of 3" in html
+    html = seeded.client.get(f"/admin/scans?employee={taro.id}&outcome=view&page=3",
+                             headers={"accept-language": "en"}).text
+    assert "120 events" in html and "Page 3 of 3" in html
+    html = seeded.client.get("/admin/scans?outcome=unknown", headers={"accept-language": "en"}).text
+    assert "1 events" in html
+    # 2026-11-20 03:00 UTC is 12:00 in Tokyo; the 20th (Tokyo) holds hours 0..11 after it
+    html = seeded.client.get("/admin/scans?from=2026-11-20&to=2026-11-20&outcome=view",
+                             headers={"accept-language": "en"}).text
+    assert "12 events" in html
+    for odd in ("employee=abc", "outcome=nope", "from=2026-13-45", "to=yesterday", "page=-3", "page=1e9",
+                "from=2026-11-21&to=2026-11-20", "employee=99999999999999999999999"):
+        r = seeded.client.get(f"/admin/scans?{odd}", headers={"accept-language": "en"})
+        assert r.status_code == 200, odd
+    assert "not understood" in seeded.client.get("/admin/scans?outcome=nope",
+                                                 headers={"accept-language": "en"}).text
+
+
+def test_scan_csv_has_bom_filters_and_neutralised_formulas(seeded: Harness) -> None:
+    taro = seeded.run(seeded.service.find_employee, "taro@example.co.jp")
+    when = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+    add_events(seeded,
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua='=HYPERLINK("http://evil.example","x")'),
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua="+1+1"),
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua="-2"),
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua="@SUM(A1)"),
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua="\tTab"),
+               _scan(seeded, when, Outcome.VIEW, taro.id, ua="\rCR"),
+               _scan(seeded, when, Outcome.UNKNOWN, None, ua="Plain, with comma"))
+    r = seeded.client.get("/admin/scans.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert "attachment" in r.headers["content-disposition"]
+    assert r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    agents = [row["user_agent"] for row in rows]
+    assert agents == ["Plain, with comma", "'\rCR", "'\tTab", "'@SUM(A1)", "'-2", "'+1+1",  # newest first
+                      '\'=HYPERLINK("http://evil.example","x")']
+    assert rows[-1]["local_time"] == "2026-11-27 09:00:00" and rows[-1]["time"] == "2026-11-27T00:00:00Z"
+    only = list(csv.DictReader(io.StringIO(
+        seeded.client.get("/admin/scans.csv?outcome=unknown").content.decode("utf-8-sig"))))
+    assert [row["outcome"] for row in only] == ["unknown"]
+    empty = seeded.client.get("/admin/scans.csv?from=2020-01-01&to=2020-01-02").content
+    assert empty.decode("utf-8-sig").splitlines() == [",".join((*csvexport.EVENT_HEADER, "local_time"))]
+
+
+def test_csv_export_is_complete_across_pages(seeded: Harness) -> None:
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    add_events(seeded, *[_scan(seeded, base + timedelta(minutes=i), Outcome.UNKNOWN, None) for i in range(2500)])
+    rows = list(csv.DictReader(io.StringIO(seeded.client.get("/admin/scans.csv").content.decode("utf-8-sig"))))
+    assert len(rows) == 2500 and len({r["id"] for r in rows}) == 2500
+
+
+def test_audit_csv_has_bom_and_neutralised_cells(seeded: Harness) -> None:
+    seeded.run(accounts(seeded).audit, '=HYPERLINK("http://evil.example")', "employee.update", "-target",
+               {"title": "=1+1"}, None)
+    r = seeded.client.get("/admin/audit.csv")
+    assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0]["actor"] == '\'=HYPERLINK("http://evil.example")' and rows[0]["target"] == "'-target"
+    assert rows[0]["before"] == '{"title": "=1+1"}'
+    assert len(rows) == len(seeded.run(seeded.service.store.audit_events, limit=10_000))
+    mine = list(csv.DictReader(io.StringIO(
+        seeded.client.get("/admin/audit.csv?actor=nobody").content.decode("utf-8-sig"))))
+    assert mine == []
+
+
+def test_csvexport_neutralise() -> None:
+    for cell in ("=1", "+1", "-1", "@x", "\tx", "\rx"):
+        assert csvexport.neutralise(cell) == "'" + cell
+    assert csvexport.neutralise("plain") == "plain" and csvexport.neutralise(None) == ""
+    assert csvexport.neutralise(-5) == "'-5"

@@ -1,0 +1,394 @@
+"""Sign-in, sessions, throttling, CSRF, one-time links and the audit trail, through the real app and SQLite."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+from starlette.routing import BaseRoute, Mount, Route
+
+from contactcard import auth
+from contactcard.models import ValidationError
+
+from .accounts_kit import (
+    ADMIN_EMAIL,
+    PASSWORD,
+    accounts,
+    csrf_of,
+    get,
+    keep_cookies,
+    login,
+    make_admin,
+    make_employee,
+    post_form,
+)
+from .conftest import FakeClock, Harness
+
+WRONG = "not the password at all"
+
+
+def audit_actions(h: Harness) -> list[tuple[str, str]]:
+    rows = h.run(h.service.store.audit_events, limit=1000)
+    return [(r.actor, r.action) for r in reversed(rows)]
+
+
+# --- passwords --------------------------------------------------------------------------------------
+
+
+def test_password_hash_format_verify_and_limits() -> None:
+    stored = auth.hash_password(PASSWORD)
+    scheme, n, r, p, salt, key = stored.split("$")
+    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1") and salt and key
+    assert auth.hash_password(PASSWORD) != stored, "a fresh salt every time"
+    assert auth.verify_password(PASSWORD, stored)
+    assert not auth.verify_password(PASSWORD + "x", stored)
+    assert not auth.verify_password(PASSWORD, None)
+    assert not auth.needs_rehash(stored)
+    cheaper = auth.hash_password(PASSWORD, n=2**10)
+    assert auth.verify_password(PASSWORD, cheaper) and auth.needs_rehash(cheaper)
+    for bad in ("", "scrypt$", "scrypt$99999999999$8$1$AA$AA", "md5$1$1$1$AA$AA", stored.replace("$8$", "$x$")):
+        assert not auth.verify_password(PASSWORD, bad)
+    for short_or_long in ("x" * 9, "x" * 201):
+        with pytest.raises(ValidationError):
+            auth.hash_password(short_or_long)
+
+
+# --- sign-in ----------------------------------------------------------------------------------------
+
+
+def test_sign_in_sets_a_hardened_cookie_and_lands_on_the_right_page(harness: Harness) -> None:
+    admin = make_admin(harness)
+    r = login(harness.client, admin.email, admin.password)
+    assert r.status_code == 303 and r.headers["location"] == "/admin"
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("cc_session="))
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert {"httponly", "samesite=lax", "secure", "path=/"} <= flags
+    assert harness.run(harness.service.store.count_sessions) == 1
+    # The signed-out form's double-submit cookie is hardened too.
+    pre = harness.client.get("/login?x=1")
+    assert pre.status_code == 303, "a signed-in visitor goes straight on"
+    harness.client.cookies.clear()
+    page = harness.client.get("/login")
+    csrf_cookie = next(c for c in page.headers.get_list("set-cookie") if c.startswith("cc_csrf="))
+    assert "HttpOnly" in csrf_cookie and "SameSite=Lax" in csrf_cookie and "Secure" in csrf_cookie
+    assert page.headers["cache-control"] == "no-store"
+
+
+def test_cookie_is_not_secure_on_a_plain_http_base_url(tmp_path: object, clock: FakeClock) -> None:
+    from pathlib import Path
+
+    from starlette.testclient import TestClient
+
+    from contactcard.app import create_app
+    from contactcard.config import Settings
+
+    assert isinstance(tmp_path, Path)
+    settings = Settings(db_path=tmp_path / "x.sqlite3", base_url="http://127.0.0.1:8000",
+                        secret_file=tmp_path / "s.key")
+    with TestClient(create_app(settings, clock=clock), base_url="http://127.0.0.1", follow_redirects=False) as c:
+        h = Harness(c)
+        make_admin(h)
+        r = login(c, ADMIN_EMAIL)
+        cookie = next(x for x in r.headers.get_list("set-cookie") if x.startswith("cc_session="))
+        assert "secure" not in cookie.lower() and "httponly" in cookie.lower()
+
+
+def test_wrong_email_and_wrong_password_get_the_same_answer(harness: Harness) -> None:
+    make_admin(harness)
+    wrong_password = login(harness.client, ADMIN_EMAIL, WRONG)
+    wrong_email = login(harness.client, "nobody@example.co.jp", PASSWORD)
+    not_an_email = login(harness.client, "<script>", PASSWORD)
+    for r in (wrong_password, wrong_email, not_an_email):
+        assert r.status_code == 400
+        assert "cc_session" not in r.headers.get("set-cookie", "")
+    strip = [re.sub(r'nonce="[^"]*"', "", r.text.replace(csrf_of(r.text), "")) for r in (wrong_password, wrong_email)]
+    assert "メールアドレスまたはパスワードが正しくありません" in strip[0]
+    assert strip[0].replace(ADMIN_EMAIL, "") == strip[1].replace("nobody@example.co.jp", "")
+    assert "&lt;script&gt;" in not_an_email.text
+    assert harness.run(harness.service.store.count_sessions) == 0
+    assert audit_actions(harness)[-3:] == [(ADMIN_EMAIL, "sign_in.failed"), ("nobody@example.co.jp", "sign_in.failed"),
+                                          ("(not an email)", "sign_in.failed")]
+
+
+def test_after_the_next_parameter_only_local_paths(harness: Harness) -> None:
+    make_admin(harness)
+    for target, expected in (("/me", "/me"), ("//evil.example/x", "/admin"), ("https://evil.example", "/admin"),
+                             ("/\\evil.example", "/admin")):
+        harness.client.cookies.clear()
+        page = get(harness.client, "/login?next=" + target.replace("/", "%2F"))
+        r = harness.client.post("/login", data={"csrf": csrf_of(page.text), "email": ADMIN_EMAIL,
+                                                "password": PASSWORD, "next": target})
+        assert r.status_code == 303 and r.headers["location"] == expected, target
+
+
+def test_throttling_per_account_then_release_with_the_clock(harness: Harness, clock: FakeClock) -> None:
+    make_admin(harness)
+    for _ in range(5):
+        assert login(harness.client, ADMIN_EMAIL, WRONG).status_code == 400
+    refused = login(harness.client, ADMIN_EMAIL, PASSWORD)
+    assert refused.status_code == 429, "even the right password is refused while throttled"
+    assert int(refused.headers["retry-after"]) == 30
+    assert "しばらく待って" in refused.text
+    clock.advance(seconds=31)
+    assert login(harness.client, ADMIN_EMAIL, WRONG).status_code == 400
+    again = login(harness.client, ADMIN_EMAIL, PASSWORD)
+    assert again.status_code == 429 and int(again.headers["retry-after"]) == 60, "the delay doubles"
+    clock.advance(seconds=61)
+    assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 303
+    actions = [a for _, a in audit_actions(harness)]
+    assert actions.count("sign_in.failed") == 6 and actions.count("sign_in.throttled") == 2
+    assert actions[-1] == "sign_in"
+
+
+def test_throttling_per_client_across_many_addresses(harness: Harness, clock: FakeClock) -> None:
+    make_admin(harness)
+    for i in range(5):
+        login(harness.client, f"guess{i}@example.co.jp", WRONG)
+    assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 429, "same client, another account"
+    clock.advance(minutes=16)
+    assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 303, "the window has passed"
+
+
+def test_unknown_and_known_accounts_throttle_alike(harness: Harness) -> None:
+    make_admin(harness)
+    acc = accounts(harness)
+    from contactcard.accounts import SignInRefused
+
+    retry: list[int | None] = []
+    for email in (ADMIN_EMAIL, "ghost@example.co.jp"):
+        for i in range(6):
+            with pytest.raises(SignInRefused) as err:
+                harness.run(acc.sign_in, email, WRONG, f"10.0.0.{i}")  # a new client each time
+        retry.append(err.value.retry_after)
+    assert retry == [30, 30]
+
+
+# --- sessions ---------------------------------------------------------------------------------------
+
+
+def test_admin_session_idle_timeout(harness: Harness, clock: FakeClock) -> None:
+    make_admin(harness)
+    login(harness.client, ADMIN_EMAIL)
+    clock.advance(minutes=29)
+    assert harness.client.get("/me").status_code == 200, "activity keeps it alive"
+    clock.advance(minutes=29)
+    assert harness.client.get("/me").status_code == 200
+    clock.advance(minutes=31)
+    r = harness.client.get("/me")
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/me"
+    assert harness.run(harness.service.store.count_sessions) == 0, "the expired row is deleted"
+
+
+def test_employee_session_absolute_timeout(harness: Harness, clock: FakeClock) -> None:
+    harness.seed()
+    taro = make_employee(harness)
+    login(harness.client, taro.email)
+    for _ in range(23):  # active every 7 hours for 6 days 17 hours
+        clock.advance(hours=7)
+        assert harness.client.get("/me").status_code == 200
+    clock.advance(hours=7)  # 7 days 0 hours since sign-in
+    assert harness.client.get("/me").status_code == 303
+
+
+def test_sign_out_deletes_the_session_row_and_the_cookie_stops_working(harness: Harness) -> None:
+    make_admin(harness)
+    login(harness.client, ADMIN_EMAIL)
+    token = harness.client.cookies["cc_session"]
+    assert harness.run(harness.service.store.count_sessions) == 1
+    r = post_form(harness.client, "/me", "/logout", {})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert harness.run(harness.service.store.count_sessions) == 0
+    harness.client.cookies.set("cc_session", token)
+    assert harness.client.get("/me").status_code == 303
+    assert audit_actions(harness)[-1] == (ADMIN_EMAIL, "sign_out")
+
+
+def test_new_password_ends_old_sessions(harness: Harness) -> None:
+    admin = make_admin(harness)
+    login(harness.client, ADMIN_EMAIL)
+    link = harness.run(accounts(harness).reset_link, admin.user.id)
+    harness.run(accounts(harness).accept_link, link.token, "another long password")
+    assert harness.client.get("/me").status_code == 303
+    assert login(harness.client, ADMIN_EMAIL, "another long password").status_code == 303
+
+
+# --- CSRF -------------------------------------------------------------------------------------------
+
+
+def test_missing_or_wrong_csrf_is_refused_and_nothing_is_written(employee_client: object, harness: Harness) -> None:
+    before = harness.run(harness.service.current_card, "taro@example.co.jp")
+    audit_before = len(audit_actions(harness))
+    for data in ({}, {"csrf": ""}, {"csrf": "x" * 43}):
+        assert harness.client.post("/me/rotate", data=data).status_code == 403
+        assert harness.client.post("/logout", data=data).status_code == 403
+    assert harness.run(harness.service.current_card, "taro@example.co.jp") == before
+    assert harness.run(harness.service.store.count_sessions) == 1
+    assert len(audit_actions(harness)) == audit_before
+
+
+def test_signed_out_forms_need_the_double_submit_cookie(harness: Harness) -> None:
+    make_admin(harness)
+    page = get(harness.client, "/login")
+    token = csrf_of(page.text)
+    assert harness.client.post("/login", data={"email": ADMIN_EMAIL, "password": PASSWORD}).status_code == 403
+    harness.client.cookies.delete("cc_csrf")
+    r = harness.client.post("/login", data={"csrf": token, "email": ADMIN_EMAIL, "password": PASSWORD})
+    assert r.status_code == 403, "a token without its cookie (a cross-site post) is refused"
+    harness.client.cookies.set("cc_csrf", "attacker-chosen")
+    r = harness.client.post("/login", data={"csrf": token, "email": ADMIN_EMAIL, "password": PASSWORD})
+    assert r.status_code == 403
+    assert harness.run(harness.service.store.count_sessions) == 0
+
+
+def test_a_session_token_from_before_sign_in_is_not_reused(harness: Harness) -> None:
+    make_admin(harness)
+    page = get(harness.client, "/login")
+    pre = csrf_of(page.text)
+    login(harness.client, ADMIN_EMAIL)
+    assert csrf_of(harness.client.get("/me").text) != pre
+    assert harness.client.post("/logout", data={"csrf": pre}).status_code == 403
+
+
+# --- one-time links ---------------------------------------------------------------------------------
+
+
+def test_invitation_sets_a_password_once_and_signs_in(harness: Harness) -> None:
+    harness.seed()
+    employee = harness.run(harness.service.find_employee, "taro@example.co.jp")
+    link = harness.run(accounts(harness).invite_employee, employee.id)
+    assert link.url.startswith("https://cards.example.co.jp/invite/") and link.purpose == "invite"
+    path = f"/invite/{link.token}"
+    page = get(harness.client, path)
+    assert page.status_code == 200 and "taro@example.co.jp" in page.text
+    mismatch = harness.client.post(path, data={"csrf": csrf_of(page.text), "password": PASSWORD,
+                                               "password2": PASSWORD + "!"})
+    assert mismatch.status_code == 400 and "一致しません" in mismatch.text
+    short = harness.client.post(path, data={"csrf": csrf_of(page.text), "password": "short", "password2": "short"})
+    assert short.status_code == 400
+    ok = harness.client.post(path, data={"csrf": csrf_of(page.text), "password": PASSWORD, "password2": PASSWORD})
+    keep_cookies(harness.client, ok)
+    assert ok.status_code == 303 and ok.headers["location"] == "/me"
+    assert harness.client.get("/me").status_code == 200
+    harness.client.cookies.clear()
+    replay_page = get(harness.client, path)
+    assert replay_page.status_code == 410
+    assert "<form" not in replay_page.text
+    replay = harness.client.post(path, data={"csrf": csrf_of(get(harness.client, "/login").text),
+                                             "password": "hijacked password",
+                                             "password2": "hijacked password"})
+    assert replay.status_code == 410
+    assert login(harness.client, "taro@example.co.jp", "hijacked password").status_code == 400
+    assert login(harness.client, "taro@example.co.jp", PASSWORD).status_code == 303
+
+
+def test_invitation_expires_after_72_hours_and_a_new_one_retires_the_old(harness: Harness, clock: FakeClock) -> None:
+    harness.seed()
+    employee = harness.run(harness.service.find_employee, "taro@example.co.jp")
+    first = harness.run(accounts(harness).invite_employee, employee.id)
+    clock.advance(hours=71, minutes=59)
+    assert get(harness.client, f"/invite/{first.token}").status_code == 200
+    clock.advance(minutes=1)
+    expired = get(harness.client, f"/invite/{first.token}")
+    assert expired.status_code == 410 and "使用できません" in expired.text
+    second = harness.run(accounts(harness).invite_employee, employee.id)
+    third = harness.run(accounts(harness).invite_employee, employee.id)
+    assert get(harness.client, f"/invite/{second.token}").status_code == 410, "retired by the third"
+    assert get(harness.client, f"/invite/{third.token}").status_code == 200
+    for junk in ("x", "A" * 43, "A" * 500, "%00"):
+        assert get(harness.client, f"/invite/{junk}").status_code in (404, 410)
+
+
+def test_departed_employee_cannot_sign_in_and_loses_the_session(harness: Harness) -> None:
+    harness.seed()
+    taro = make_employee(harness)
+    login(harness.client, taro.email)
+    harness.run(harness.service.depart, "taro@example.co.jp")
+    assert harness.client.get("/me").status_code == 303
+    assert login(harness.client, taro.email).status_code == 400
+
+
+# --- authorisation of every admin route ----------------------------------------------------------
+
+
+def _flatten(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, set[str]]]:
+    out: list[tuple[str, set[str]]] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            out += _flatten(list(route.routes), prefix + route.path)
+        elif isinstance(route, Route):
+            out.append((prefix + route.path, set(route.methods or {"GET"}) - {"HEAD"}))
+    return out
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def admin_routes(harness: Harness) -> list[tuple[str, str]]:
+    routes = _flatten(list(harness.client.app.routes))  # type: ignore[attr-defined]
+    return sorted((method, _concrete(path)) for path, methods in routes if path.startswith("/admin")
+                  for method in methods)
+
+
+def test_every_admin_route_turns_away_visitors_and_employees(harness: Harness) -> None:
+    found = admin_routes(harness)
+    if not found:
+        pytest.skip("no /admin routes are mounted yet")
+    harness.seed()
+    taro = make_employee(harness)
+    writes_before = len(audit_actions(harness))
+    for method, path in found:
+        r = harness.client.request(method, path)
+        if method == "GET":
+            assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), (method, path)
+        else:
+            assert r.status_code in (303, 403), (method, path, r.status_code)
+            if r.status_code == 303:
+                assert r.headers["location"].startswith("/login"), (method, path)
+    login(harness.client, taro.email)
+    csrf = csrf_of(harness.client.get("/me").text)
+    for method, path in found:
+        data = {"csrf": csrf} if method != "GET" else None
+        r = harness.client.request(method, path, data=data)
+        assert r.status_code == 403, (method, path, r.status_code)
+    assert [a for _, a in audit_actions(harness)[writes_before:]] == ["sign_in"], "nothing changed"
+
+
+# --- the audit trail --------------------------------------------------------------------------------
+
+
+def test_service_changes_are_audited_with_before_and_after(harness: Harness) -> None:
+    import json
+
+    harness.seed()
+    svc = harness.service
+    harness.run(svc.rotate_card, "taro@example.co.jp", actor="admin@example.co.jp")
+    harness.run(svc.extend_card, "taro@example.co.jp", days=10)
+    harness.run(svc.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
+    rows = list(reversed(harness.run(svc.store.audit_events, limit=100)))
+    actions = [(r.actor, r.action) for r in rows]
+    assert actions[:6] == [("cli", "company.save"), ("cli", "employee.add"), ("cli", "channel.add"),
+                           ("cli", "channel.add"), ("cli", "channel.add"), ("cli", "card.issue")]
+    assert actions[6:] == [("admin@example.co.jp", "card.rotate"), ("cli", "card.extend"),
+                           ("admin@example.co.jp", "card.revoke")]
+    company = rows[0]
+    assert json.loads(company.after or "{}")["name"] == "株式会社サンプル"
+    extend = rows[7]
+    assert json.loads(extend.before or "{}")["expires_at"] != json.loads(extend.after or "{}")["expires_at"]
+    employee_add = json.loads(rows[1].after or "{}")
+    assert employee_add["email"] == "taro@example.co.jp" and employee_add["family_name"] == "山田"
+
+
+def test_the_audit_table_is_append_only(harness: Harness, settings: object) -> None:
+    from contactcard.config import Settings
+
+    harness.seed()
+    assert isinstance(settings, Settings)
+    conn = sqlite3.connect(settings.db_path)
+    try:
+        for sql in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+    finally:
+        conn.close()

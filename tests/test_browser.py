@@ -1,0 +1,288 @@
+"""The whole loop in Debian's Chromium: admin on a desktop, employee and customer on phones.
+
+A real server (``contactcard serve``) runs in a subprocess on a free 127.0.0.1 port with a temporary database.
+Nothing leaves 127.0.0.1: every request to another host is aborted and only recorded. Screenshots go to
+``test-artifacts/``. Skipped when /usr/bin/chromium is missing, unless CONTACTCARD_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct horse battery"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+if not CHROMIUM.exists():
+    if os.environ.get("CONTACTCARD_REQUIRE_BROWSER") == "1":
+        raise RuntimeError("CONTACTCARD_REQUIRE_BROWSER=1 but /usr/bin/chromium is missing "
+                           "(apt-get install chromium fonts-noto-cjk)")
+    pytest.skip("/usr/bin/chromium is missing (apt-get install chromium fonts-noto-cjk); "
+                "set CONTACTCARD_REQUIRE_BROWSER=1 to fail instead", allow_module_level=True)
+
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "data"
+        self.env = {**os.environ, "CONTACTCARD_DATA_DIR": str(self.data), "CONTACTCARD_BASE_URL": self.base,
+                    "CONTACTCARD_HOST": "127.0.0.1", "CONTACTCARD_PORT": str(self.port)}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tmp / "server.log"
+
+    def cli(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "contactcard.cli", *args], env=self.env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def start(self) -> None:
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "contactcard.cli", "serve"], env=self.env, cwd=ROOT,
+                                     stdout=self._log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("server did not start: " + self.log.read_text(errors="replace"))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self._log_file.close()
+
+    def events(self) -> list[tuple[str, str | None]]:
+        conn = sqlite3.connect(self.data / "contactcard.sqlite3")
+        try:
+            return [(r[0], r[1]) for r in conn.execute("SELECT outcome, channel_kind FROM events ORDER BY id")]
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("browser"))
+    (srv.data).mkdir(parents=True)
+    pw = srv.data.parent / "pw.txt"
+    pw.write_text(PASSWORD + "\n")
+    srv.cli("company", "set", "--name", "株式会社サンプル", "--name-en", "Sample K.K.", "--phone", "03-1234-0000",
+            "--allow-phone-prefix", "+813", "--allow-email-domain", "example.co.jp")
+    srv.cli("create-admin", "--email", "admin@example.co.jp", "--password-file", str(pw))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _phone(browser: Browser, p: Playwright | None = None) -> BrowserContext:
+    return browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                               device_scale_factor=3, locale="ja-JP")
+
+
+def _fence(context: BrowserContext, attempted: list[str], base: str) -> None:
+    """Abort every request that would leave the test server; remember what was attempted.
+
+    Playwright does not route the targets of redirects, so a channel tap (/go/, a 303 to the channel) is
+    fetched here without following and answered with a stub page: the Location is recorded as attempted.
+    """
+
+    def handle(route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).netloc != urlsplit(base).netloc:
+            attempted.append(url)
+            route.abort()
+        elif "/go/" in urlsplit(url).path:
+            answer = route.fetch(max_redirects=0)
+            location = answer.headers.get("location", "")
+            attempted.append(location)
+            route.fulfill(status=200, content_type="text/plain", headers={"x-go-status": str(answer.status)},
+                          body=f"blocked by the test: {answer.status} {location}")
+        else:
+            route.continue_()
+
+    context.route("**/*", handle)
+
+
+def _shot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _decode_qr(page: Page, name: str) -> list[str]:
+    import zxingcpp
+    from PIL import Image
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    data = page.locator("#qr").screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(data)))]
+
+
+def _sw_has_qr(page: Page) -> bool:
+    return bool(page.evaluate("""async () => {
+        await navigator.serviceWorker.ready;
+        const cache = await caches.open('contactcard-me-v1');
+        const keys = (await cache.keys()).map(r => new URL(r.url).pathname);
+        return keys.includes('/me') && keys.some(k => k.startsWith('/me/qr/'));
+    }"""))
+
+
+def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
+    started = time.monotonic()
+    attempted: list[str] = []
+    base = server.base
+
+    # --- the admin, on a desktop, signs in and sets up an employee with two channels and a card ------------
+    admin_ctx = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    _fence(admin_ctx, attempted, base)
+    admin = admin_ctx.new_page()
+    admin.on("dialog", lambda d: d.accept())
+    admin.goto(f"{base}/admin?lang=en")
+    assert urlsplit(admin.url).path == "/login"
+    admin.fill("#email", "admin@example.co.jp")
+    admin.fill("#password", PASSWORD)
+    admin.click("form[action='/login'] button[type=submit]")
+    admin.wait_for_url(f"{base}/admin*")
+    _shot(admin, "01-admin-dashboard")
+
+    admin.goto(f"{base}/admin/employees/new")
+    admin.fill("[name=email]", "taro@example.co.jp")
+    admin.fill("[name=family_name]", "山田")
+    admin.fill("[name=given_name]", "太郎")
+    admin.click("main form button[type=submit]")
+    admin.wait_for_url(f"{base}/admin/employees/*")
+    employee_path = urlsplit(admin.url).path.rstrip("/")
+    assert employee_path.split("/")[-1].isdigit(), admin.url
+    for kind, target in (("phone", "03-1234-5678"), ("web", "https://www.example.co.jp/")):
+        admin.select_option("#ch-kind", kind)
+        admin.fill("#ch-target", target)
+        admin.click(f"form[action='{employee_path}/channels'] button[type=submit]")
+        admin.wait_for_load_state()
+    admin.click(f"form[action='{employee_path}/card/issue'] button[type=submit]")
+    admin.wait_for_load_state()
+    admin.click(f"form[action='{employee_path}/invite'] button[type=submit]")
+    admin.wait_for_load_state()
+    invitation = admin.locator(".invitation .mono").inner_text().strip()
+    assert invitation.startswith(f"{base}/invite/")
+    _shot(admin, "02-admin-employee")
+
+    # --- the employee accepts the invitation on a phone; /me shows a QR that decodes to the card URL --------
+    phone_ctx = _phone(browser)
+    _fence(phone_ctx, attempted, base)
+    me = phone_ctx.new_page()
+    me.goto(invitation)
+    me.fill("#password", PASSWORD)
+    me.fill("#password2", PASSWORD)
+    me.click("form button[type=submit]")
+    me.wait_for_url(f"{base}/me")
+    card_url = me.locator("#card-url").inner_text().strip()
+    assert card_url.startswith(f"{base}/c/")
+    assert _decode_qr(me, "03-me-qr") == [card_url]
+    _shot(me, "04-me-phone")
+    me.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller !== undefined")
+    deadline = time.monotonic() + 10
+    while not _sw_has_qr(me):
+        assert time.monotonic() < deadline, "the service worker never cached /me and its QR"
+        me.wait_for_timeout(200)
+
+    # --- a customer opens the link on a phone and taps a channel (the tap never leaves 127.0.0.1) ---------
+    customer_ctx = _phone(browser)
+    _fence(customer_ctx, attempted, base)
+    customer = customer_ctx.new_page()
+    response = customer.goto(card_url)
+    assert response is not None and response.status == 200
+    assert "山田" in customer.content()
+    _shot(customer, "05-customer-card")
+    go_link = customer.locator("a[href*='/go/']").filter(has_text="www.example.co.jp").or_(
+        customer.locator("a.button-web")).first
+    with customer.expect_response(lambda r: "/go/" in r.url) as go:
+        go_link.tap()
+    assert go.value.headers["x-go-status"] == "303"
+    assert "https://www.example.co.jp/" in attempted, attempted
+    assert ("view", None) in server.events() and ("click", "web") in server.events()
+
+    # --- the admin sees both events and revokes the card ---------------------------------------------------
+    admin.goto(f"{base}/admin/scans?lang=en")
+    scans = admin.content()
+    assert "Card viewed" in scans and "Channel tapped" in scans
+    _shot(admin, "06-admin-scans")
+    admin.goto(f"{base}{employee_path}")
+    admin.click(f"form[action='{employee_path}/card/revoke'] button[type=submit]")
+    admin.wait_for_load_state()
+
+    gone = customer.goto(card_url)
+    assert gone is not None and gone.status == 410
+    _shot(customer, "07-customer-410")
+
+    # --- /me offline: the cached QR first; after the revocation is seen online, no stale QR -----------------
+    phone_ctx.set_offline(True)
+    me.reload()
+    assert me.locator("#qr").count() == 1, "offline, the cached page still shows the QR"
+    assert _decode_qr(me, "08-me-offline-qr") == [card_url]
+    assert me.locator("#offline-note").is_visible()
+    _shot(me, "08-me-offline")
+    phone_ctx.set_offline(False)
+    me.reload()
+    assert me.locator("#qr").count() == 0
+    phone_ctx.set_offline(True)
+    me.reload()
+    assert me.locator("#qr").count() == 0, "after the revocation was seen, no stale QR offline"
+    stale = me.evaluate("""async () => {
+        const cache = await caches.open('contactcard-me-v1');
+        return (await cache.keys()).map(r => new URL(r.url).pathname).filter(p => p.startsWith('/me/qr/'));
+    }""")
+    assert stale == []
+    _shot(me, "09-me-offline-revoked")
+    phone_ctx.set_offline(False)
+
+    for ctx in (admin_ctx, phone_ctx, customer_ctx):
+        ctx.close()
+    assert time.monotonic() - started < 60
