@@ -168,7 +168,7 @@ def drive(port: int, path: str, connections: int, seconds: float, use_wrk: bool,
 
 
 def page_size(port: int, path: str) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return len(r.read())
 
 
@@ -186,17 +186,22 @@ def phase(label: str, events: int, seconds: float, use_wrk: bool, workdir: Path)
     app = Server("app", env)
     try:
         size = page_size(app.port, path)
-        drive(app.port, path, 64, 2, use_wrk, script)  # warm-up (and the start-up roll-up of past days)
-        time.sleep(1)
-        app_runs = []
-        accounting = []
-        for c in CONNECTIONS:
-            before = count_events(db)
-            run = drive(app.port, path, c, seconds, use_wrk, script)
-            time.sleep(0.5)  # the last batch commits
-            committed = count_events(db) - before
-            app_runs.append(run)
-            accounting.append((c, run.ok, committed, run.bad))
+        bare = Server("bare", {**env, "BENCH_BODY_SIZE": str(size)})
+        try:
+            drive(bare.port, path, 64, 2, use_wrk, script)  # warm-up
+            drive(app.port, path, 64, 2, use_wrk, script)  # warm-up (and the start-up roll-up of past days)
+            time.sleep(1)
+            app_runs, bare_runs, accounting = [], [], []
+            for c in CONNECTIONS:  # interleaved, so a noisy neighbour hits both alike
+                bare_runs.append(drive(bare.port, path, c, seconds, use_wrk, script))
+                before = count_events(db)
+                run = drive(app.port, path, c, seconds, use_wrk, script)
+                time.sleep(0.5)  # the last batch commits
+                app_runs.append(run)
+                accounting.append((c, run.ok, count_events(db) - before, run.bad))
+            bare_rss = bare.peak_rss_mb()
+        finally:
+            bare.stop()
         # exact accounting: a bounded run that waits for every answer, one for one with the events
         before = count_events(db)
         exact = asyncio.run(loadgen.run(app.port, path, 64, 60, count=5000, user_agent=IPHONE))
@@ -204,14 +209,6 @@ def phase(label: str, events: int, seconds: float, use_wrk: bool, workdir: Path)
         app_rss = app.peak_rss_mb()
     finally:
         app.stop()
-
-    bare = Server("bare", {**env, "BENCH_BODY_SIZE": str(size)})
-    try:
-        drive(bare.port, path, 64, 2, use_wrk, script)
-        bare_runs = [drive(bare.port, path, c, seconds, use_wrk, script) for c in CONNECTIONS]
-        bare_rss = bare.peak_rss_mb()
-    finally:
-        bare.stop()
 
     print(f"\n== {label}: {count_events(db):,} events stored at the end; page {size} bytes ==")
     print(f"{'conns':>6} {'bare rps':>9} {'p50':>7} {'p99':>7} | {'scan rps':>9} {'p50':>7} {'p99':>7} | {'ratio':>6}")

@@ -215,11 +215,13 @@ _GENERAL_CHANNELS = (("phone", ChannelKind.PHONE), ("email", ChannelKind.EMAIL),
                      ("booking", ChannelKind.BOOKING), ("line", ChannelKind.LINE))
 
 
-_POLICY_LISTS: tuple[tuple[str, str, Callable[[str], str]], ...] = (
-    ("allow_email_domain", "allow_email_domains", policy.normalise_domain),
-    ("allow_phone_prefix", "allow_phone_prefixes", policy.normalise_prefix),
-    ("allow_line_id", "allow_line_ids", policy.normalise_line_id),
-    ("allow_line_works_domain", "allow_line_works_domains", policy.normalise_line_works_domain),
+_POLICY_LISTS: tuple[tuple[str, str, Callable[[str], str]], ...] = tuple(
+    (opt, name, policy.ALLOW_LISTS[name]) for opt, name in (
+        ("allow_email_domain", "allow_email_domains"),
+        ("allow_phone_prefix", "allow_phone_prefixes"),
+        ("allow_line_id", "allow_line_ids"),
+        ("allow_line_works_domain", "allow_line_works_domains"),
+    )
 )
 
 

@@ -9,6 +9,7 @@ hosts are checked whatever kind the admin picked, so a personal LINE ID cannot s
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .models import ChannelKind, Company, PolicyError, ValidationError
@@ -99,6 +100,15 @@ def normalise_line_id(line_id: str) -> str:
         raise ValidationError(f"not a LINE Official Account id: {line_id!r}")
     return v
 
+
+
+# The company's policy lists (Company field -> how one entry is normalised), for every surface that edits them.
+ALLOW_LISTS: Mapping[str, Callable[[str], str]] = {
+    "allow_email_domains": normalise_domain,
+    "allow_phone_prefixes": normalise_prefix,
+    "allow_line_ids": normalise_line_id,
+    "allow_line_works_domains": normalise_line_works_domain,
+}
 
 def clean_target(kind: ChannelKind, target: str) -> str:
     """The canonical form of a target for its kind, or ValidationError saying what is wrong."""

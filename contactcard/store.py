@@ -36,7 +36,7 @@ from .schema import LATEST, MIGRATIONS
 
 def ts(dt: datetime) -> str:
     """UTC, fixed width, so text order is time order."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -412,16 +412,7 @@ class Store:
             (employee_id, employee_id, None if since is None else ts(since),
              None if since is None else ts(since), limit, offset),
         )
-        return [
-            EventRow(
-                id=r["id"], time=parse_ts(r["time"]), outcome=Outcome(r["outcome"]), card_id=r["card_id"],
-                employee_id=r["employee_id"], employee_email=r["employee_email"], channel_kind=r["channel_kind"],
-                user_agent=r["user_agent"], referrer=r["referrer"], accept_language=r["accept_language"],
-                visitor_key=r["visitor_key"], is_bot=bool(r["is_bot"]), device=r["device"], os=r["os"],
-                browser=r["browser"],
-            )
-            for r in rows
-        ]
+        return [_event_row(r) for r in rows]
 
     async def count_events(self) -> int:
         return int(await self._scalar("SELECT COUNT(*) FROM events"))

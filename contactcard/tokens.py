@@ -10,6 +10,7 @@ HMAC(server secret, nonce), cut to 120 bits and base64url-encoded (20 characters
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -49,7 +50,11 @@ def visitor_key(secret: bytes, day: str, ip: str, user_agent: str) -> str:
     The key is derived from the secret and the UTC date, so it rotates daily and is never stored:
     yesterday's pseudonyms cannot be linked to today's.
     """
-    day_key = hmac.new(secret, b"contactcard/visitor/v1\x00" + day.encode("ascii"), hashlib.sha256).digest()
     visitor = ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace")
-    mac = hmac.new(day_key, visitor, hashlib.sha256)
-    return mac.hexdigest()[:32]
+    return hmac.digest(_day_key(secret, day), visitor, "sha256").hex()[:32]
+
+
+@functools.lru_cache(maxsize=8)
+def _day_key(secret: bytes, day: str) -> bytes:
+    """The day's visitor key (cached: it is the same for every scan of the day)."""
+    return hmac.digest(secret, b"contactcard/visitor/v1\x00" + day.encode("ascii"), "sha256")

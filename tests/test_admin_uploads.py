@@ -146,3 +146,11 @@ def test_logo_upload_and_removal(harness: Harness, taro: int) -> None:
     token = csrf_of(harness.client.get("/admin").text)
     assert harness.client.post("/admin/settings/logo/remove", data={"csrf": token}).status_code == 303
     assert harness.run(harness.service.company).logo_sha is None
+
+
+def test_text_where_the_file_belongs_is_refused(harness: Harness, taro: int) -> None:
+    token = csrf_of(harness.client.get("/admin").text)
+    r = harness.client.post(f"/admin/employees/{taro}/photo", data={"csrf": token, "file": "not a file"},
+                            headers={"accept-language": "en"})
+    assert r.status_code == 400 and "Choose an image file" in r.text
+    assert harness.run(harness.service.find_employee, taro).photo_sha is None

@@ -199,5 +199,5 @@ def test_a_channel_saved_before_the_policy_was_tightened_is_not_shown(harness: H
     harness.run(svc.save_company, company)
     page = harness.client.get(harness.path(issued)).text
     assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', page)) == 3
-    private = [c for c in harness.run(svc.channels, "taro@example.co.jp") if "gmail" in c.target][0]
+    private = next(c for c in harness.run(svc.channels, "taro@example.co.jp") if "gmail" in c.target)
     assert harness.client.get(f"{harness.path(issued)}/go/{private.id}").status_code == 404

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import csvexport
 from ..service import local_time
-from .admin_base import PAGE_SIZE, page, service_of
+from .admin_base import PAGE_SIZE, csv_download, page, page_count, page_number, service_of
 from .session import require_admin
 
 MAX_ACTOR = 254
@@ -31,11 +31,9 @@ async def audit_log(request: Request) -> Response:
     user = await require_admin(request)
     store = service_of(request).store
     actor = _actor(request)
-    raw_page = request.query_params.get("page", "1")
-    number = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
     total = await store.count_audit_events(actor=actor)
-    pages = max(1, -(-total // PAGE_SIZE))
-    number = min(max(number, 1), pages)
+    pages = page_count(total)
+    number = page_number(request, pages)
     rows = await store.audit_events(actor=actor, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
 
     def q(**extra: object) -> str:
@@ -70,8 +68,7 @@ async def audit_csv(request: Request) -> Response:
             below = min([r.id for r in fresh], default=below)
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+    return csv_download(body(), f"audit-{stamp}.csv")
 
 
 routes: list[BaseRoute] = [

@@ -8,7 +8,7 @@ writes nothing; a good POST redirects (303) back with ``?done=...`` for the conf
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from .. import images
 from ..models import User
@@ -61,6 +61,22 @@ def parse_day(text: str) -> date | None:
         return date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError:
         return None
+
+
+def page_number(request: Request, pages_for: int) -> int:
+    """The ``page`` query parameter, clamped to 1..pages_for; junk reads as 1."""
+    raw = request.query_params.get("page", "1")
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 1
+    return min(max(number, 1), pages_for)
+
+
+def page_count(total: int) -> int:
+    return max(1, -(-total // PAGE_SIZE))
+
+
+def csv_download(body: AsyncIterator[str], filename: str) -> Response:
+    return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def back(url: str, done: str) -> Response:

@@ -11,17 +11,16 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .. import csvexport, reports
 from ..models import Outcome
 from ..service import local_time
-from .admin_base import PAGE_SIZE, page, parse_day, service_of
+from .admin_base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
 from .session import require_admin
 
 EXPORT_PAGE = 1000
-MAX_PAGE = 100_000
 
 
 def parse_filter(request: Request) -> tuple[reports.ScanFilter, list[str]]:
@@ -64,12 +63,9 @@ async def scan_log(request: Request) -> Response:
     user = await require_admin(request)
     service = service_of(request)
     flt, bad = parse_filter(request)
-    raw_page = request.query_params.get("page", "1")
-    number = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and len(raw_page) < 7 else 1
-    number = min(max(number, 1), MAX_PAGE)
     total = await reports.count_scan_log(service, flt)
-    pages = max(1, -(-total // PAGE_SIZE))
-    number = min(number, pages)
+    pages = page_count(total)
+    number = page_number(request, pages)
     events = await reports.scan_log(service, flt, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     return await page(request, user, "admin/scans.html", {
         "events": events, "total": total, "page_no": number, "pages": pages, "flt": flt, "bad": bad,
@@ -96,8 +92,7 @@ async def scan_csv(request: Request) -> Response:
             below = rows[-1].id
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="scans-{stamp}.csv"'})
+    return csv_download(body(), f"scans-{stamp}.csv")
 
 
 routes: list[BaseRoute] = [

@@ -4,7 +4,7 @@ the channel policy lists, and the company's general channels."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -22,12 +22,7 @@ TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hou
 NUMBER_FIELDS = ("default_card_days", "retention_days")
 MAX_HOURS = 500
 MAX_LIST = 50
-POLICY_LISTS: Mapping[str, Callable[[str], str]] = {
-    "allow_email_domains": policy.normalise_domain,
-    "allow_phone_prefixes": policy.normalise_prefix,
-    "allow_line_ids": policy.normalise_line_id,
-    "allow_line_works_domains": policy.normalise_line_works_domain,
-}
+POLICY_LISTS = policy.ALLOW_LISTS
 
 
 async def settings_page(request: Request, user: User, *, errors: Mapping[str, str] | None = None,

@@ -5,12 +5,14 @@ The order is the same on every route: resolve the token, decide the answer, comm
 
 from __future__ import annotations
 
+import re
 import time
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import vcard, visitors
 from ..models import Channel, Outcome, ScanEvent
@@ -18,6 +20,7 @@ from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_
 from ..service import Resolution
 from ..tokens import visitor_key
 from .context import AppContext, app_context
+from .security import new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
@@ -35,7 +38,7 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
     ip = request.client.host if request.client else ""
     oversized = any(len(value) > MAX_HEADER for _, value in request.scope["headers"])
     who = visitors.classify(user_agent, request.method)
-    key = visitor_key(ctx.service.secret, now.strftime("%Y-%m-%d"), ip, user_agent)
+    key = visitor_key(ctx.service.secret, now.date().isoformat(), ip, user_agent)
     overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
     await ctx.writer.record(ScanEvent(
         time=now,
@@ -124,6 +127,53 @@ async def stray(request: Request) -> Response:
     except ScanNotRecorded:
         return busy(request, ctx)
     return page_for(request, ctx, res, "", status=404)
+
+
+_FAST = re.compile(r"/c/[A-Za-z0-9_-]{20}")
+_FAST_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Accept-Language, Cookie"),
+                 *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in NO_STORE.items())]
+
+
+class FastCardPage:
+    """The hot path in raw ASGI: a plain ``GET /c/{token}`` of a live card, the request a QR scan makes.
+
+    Same steps and the same answer as ``card_page`` (resolve, commit the event, render), without the
+    per-request cost of the routing and middleware layers. Anything else, and any live-card hit that cannot
+    be answered here (a query string, an oversized header, a busy writer), goes to the ordinary routes, which
+    resolve and record it themselves: an event is never recorded twice, because the fast path hands over
+    only before its own event was committed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]
+                or _FAST.fullmatch(scope["path"]) is None
+                or any(len(value) > MAX_HEADER for _, value in scope["headers"])):
+            await self.app(scope, receive, send)
+            return
+        ctx: AppContext = scope["app"].state.ctx
+        token = scope["path"][3:]
+        res = await ctx.service.resolve(token)
+        if not res.live:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        nonce = new_nonce()
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        try:
+            await record(request, ctx, res, Outcome.VIEW)
+        except ScanNotRecorded:
+            await self.app(scope, receive, send)  # not recorded: the ordinary route tries once more, or says 503
+            return
+        html, lang = ctx.renderer.html(request, "card/page.html", {"res": res, "token": token}, company=res.company,
+                                       pins=(res.company, res.card, res.employee, res.channels))
+        body = html.encode("utf-8")
+        headers = [(b"content-length", str(len(body)).encode("ascii")), *_FAST_HEADERS,
+                   (b"content-language", lang.encode("ascii")), *security_headers(nonce)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
 
 routes: list[BaseRoute] = [

@@ -60,28 +60,31 @@ class Renderer:
              company: Company | None = None, headers: Mapping[str, str] | None = None,
              pins: tuple[object, ...] | None = None) -> HTMLResponse:
         """Render ``name``; with ``pins`` (every object the page shows), reuse the page rendered from them."""
+        html, lang = self.html(request, name, context, company=company, pins=pins, status=status)
+        all_headers = {"Vary": "Accept-Language, Cookie", **(headers or {}), "Content-Language": lang}
+        response = HTMLResponse(html, status_code=status, headers=all_headers)
+        if request.scope.get("query_string") and (chosen := request.query_params.get("lang")) in i18n.LANGUAGES:
+            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=True)
+        return response
+
+    def html(self, request: Request, name: str, context: Mapping[str, Any], *, company: Company | None,
+             pins: tuple[object, ...] | None = None, status: int = 200) -> tuple[str, str]:
+        """The page's HTML and its language."""
         t = self.translator(request)
         nonce = request.scope.get("state", {}).get("csp_nonce", "")
         key = (name, t.lang, request.scope["path"], status)
         cached = self._pages.get(key) if pins is not None else None
         if cached is not None and len(cached[0]) == len(pins or ()) and all(
                 a is b for a, b in zip(cached[0], pins or (), strict=True)):
-            html = cached[1].replace(self._nonce_mark, nonce)
-        else:
-            html = self._render(t, name, context, company, request.url.path,
-                                self._nonce_mark if pins is not None else nonce)
-            if pins is not None:
-                if len(self._pages) >= PAGE_CACHE_SIZE:
-                    self._pages.clear()
-                self._pages[key] = (pins, html)
-                html = html.replace(self._nonce_mark, nonce)
-        response = HTMLResponse(html, status_code=status, headers=dict(headers or {}))
-        chosen = request.query_params.get("lang")
-        if chosen in i18n.LANGUAGES:
-            response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=True)
-        response.headers["Content-Language"] = t.lang
-        response.headers.setdefault("Vary", "Accept-Language, Cookie")
-        return response
+            return cached[1].replace(self._nonce_mark, nonce), t.lang
+        html = self._render(t, name, context, company, request.url.path,
+                            self._nonce_mark if pins is not None else nonce)
+        if pins is not None:
+            if len(self._pages) >= PAGE_CACHE_SIZE:
+                self._pages.clear()
+            self._pages[key] = (pins, html)
+            html = html.replace(self._nonce_mark, nonce)
+        return html, t.lang
 
     def _render(self, t: i18n.Translator, name: str, context: Mapping[str, Any], company: Company | None,
                 path: str, nonce: str) -> str:

@@ -114,6 +114,7 @@ async def csrf_form(request: Request, *, max_files: int = 0, max_part_size: int 
     sent = form.get("csrf")
     expected = _expected_csrf(request)
     if not isinstance(sent, str) or not expected or not auth.same(sent, expected):
+        await form.close()  # uploaded parts sit in temp files until closed
         raise HTTPException(403)
     return form
 
