@@ -56,7 +56,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     ]
     return Starlette(
         routes=routes,
-        middleware=[Middleware(customer.FastCardPage), Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
+        middleware=[Middleware(customer.FastCardPage), Middleware(SecurityHeaders),
+                    Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .models import ContactcardError, Outcome, ScanEvent
-from .store import Store
+from .store import MAX_APPEND, Store
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class ScanWriter:
     def __init__(self, store: Store, *, max_queue: int = 4096, max_batch: int = 512) -> None:
         self._store = store
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(max_queue)
-        self._max_batch = max_batch
+        self._max_batch = min(max_batch, MAX_APPEND)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.batches = 0
@@ -138,11 +138,12 @@ class ScanWriter:
         rows = [p.event for p in batch if not p.overflow]
         dropped = Counter((p.event.time.strftime("%Y-%m-%d"), p.event.outcome.value) for p in batch if p.overflow)
         try:
-            async with self._store.transaction():
-                if rows:
+            if dropped:
+                async with self._store.transaction():
                     await self._store.insert_events(rows)
-                if dropped:
                     await self._store.add_overflow(dropped)
+            else:  # the common case: one statement, one implicit transaction, one round trip
+                await self._store.append_events(rows)
         except BaseException as exc:  # a failed commit must answer every waiter, never hang them
             if not isinstance(exc, Exception):
                 for p in batch:

@@ -96,11 +96,12 @@ class Service:
         self._cards.clear()
 
     async def _refresh(self) -> None:
-        # Requests arriving while a check is in flight share it: one round trip to the database thread
-        # serves them all under load instead of one each.
+        # One check at a time: a request arriving while a check is in flight uses the cache as it stands, so
+        # under load one round trip to the database thread serves many requests, and a change committed by
+        # another connection is seen within one check's time (milliseconds); a lone request always checks.
         if self._version_check is None:
             self._version_check = asyncio.ensure_future(self._check_data_version())
-        await asyncio.shield(self._version_check)
+            await asyncio.shield(self._version_check)
 
     async def _check_data_version(self) -> None:
         try:

@@ -36,7 +36,9 @@ from .schema import LATEST, MIGRATIONS
 
 def ts(dt: datetime) -> str:
     """UTC, fixed width, so text order is time order."""
-    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -105,6 +107,10 @@ class InvitationRecord:
     used_at: datetime | None
 
 
+_INSERT_EVENTS = """INSERT INTO events (time, card_id, employee_id, outcome, channel_id, channel_kind, user_agent,
+    referrer, accept_language, visitor_key, is_bot, device, os, browser) VALUES """
+_EVENT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+MAX_APPEND = 2000  # 14 parameters a row stays under SQLite's 32,766 bound parameters
 _SCAN_OUTCOMES = "('view', 'expired', 'revoked', 'departed')"
 _TOTALS = f"""
     SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
@@ -389,6 +395,17 @@ class Store:
                 for e in events
             ],
         )
+
+    async def append_events(self, events: Sequence[ScanEvent]) -> None:
+        """Commit a batch of events as one multi-row INSERT: one implicit transaction, one round trip to the
+        database thread (BEGIN, INSERT, COMMIT would be three). Serialised with ``transaction()``."""
+        if not events:
+            return
+        params = [v for e in events for v in (
+            ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind, e.user_agent,
+            e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os, e.browser)]
+        async with self._write_lock:
+            await self._conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(events)), params)
 
     async def add_overflow(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count rate-limited events as numbers per (UTC day, outcome); the caller holds the transaction."""

@@ -50,11 +50,13 @@ def visitor_key(secret: bytes, day: str, ip: str, user_agent: str) -> str:
     The key is derived from the secret and the UTC date, so it rotates daily and is never stored:
     yesterday's pseudonyms cannot be linked to today's.
     """
-    visitor = ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace")
-    return hmac.digest(_day_key(secret, day), visitor, "sha256").hex()[:32]
+    mac = _day_mac(secret, day).copy()
+    mac.update(ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace"))
+    return mac.hexdigest()[:32]
 
 
 @functools.lru_cache(maxsize=8)
-def _day_key(secret: bytes, day: str) -> bytes:
-    """The day's visitor key (cached: it is the same for every scan of the day)."""
-    return hmac.digest(secret, b"contactcard/visitor/v1\x00" + day.encode("ascii"), "sha256")
+def _day_mac(secret: bytes, day: str) -> hmac.HMAC:
+    """An HMAC keyed with the day's visitor key, copied per use (the key is the same all day)."""
+    day_key = hmac.digest(secret, b"contactcard/visitor/v1\x00" + day.encode("ascii"), "sha256")
+    return hmac.new(day_key, digestmod=hashlib.sha256)

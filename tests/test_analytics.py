@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contactcard import cli, stats, visitors
+from contactcard import cli, reports, stats, visitors
 from contactcard.config import Settings
 from contactcard.models import Outcome, ScanEvent
 from contactcard.scans import BadTokenLimiter, ScanNotRecorded, ScanWriter
@@ -87,9 +88,11 @@ def test_half_the_scans_from_a_chat_preview_fetcher_count_only_the_human_half(ha
     for scope in ({"employee_id": employee_id}, {"card_id": issued.card.id}, {}):
         total = scans_of(harness, **scope).total
         assert (total.scans, total.visitors, total.bots) == (10, 10, 10), scope
-    since = harness.service.clock() - timedelta(days=1)
-    counted = harness.run(harness.service.store.count_card_events, employee_id, ["view"], since)
-    assert counted == 10, "the /me page's count is people only too"
+    counts = harness.run(harness.service.scan_counts, employee_id)
+    assert (counts.today, counts.week, counts.month) == (10, 10, 10), "the /me page counts people only"
+    board = harness.run(reports.dashboard, harness.service)
+    assert board.total == 10 and [(t.employee.id, t.count) for t in board.top] == [(employee_id, 10)], \
+        "the admin dashboard shows only the human half"
 
 
 def test_unique_visitors_clicks_and_vcards_per_day(harness: Harness, clock: FakeClock) -> None:
@@ -224,7 +227,7 @@ def test_a_schema_1_database_with_rows_migrates_to_the_latest(tmp_path: Path) ->
         await store.close()
 
     asyncio.run(make_old())
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:
         db.execute("INSERT INTO employees (email, family_name, created_at) VALUES ('a@x.jp', '山田', "
                    "'2026-01-01T00:00:00.000000Z')")
         db.executemany("INSERT INTO events (time, employee_id, outcome, user_agent, visitor_key) "

@@ -34,9 +34,11 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
     with an oversized header is recorded (cropped, as a bot) and then answered 431.
     """
     now = ctx.service.clock()
-    user_agent = request.headers.get("user-agent", "")
+    raw_headers = request.scope["headers"]
+    first = dict(reversed(raw_headers))  # one pass, the first of any repeated header wins (as Headers.get)
+    user_agent = first.get(b"user-agent", b"").decode("latin-1")
     ip = request.client.host if request.client else ""
-    oversized = any(len(value) > MAX_HEADER for _, value in request.scope["headers"])
+    oversized = any(len(value) > MAX_HEADER for _, value in raw_headers)
     who = visitors.classify(user_agent, request.method)
     key = visitor_key(ctx.service.secret, now.date().isoformat(), ip, user_agent)
     overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
@@ -48,8 +50,8 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
         channel_id=channel.id if channel else None,
         channel_kind=channel.kind.value if channel else None,
         user_agent=crop(user_agent, MAX_USER_AGENT),
-        referrer=crop(request.headers.get("referer", ""), MAX_REFERRER),
-        accept_language=crop(request.headers.get("accept-language", ""), MAX_ACCEPT_LANGUAGE),
+        referrer=crop(first.get(b"referer", b"").decode("latin-1"), MAX_REFERRER),
+        accept_language=crop(first.get(b"accept-language", b"").decode("latin-1"), MAX_ACCEPT_LANGUAGE),
         visitor_key=key,
         is_bot=who.is_bot or oversized,
         device="bot" if oversized else who.device,

@@ -1,0 +1,115 @@
+"""The scan's hot path: small, no blocking script, no file but the database, no SQL beyond what it needs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from contactcard.config import Settings, load_secret
+from contactcard.service import Service
+from contactcard.store import Store
+
+from .conftest import Harness
+
+BUDGET = 30 * 1024
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.5 Mobile/15E148 Safari/604.1")
+
+_watching: list[str] | None = None
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _watching is not None and event in ("open", "os.listdir", "os.scandir", "shutil.copyfile"):
+        _watching.append(f"{event} {args[0]!r}")
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed; this one only records while a test watches
+
+
+@pytest.fixture
+def opened_files() -> Iterator[list[str]]:
+    global _watching
+    _watching = []
+    try:
+        yield _watching
+    finally:
+        _watching = None
+
+
+def test_the_customer_page_with_everything_it_loads_is_under_30_kb_and_runs_no_blocking_script(
+        harness: Harness) -> None:
+    issued = harness.seed()
+    for lang in ("ja", "en"):
+        r = harness.client.get(harness.path(issued), headers={"accept-language": lang, "user-agent": IPHONE})
+        assert r.status_code == 200
+        html = r.text
+        assets = re.findall(r'<link[^>]+href="(/[^"]+)"', html) + re.findall(r'<img[^>]+src="(/[^"]+)"', html)
+        scripts = re.findall(r"<script\b[^>]*>", html)
+        assert all(re.search(r"\b(defer|async)\b|type=\"module\"", s) for s in scripts), scripts
+        total = len(r.content) + sum(len(harness.client.get(a).content) for a in assets)
+        assert any(a.startswith("/static/") and ".css" in a for a in assets)
+        assert any(a == "/favicon.ico" for a in assets), "a favicon is served (no console 404)"
+        assert total < BUDGET, f"{total} bytes for {lang}"
+
+
+def test_a_warm_scan_opens_no_file_and_runs_only_the_sql_it_needs(harness: Harness,
+                                                                     opened_files: list[str]) -> None:
+    issued = harness.seed()
+    path = harness.path(issued)
+    assert harness.client.get(path, headers={"user-agent": IPHONE}).status_code == 200  # warms the caches
+    statements: list[str] = []
+    harness.run(harness.service.store._conn.set_trace_callback, statements.append)
+    opened_files.clear()
+    try:
+        for _ in range(3):
+            assert harness.client.get(path, headers={"user-agent": IPHONE}).status_code == 200
+    finally:
+        harness.run(harness.service.store._conn.set_trace_callback, None)  # type: ignore[arg-type]
+    assert opened_files == [], "templates are compiled once; nothing but the database is touched"
+    kinds = sorted({s.split("(")[0].split()[0] + " " + s.split()[1] for s in statements})
+    assert kinds == ["INSERT INTO", "PRAGMA data_version"], statements
+    assert sum(s.startswith("INSERT") for s in statements) == 3, "one event per scan, nothing else written"
+
+
+def test_the_fast_path_answers_exactly_like_the_routed_page(harness: Harness) -> None:
+    issued = harness.seed()
+    path = harness.path(issued)
+    fast = harness.client.get(path, headers={"accept-language": "en"})
+    routed = harness.client.get(path + "?utm_source=poster", headers={"accept-language": "en"})
+    assert fast.status_code == routed.status_code == 200
+
+    def normal(text: str) -> str:
+        return re.sub(r'nonce="[^"]+"', 'nonce=""', text)
+
+    assert normal(fast.text) == normal(routed.text)
+    skip = {"date", "content-security-policy", "content-length"}
+    assert {k: v for k, v in fast.headers.items() if k not in skip} == \
+        {k: v for k, v in routed.headers.items() if k not in skip}
+    fast_csp, routed_csp = fast.headers["content-security-policy"], routed.headers["content-security-policy"]
+    assert re.sub(r"nonce-[^']+", "", fast_csp) == re.sub(r"nonce-[^']+", "", routed_csp)
+    nonce = fast_csp.split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in fast.text, "the page's style carries the response's own nonce"
+    assert len(harness.events()) == 2
+
+
+def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, settings: Settings) -> None:
+    issued = harness.seed()
+    path = harness.path(issued)
+    assert harness.client.get(path).status_code == 200
+
+    async def revoke_elsewhere(db: Path) -> None:  # what `contactcard card revoke` does, on its own connection
+        store = await Store.open(db)
+        try:
+            other = Service(store, secret=load_secret(settings.secret_file), base_url="https://x")
+            await other.revoke_card("taro@example.co.jp")
+        finally:
+            await store.close()
+
+    asyncio.run(revoke_elsewhere(settings.db_path))
+    assert harness.client.get(path).status_code == 410, "the cached card was dropped on the other commit"
