@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from . import i18n, stats, visitors
 from .config import Settings, load_secret
@@ -24,6 +25,13 @@ from .web.security import SecurityHeaders
 from .web.session import PreSessionCsrf
 
 MAX_BODY = 8 * 1024 * 1024
+
+
+class App(Starlette):
+    """Starlette with the scan hot path (``customer.FastCardPage``) in front of the whole middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return customer.FastCardPage(super().build_middleware_stack())
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
@@ -54,10 +62,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *admin.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
-    return Starlette(
+    return App(
         routes=routes,
-        middleware=[Middleware(customer.FastCardPage), Middleware(SecurityHeaders),
-                    Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
+        middleware=[Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,

@@ -137,7 +137,6 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE events ADD COLUMN device TEXT NOT NULL DEFAULT '';
     ALTER TABLE events ADD COLUMN os TEXT NOT NULL DEFAULT '';
     ALTER TABLE events ADD COLUMN browser TEXT NOT NULL DEFAULT '';
-    CREATE INDEX events_by_card ON events(card_id, time);
     -- one row per local day (company time zone) and scope: card_id 0 sums the employee's cards,
     -- employee_id 0 and card_id 0 is the whole company (including hits on unknown links)
     CREATE TABLE daily_totals (

@@ -47,8 +47,8 @@ def verify(secret: bytes, nonce: bytes, token: str) -> bool:
 def visitor_key(secret: bytes, day: str, ip: str, user_agent: str) -> str:
     """A pseudonym for one visitor on one day; the raw IP never leaves this function.
 
-    The key is derived from the secret and the UTC date, so it rotates daily and is never stored:
-    yesterday's pseudonyms cannot be linked to today's.
+    The key is derived from the secret and the day (the caller passes the company's local date), so it
+    rotates daily and is never stored: yesterday's pseudonyms cannot be linked to today's.
     """
     mac = _day_mac(secret, day).copy()
     mac.update(ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace"))

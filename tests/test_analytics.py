@@ -183,6 +183,7 @@ def test_a_commit_that_fails_answers_503_not_success(harness: Harness, settings:
         blocker.execute("BEGIN EXCLUSIVE")  # a real lock held past busy_timeout: the batch cannot commit
         r = harness.client.get(harness.path(issued), headers={"user-agent": "locked-out"})
         assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert "no-store" in r.headers["cache-control"] and "nonce-" in r.headers["content-security-policy"]
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
@@ -262,3 +263,14 @@ def test_cli_scans_stats_json_and_purge(harness: Harness, settings: Settings, mo
         "scans": 3, "unique_visitors": 2, "bots": 1}
     assert cli.main(["purge", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["deleted"] == 0
+
+
+def test_a_visitor_is_one_visitor_for_the_whole_local_day_across_utc_midnight(harness: Harness,
+                                                                               clock: FakeClock) -> None:
+    issued = harness.seed()
+    clock.now = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)  # 08:30 on the 28th in Tokyo
+    harness.client.get(harness.path(issued), headers={"user-agent": IPHONE})
+    clock.now = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)  # 10:00 the same Tokyo day, a new UTC day
+    harness.client.get(harness.path(issued), headers={"user-agent": IPHONE})
+    day = scans_of(harness, employee_id=issued.card.employee_id).days[-1]
+    assert (day.day, day.scans, day.visitors) == ("2026-11-28", 2, 1)

@@ -5,8 +5,10 @@ The order is the same on every route: resolve the token, decide the answer, comm
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -23,6 +25,7 @@ from .context import AppContext, app_context
 from .security import new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
+log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 
@@ -40,7 +43,9 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
     ip = request.client.host if request.client else ""
     oversized = any(len(value) > MAX_HEADER for _, value in raw_headers)
     who = visitors.classify(user_agent, request.method)
-    key = visitor_key(ctx.service.secret, now.date().isoformat(), ip, user_agent)
+    # the pseudonym rotates with the company's day, the day that unique visitors are counted by
+    key = visitor_key(ctx.service.secret, now.astimezone(ZoneInfo(res.company.timezone)).date().isoformat(), ip,
+                      user_agent)
     overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
     await ctx.writer.record(ScanEvent(
         time=now,
@@ -140,10 +145,10 @@ class FastCardPage:
     """The hot path in raw ASGI: a plain ``GET /c/{token}`` of a live card, the request a QR scan makes.
 
     Same steps and the same answer as ``card_page`` (resolve, commit the event, render), without the
-    per-request cost of the routing and middleware layers. Anything else, and any live-card hit that cannot
-    be answered here (a query string, an oversized header, a busy writer), goes to the ordinary routes, which
-    resolve and record it themselves: an event is never recorded twice, because the fast path hands over
-    only before its own event was committed.
+    per-request cost of the routing and middleware layers (it wraps the whole stack: see ``app.App``).
+    Anything else, and any live-card hit that cannot be answered here (a query string, an oversized header,
+    an error before the event is committed), goes to the ordinary routes, which resolve and record it themselves:
+    an event is never recorded twice, because the fast path hands over only when it committed nothing.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -157,24 +162,37 @@ class FastCardPage:
             return
         ctx: AppContext = scope["app"].state.ctx
         token = scope["path"][3:]
-        res = await ctx.service.resolve(token)
-        if not res.live:
-            await self.app(scope, receive, send)
-            return
         request = Request(scope)
         nonce = new_nonce()
-        scope.setdefault("state", {})["csp_nonce"] = nonce
         try:
-            await record(request, ctx, res, Outcome.VIEW)
-        except ScanNotRecorded:
-            await self.app(scope, receive, send)  # not recorded: the ordinary route tries once more, or says 503
+            res = await ctx.service.resolve(token)
+            if res.live:
+                await record(request, ctx, res, Outcome.VIEW)
+        except ScanNotRecorded:  # full queue or failed commit: 503 at once (a second try would wait again)
+            scope.setdefault("state", {})["csp_nonce"] = nonce
+            response = busy(request, ctx)
+            response.raw_headers.extend(security_headers(nonce))
+            await response(scope, receive, send)
             return
-        html, lang = ctx.renderer.html(request, "card/page.html", {"res": res, "token": token}, company=res.company,
-                                       pins=(res.company, res.card, res.employee, res.channels))
-        body = html.encode("utf-8")
-        headers = [(b"content-length", str(len(body)).encode("ascii")), *_FAST_HEADERS,
-                   (b"content-language", lang.encode("ascii")), *security_headers(nonce)]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        except Exception:  # nothing was recorded: the ordinary route answers (and records), 503 or 500
+            res = None
+        if res is None or not res.live:
+            await self.app(scope, receive, send)
+            return
+        try:
+            scope.setdefault("state", {})["csp_nonce"] = nonce
+            html, lang = ctx.renderer.html(request, "card/page.html", {"res": res, "token": token},
+                                           company=res.company, pins=(res.company, res.card, res.employee,
+                                                                      res.channels))
+            body = html.encode("utf-8")
+            status, headers = 200, [(b"content-length", str(len(body)).encode("ascii")), *_FAST_HEADERS,
+                                    (b"content-language", lang.encode("ascii"))]
+        except Exception:  # recorded, so never handed on (it would be recorded twice): a bare 500
+            log.exception("error rendering %s", scope["path"])
+            body, status = b"Internal Server Error", 500
+            headers = [(b"content-length", b"21"), (b"content-type", b"text/plain; charset=utf-8"),
+                       (b"cache-control", b"no-store")]
+        await send({"type": "http.response.start", "status": status, "headers": headers + security_headers(nonce)})
         await send({"type": "http.response.body", "body": body})
 
 
