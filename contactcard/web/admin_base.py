@@ -8,7 +8,7 @@ writes nothing; a good POST redirects (303) back with ``?done=...`` for the conf
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -100,22 +100,40 @@ def service_of(request: Request) -> Service:
     return app_context(request).service
 
 
-async def upload(request: Request) -> tuple[FormData | None, bytes, str | None]:
-    """The CSRF-checked multipart form and its ``file`` bytes, or the reason code the upload is refused."""
+async def upload_image(request: Request, convert: Callable[[bytes], bytes]) -> tuple[bytes | None, str | None]:
+    """The CSRF-checked upload's ``file`` run through ``convert``, or the reason code it was refused.
+
+    Answer a refusal with ``refusal_status(code)``.
+    """
+    data, problem = await _upload(request)
+    if problem is not None:
+        return None, problem
+    try:
+        return convert(data), None
+    except images.ImageRejected as err:
+        return None, err.code
+
+
+def refusal_status(problem: str) -> int:
+    return 413 if problem == "too_large" else 400
+
+
+async def _upload(request: Request) -> tuple[bytes, str | None]:
+    """The CSRF-checked multipart form's ``file`` bytes, or the reason code the upload is refused."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > UPLOAD_FORM_BYTES:
-        return None, b"", "too_large"  # refused before reading a byte of it
+        return b"", "too_large"  # refused before reading a byte of it
     try:
         form = await csrf_form(request, max_files=1, max_part_size=UPLOAD_FORM_BYTES)
     except HTTPException as exc:
         await request.close()  # the spooled upload, if the form was parsed before the CSRF check failed
         if exc.status_code in (400, 413):  # a part past the limit, or a malformed multipart body
-            return None, b"", "too_large" if exc.status_code == 413 or "exceeded" in str(exc.detail) else "not_image"
+            return b"", "too_large" if exc.status_code == 413 or "exceeded" in str(exc.detail) else "not_image"
         raise
     file = form.get("file")
     if not isinstance(file, UploadFile):
         await form.close()
-        return form, b"", "empty"
+        return b"", "empty"
     data = await file.read(images.MAX_UPLOAD_BYTES + 1)
     await form.close()
-    return form, data, None
+    return data, None

@@ -17,7 +17,7 @@ from ..accounts import Accounts
 from ..models import ContactcardError, Employee, EmployeeStatus, NotFound, User, ValidationError
 from ..service import Service
 from . import admin_channels
-from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, service_of, upload
+from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image
 from .session import accounts, csrf_form, require_admin
 
 PROFILE_FIELDS = ("family_name", "given_name", "family_kana", "given_kana", "latin_name", "email", "title",
@@ -152,15 +152,10 @@ async def photo(request: Request) -> Response:
     user = await require_admin(request)
     service = service_of(request)
     employee = await get_employee(service, path_id(request))
-    _, data, problem = await upload(request)
-    if problem is None:
-        try:
-            jpeg = images.photo_jpeg(data)
-        except images.ImageRejected as err:
-            problem = err.code
-    if problem is not None:
-        return await detail_page(request, user, employee, errors={"photo": problem},
-                                 status=413 if problem == "too_large" else 400)
+    jpeg, problem = await upload_image(request, images.photo_jpeg)
+    if jpeg is None:
+        assert problem is not None
+        return await detail_page(request, user, employee, errors={"photo": problem}, status=refusal_status(problem))
     await service.set_photo(employee.id, jpeg, actor=user.email)
     return back(f"/admin/employees/{employee.id}", "photo")
 

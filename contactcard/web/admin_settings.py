@@ -15,7 +15,7 @@ from .. import images, policy
 from ..models import ContactcardError, User, ValidationError
 from ..service import MAX_TEXT
 from . import admin_channels
-from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, service_of, upload, whole
+from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image, whole
 from .session import csrf_form, require_admin
 
 TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
@@ -80,15 +80,10 @@ async def save(request: Request) -> Response:
 async def logo(request: Request) -> Response:
     user = await require_admin(request)
     service = service_of(request)
-    _, data, problem = await upload(request)
-    if problem is None:
-        try:
-            png = images.logo_png(data)
-        except images.ImageRejected as err:
-            problem = err.code
-    if problem is not None:
-        return await settings_page(request, user, errors={"logo": problem},
-                                   status=413 if problem == "too_large" else 400)
+    png, problem = await upload_image(request, images.logo_png)
+    if png is None:
+        assert problem is not None
+        return await settings_page(request, user, errors={"logo": problem}, status=refusal_status(problem))
     await service.set_logo(png, actor=user.email)
     return back("/admin/settings", "logo")
 
