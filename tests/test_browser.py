@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,53 +35,15 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from .live_server import LiveServer  # noqa: E402
 
 
-class Server:
+class Server(LiveServer):
+    """The live server with its data directory, and a look at the events it recorded."""
+
     def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         self.data = tmp / "data"
-        self.env = {**os.environ, "CONTACTCARD_DATA_DIR": str(self.data), "CONTACTCARD_BASE_URL": self.base,
-                    "CONTACTCARD_HOST": "127.0.0.1", "CONTACTCARD_PORT": str(self.port)}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tmp / "server.log"
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run([sys.executable, "-m", "contactcard.cli", *args], env=self.env, cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    def start(self) -> None:
-        self._log_file = self.log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "contactcard.cli", "serve"], env=self.env, cwd=ROOT,
-                                     stdout=self._log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError("server did not start: " + self.log.read_text(errors="replace"))
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            self._log_file.close()
+        super().__init__({"CONTACTCARD_DATA_DIR": str(self.data)}, tmp / "server.log")
 
     def events(self) -> list[tuple[str, str | None]]:
         conn = sqlite3.connect(self.data / "contactcard.sqlite3")

@@ -14,8 +14,6 @@ import os
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,16 +26,12 @@ from contactcard.config import load_secret
 from contactcard.service import Service
 from contactcard.store import Store
 
+from .live_server import LiveServer
+
 pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 LOAD_SECONDS = 1.5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _seed(db: Path, secret: Path) -> str:
@@ -50,42 +44,6 @@ async def _seed(db: Path, secret: Path) -> str:
         return "/c/" + issued.token
     finally:
         await store.close()
-
-
-class ServerProcess:
-    def __init__(self, db: Path, secret: Path, port: int, log: Path) -> None:
-        env = {**os.environ, "CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret),
-               "CONTACTCARD_BASE_URL": "http://127.0.0.1", "CONTACTCARD_HOST": "127.0.0.1",
-               "CONTACTCARD_PORT": str(port)}
-        self.port = port
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "contactcard.cli", "serve"], env=env,
-                                         stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, path: str, timeout: float = 20.0) -> float:
-        """Seconds until ``path`` answers 200."""
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            assert self.proc.poll() is None, "the server exited"
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:
-                conn.request("GET", path, headers={"User-Agent": "readiness-probe"})
-                if conn.getresponse().status == 200:
-                    return time.monotonic() - start
-            except OSError:
-                time.sleep(0.05)
-            finally:
-                conn.close()
-        raise AssertionError("the server did not answer")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture
@@ -114,18 +72,24 @@ def _client(port: int, path: str, number: int, stop: threading.Event, answered: 
         conn.close()
 
 
+def _server(db: Path, secret: Path, log: Path, port: int | None = None) -> LiveServer:
+    env = {"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret), "CONTACTCARD_BASE_URL": "http://127.0.0.1"}
+    return LiveServer(env, log, port=port)
+
+
 def test_sigkill_mid_load_loses_no_answered_scan(served: tuple[Path, Path, str, Path]) -> None:
     db, secret, path, log = served
-    port = _free_port()
-    server = ServerProcess(db, secret, port, log)
+    server = _server(db, secret, log)
+    port = server.port
     try:
-        server.wait_ready(path)
+        server.start(path)
         stop = threading.Event()
         answered: list[str] = []
         threads = [threading.Thread(target=_client, args=(port, path, i, stop, answered)) for i in range(CLIENTS)]
         for t in threads:
             t.start()
         time.sleep(LOAD_SECONDS)
+        assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGKILL)  # mid-load: no shutdown, no drain
         server.proc.wait(10)
         stop.set()
@@ -139,9 +103,8 @@ def test_sigkill_mid_load_loses_no_answered_scan(served: tuple[Path, Path, str, 
         missing = [ua for ua in answered if ua not in stored]
         assert not missing, f"{len(missing)} answered scans lost, e.g. {missing[:3]}"
 
-        restarted = ServerProcess(db, secret, port, log)
-        server = restarted
-        assert restarted.wait_ready(path) < 15, "the restarted server serves at once"
+        server = _server(db, secret, log, port)
+        assert server.start(path) < 15, "the restarted server serves at once"
         conn2 = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
             conn2.request("GET", path, headers={"User-Agent": "after-restart"})
@@ -169,10 +132,10 @@ def _raw(port: int, request: bytes) -> int:
 
 def test_bad_input_on_the_real_server_is_a_4xx_never_a_500(served: tuple[Path, Path, str, Path]) -> None:
     db, secret, path, log = served
-    port = _free_port()
-    server = ServerProcess(db, secret, port, log)
+    server = _server(db, secret, log)
+    port = server.port
     try:
-        server.wait_ready(path)
+        server.start(path)
         host = f"Host: 127.0.0.1:{port}\r\n".encode()
         cases = {
             "invalid UTF-8 in the path": b"GET /c/\xff\xfe\xc3(\x80 HTTP/1.1\r\n" + host + b"\r\n",
