@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .models import Employee, Outcome
-from .service import Service
+from .service import Service, local_day_bounds
 from .store import EventRow
 
 # A scan is someone opening a card link: the live page, or the page an ended link shows instead.
@@ -45,14 +45,6 @@ class Dashboard:
     recent: tuple[EventRow, ...]
     alerts: dict[str, int]  # outcome -> hits in the last ALERT_DAYS days, only outcomes with hits
     alert_events: tuple[EventRow, ...]
-
-
-def local_day_bounds(zone: str, day: date) -> tuple[datetime, datetime]:
-    """[start, end) of a local calendar day, as aware datetimes (compare them in any zone)."""
-    tz = ZoneInfo(zone)
-    start = datetime.combine(day, time(0), tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-    return start, end
 
 
 def last_days(zone: str, now: datetime, count: int) -> list[tuple[date, datetime, datetime]]:

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -546,6 +546,12 @@ def _check_zone(name: str) -> None:
 
 def local_time(company: Company, when: datetime) -> datetime:
     return when.astimezone(ZoneInfo(company.timezone))
+
+
+def local_day_bounds(zone: str | ZoneInfo, day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, as aware datetimes (DST-safe; compare them in any zone)."""
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
 
 
 def policy_summary(company: Company) -> Sequence[str]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .service import Service
+from .service import Service, local_day_bounds
 from .store import DayTotals
 
 log = logging.getLogger(__name__)
@@ -67,23 +67,12 @@ class Stats:
                 "days": [one(d) for d in self.days]}
 
 
-def _zone(service_zone: str) -> ZoneInfo:
-    return ZoneInfo(service_zone)
-
-
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants at which a local day starts and ends (DST-safe)."""
-    start = datetime.combine(day, time(0), zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), zone)
-    return start, end
-
-
 async def roll_up(service: Service) -> int:
     """Store the totals of every finished local day not stored yet; returns the number of days written.
 
     Each day is its own short transaction, so scans keep committing while a long backlog is rolled up.
     """
-    zone = _zone((await service.company()).timezone)
+    zone = ZoneInfo((await service.company()).timezone)
     store = service.store
     yesterday = service.clock().astimezone(zone).date() - timedelta(days=1)
     through = await store.totals_through()
@@ -96,7 +85,7 @@ async def roll_up(service: Service) -> int:
     written = 0
     day = first
     while day <= yesterday:
-        start, end = day_bounds(day, zone)
+        start, end = local_day_bounds(zone, day)
         totals = await store.totals_from_events(start, end)
         async with store.transaction():
             await store.save_totals(day.isoformat(), totals)
@@ -109,7 +98,7 @@ async def stats(service: Service, *, employee_id: int | None = None, card_id: in
                 days: int = 30) -> Stats:
     """Counts per day for the last ``days`` local days (today included) at one scope."""
     days = max(1, min(days, MAX_DAYS))
-    zone = _zone((await service.company()).timezone)
+    zone = ZoneInfo((await service.company()).timezone)
     store = service.store
     today = service.clock().astimezone(zone).date()
     first = today - timedelta(days=days - 1)
@@ -127,7 +116,7 @@ async def stats(service: Service, *, employee_id: int | None = None, card_id: in
         if through and key <= through:
             found = stored.get(key)
         else:
-            start, end = day_bounds(day, zone)
+            start, end = local_day_bounds(zone, day)
             found = next((t for t in await store.totals_from_events(start, end)
                           if (t.employee_id, t.card_id) == scope), None)
         out.append(_day(key, found))
@@ -176,7 +165,7 @@ async def daily_job(service: Service, sleep: Sleep = asyncio.sleep) -> None:
             deleted = await purge(service)
             if deleted:
                 log.info("purged %d scan events older than the retention period", deleted)
-            wait = seconds_until_next_run(service.clock(), _zone((await service.company()).timezone))
+            wait = seconds_until_next_run(service.clock(), ZoneInfo((await service.company()).timezone))
         except Exception:  # the job must outlive a bad night (disk full, locked database)
             log.exception("daily scan maintenance failed; will retry in an hour")
             wait = 3600.0

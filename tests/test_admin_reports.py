@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from contactcard import chart, csvexport, reports
 from contactcard.models import Outcome, ScanEvent
+from contactcard.service import local_day_bounds
 
 from .accounts_kit import accounts
 from .conftest import FakeClock, Harness
@@ -53,10 +54,10 @@ def test_nice_max(value: int, top: int) -> None:
 
 
 def test_local_day_bounds_follow_the_company_zone() -> None:
-    start, end = reports.local_day_bounds("Asia/Tokyo", date(2026, 11, 28))
+    start, end = local_day_bounds("Asia/Tokyo", date(2026, 11, 28))
     assert start.astimezone(UTC) == datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
     assert end - start == timedelta(days=1)
-    start, end = reports.local_day_bounds("America/New_York", date(2026, 11, 1))  # DST ends: 25 hours
+    start, end = local_day_bounds("America/New_York", date(2026, 11, 1))  # DST ends: 25 hours
     assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=25)
     days = reports.last_days("Asia/Tokyo", datetime(2026, 11, 27, 15, 30, tzinfo=UTC), 30)
     assert len(days) == 30 and days[-1][0] == date(2026, 11, 28) and days[0][0] == date(2026, 10, 30)
