@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from . import stats
 from .models import Employee, Outcome
 from .service import Service, local_day_bounds
 from .store import EventRow
@@ -58,10 +59,9 @@ def _values(outcomes: Sequence[Outcome]) -> list[str]:
 
 
 async def scans_per_day(service: Service, days: int = CHART_DAYS) -> list[DayCount]:
-    company = await service.company()
-    spans = last_days(company.timezone, service.clock(), days)
-    counts = await service.store.count_by_day([(d.isoformat(), s, e) for d, s, e in spans], _values(SCAN_OUTCOMES))
-    return [DayCount(d, counts.get(d.isoformat(), 0)) for d, _, _ in spans]
+    """People's scans company-wide per local day, read through ``stats`` so the chart survives the purge."""
+    company_wide = await stats.stats(service, days=days)
+    return [DayCount(date.fromisoformat(d.day), d.scans) for d in company_wide.days]
 
 
 async def dashboard(service: Service, *, top: int = 10, recent: int = 15) -> Dashboard:

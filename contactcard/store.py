@@ -629,23 +629,6 @@ class Store:
 
     # --- reports: aggregates for the admin console (grouping by local day is done with bounds from Python) ---
 
-    async def count_by_day(self, days: Sequence[tuple[str, datetime, datetime]],
-                           outcomes: Sequence[str]) -> dict[str, int]:
-        """Counted events per day; ``days`` are (label, start, end) in UTC, computed from the company's zone."""
-        if not days or not outcomes:
-            return {label: 0 for label, _, _ in days}
-        values = ", ".join("(?, ?, ?)" for _ in days)
-        marks = ", ".join("?" for _ in outcomes)
-        rows = await self._rows(
-            f"""WITH days(label, start, stop) AS (VALUES {values})
-                SELECT days.label AS label, COUNT(events.id) AS n FROM days
-                LEFT JOIN events ON events.time >= days.start AND events.time < days.stop
-                    AND events.outcome IN ({marks}) AND {_COUNTED}
-                GROUP BY days.label""",  # noqa: S608 -- placeholders only
-            (*(v for label, start, stop in days for v in (label, ts(start), ts(stop))), *outcomes),
-        )
-        return {r["label"]: int(r["n"]) for r in rows}
-
     async def top_employees(self, since: datetime, until: datetime, outcomes: Sequence[str],
                             limit: int = 10) -> list[tuple[int, int]]:
         """(employee id, count) of counted events in [since, until), most first."""

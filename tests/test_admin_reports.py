@@ -194,3 +194,20 @@ def test_csvexport_neutralise() -> None:
         assert csvexport.neutralise(cell) == "'" + cell
     assert csvexport.neutralise("plain") == "plain" and csvexport.neutralise(None) == ""
     assert csvexport.neutralise(-5) == "'-5"
+
+
+def test_the_dashboard_chart_keeps_a_day_after_its_events_are_purged(seeded: Harness, clock: FakeClock) -> None:
+    from dataclasses import replace
+
+    from contactcard import stats
+
+    issued = seeded.run(seeded.service.current_card, "taro@example.co.jp")
+    assert issued is not None
+    seeded.client.get(seeded.path(issued), headers={"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"})
+    company = seeded.run(seeded.service.company)
+    seeded.run(seeded.service.save_company, replace(company, retention_days=1))
+    clock.advance(days=3)
+    assert seeded.run(stats.purge, seeded.service) >= 1
+    assert seeded.run(seeded.service.store.count_events) == 0
+    days = seeded.run(reports.scans_per_day, seeded.service)
+    assert [(d.day, d.count) for d in days if d.count] == [(date(2026, 11, 28), 1)]
