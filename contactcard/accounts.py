@@ -19,7 +19,6 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -292,6 +291,3 @@ class Accounts:
             await audit_trail.write(self.store, self.clock(), record.user.email if record else "unknown",
                                     "sign_out", f"user:{found.user_id}", None, None)
 
-
-def public(user: User) -> dict[str, Any]:
-    return dataclasses.asdict(user)

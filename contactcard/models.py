@@ -9,8 +9,7 @@ Exceptions::
     ├── ValidationError         input that can never be right (bad URL scheme, empty name, bad value)
     │   └── PolicyError         a well-formed target that is not a company channel under the policy
     ├── NotFound                the thing named does not exist (employee, channel, card)
-    ├── Conflict                the request clashes with current state (duplicate email, no live card)
-    └── Forbidden               the caller may not do this
+    └── Conflict                the request clashes with current state (duplicate email, no live card)
 """
 
 from __future__ import annotations
@@ -38,10 +37,6 @@ class NotFound(ContactcardError):
 
 class Conflict(ContactcardError):
     """The request clashes with the current state."""
-
-
-class Forbidden(ContactcardError):
-    """The caller may not do this."""
 
 
 class ChannelKind(enum.StrEnum):
@@ -199,10 +194,6 @@ class User:
     email: str
     role: str  # "admin" | "employee" (Role values)
     employee_id: int | None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
 
 
 @dataclass(frozen=True)

@@ -79,9 +79,7 @@ class ScanWriter:
         self._max_batch = min(max_batch, MAX_APPEND)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.batches = 0
         self.committed = 0  # events stored as rows
-        self.overflowed = 0  # rate-limited events stored as counts
         self.limiter = BadTokenLimiter()
 
     def start(self) -> None:
@@ -155,9 +153,7 @@ class ScanWriter:
                 if not p.done.done():
                     p.done.set_exception(ScanNotRecorded("the scan could not be saved"))
             return
-        self.batches += 1
         self.committed += len(rows)
-        self.overflowed += len(batch) - len(rows)
         for p in batch:
             if not p.done.done():
                 p.done.set_result(None)

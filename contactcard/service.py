@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TypedDict
@@ -552,8 +552,3 @@ def local_day_bounds(zone: str | ZoneInfo, day: date) -> tuple[datetime, datetim
     """[start, end) of a local calendar day, as aware datetimes (DST-safe; compare them in any zone)."""
     tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
     return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-
-
-def policy_summary(company: Company) -> Sequence[str]:
-    return (*company.allow_email_domains, *company.allow_phone_prefixes, *company.allow_line_ids,
-            *company.allow_line_works_domains)

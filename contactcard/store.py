@@ -516,14 +516,8 @@ class Store:
         row = await self._row("SELECT * FROM users WHERE employee_id = ?", (employee_id,))
         return None if row is None else _user(row)
 
-    async def users(self) -> list[UserRecord]:
-        return [_user(r) for r in await self._rows("SELECT * FROM users ORDER BY id")]
-
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._exec("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
-
-    async def set_user_disabled(self, user_id: int, at: datetime | None) -> None:
-        await self._exec("UPDATE users SET disabled_at = ? WHERE id = ?", (None if at is None else ts(at), user_id))
 
     async def add_session(self, id_hash: bytes, user_id: int, csrf_token: str, at: datetime) -> None:
         await self._exec(

@@ -19,7 +19,8 @@ import secrets
 TOKEN_BYTES = 15  # 120 bits, a multiple of 3 so base64 needs no padding
 TOKEN_LENGTH = 20
 NONCE_BYTES = 16
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20}")
+TOKEN_PATTERN = rf"[A-Za-z0-9_-]{{{TOKEN_LENGTH}}}"
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
 def new_nonce() -> bytes:

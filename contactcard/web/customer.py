@@ -20,7 +20,7 @@ from .. import vcard, visitors
 from ..models import Channel, Outcome, ScanEvent
 from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
 from ..service import Resolution
-from ..tokens import visitor_key
+from ..tokens import TOKEN_PATTERN, visitor_key
 from .context import AppContext, app_context
 from .security import new_nonce, security_headers
 
@@ -136,7 +136,7 @@ async def stray(request: Request) -> Response:
     return page_for(request, ctx, res, "", status=404)
 
 
-_FAST = re.compile(r"/c/[A-Za-z0-9_-]{20}")
+_FAST = re.compile("/c/" + TOKEN_PATTERN)
 _FAST_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Accept-Language, Cookie"),
                  *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in NO_STORE.items())]
 

@@ -51,10 +51,6 @@ async def health(request: Request) -> Response:
     return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
 
 
-async def home(request: Request) -> Response:
-    return RedirectResponse("/me", status_code=303)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status >= 500:
