@@ -244,3 +244,46 @@ def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
     for ctx in (admin_ctx, phone_ctx, customer_ctx):
         ctx.close()
     assert time.monotonic() - started < 60
+
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def _axe_violations(page: Page) -> list[tuple[str, str, int]]:
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+    return [(v["id"], v["impact"], len(v["nodes"])) for v in result["violations"]]
+
+
+def test_customer_sign_in_and_admin_pages_pass_axe(server: Server, browser: Browser) -> None:
+    """WCAG 2 A/AA and best-practice rules, in both languages, on the pages customers and staff see first."""
+    if not AXE.exists():
+        if os.environ.get("CONTACTCARD_REQUIRE_BROWSER") == "1":
+            raise AssertionError("axe-core is missing: npm install --no-save axe-core@4 (CI does this)")
+        pytest.skip("axe-core is not installed (npm install --no-save axe-core@4)")
+    server.cli("employee", "add", "--email", "hanako@example.co.jp", "--name", "佐藤 花子", "--kana", "サトウ ハナコ",
+               "--title", "主任")
+    server.cli("channel", "add", "--employee", "hanako@example.co.jp", "--kind", "phone", "--target", "03-1234-5680")
+    card = server.cli("card", "issue", "--employee", "hanako@example.co.jp").splitlines()[0]
+    card_path = urlsplit(card).path
+    # axe is injected as a script: the test browser alone bypasses the page's CSP (the server still sends it)
+    phone = browser.new_context(viewport={"width": 360, "height": 780}, is_mobile=True, has_touch=True,
+                                bypass_csp=True)
+    attempted: list[str] = []
+    _fence(phone, attempted, server.base)
+    page = phone.new_page()
+    for path in (card_path, card_path + "?lang=en", "/c/AAAAAAAAAAAAAAAAAAAA", "/login?lang=ja", "/login?lang=en"):
+        page.goto(server.base + path)
+        assert _axe_violations(page) == [], path
+    desktop = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    _fence(desktop, attempted, server.base)
+    admin = desktop.new_page()
+    admin.goto(f"{server.base}/login")
+    admin.fill("#email", "admin@example.co.jp")
+    admin.fill("#password", PASSWORD)
+    admin.click("form[action='/login'] button[type=submit]")
+    admin.wait_for_url(f"{server.base}/admin*")
+    for path in ("/admin?lang=ja", "/admin?lang=en", "/admin/employees", "/admin/scans", "/admin/settings"):
+        admin.goto(server.base + path)
+        assert _axe_violations(admin) == [], path
+    assert attempted == []
