@@ -166,7 +166,10 @@ async def daily_job(service: Service, sleep: Sleep = asyncio.sleep) -> None:
             if deleted:
                 log.info("purged %d scan events older than the retention period", deleted)
             wait = seconds_until_next_run(service.clock(), ZoneInfo((await service.company()).timezone))
-        except Exception:  # the job must outlive a bad night (disk full, locked database)
+        except Exception:  # the job must outlive a bad night (disk full, locked database)...
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # ...but not a shutdown: an error raised while cancelling must not swallow the cancel
             log.exception("daily scan maintenance failed; will retry in an hour")
             wait = 3600.0
         await sleep(wait)

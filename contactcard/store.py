@@ -7,6 +7,7 @@ the scan writer's batches on the shared connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -184,13 +185,17 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         async with self._write_lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 yield
                 await self._conn.execute("COMMIT")
             except BaseException:
-                # a failed COMMIT (disk full, I/O error) must not leave the shared connection in a transaction
-                if self._conn.in_transaction:
+                # Whatever ended it (an error, a failed COMMIT, a cancellation while a statement was still
+                # queued for the database thread), roll back before the lock is released, so the shared
+                # connection is never left inside a transaction. That thread runs statements in order, so the
+                # ROLLBACK follows anything already sent; "no transaction is active" means nothing was begun.
+                # The original exception always goes on: a cancellation must never turn into another error.
+                with contextlib.suppress(sqlite3.OperationalError):
                     await self._conn.execute("ROLLBACK")
                 raise
 

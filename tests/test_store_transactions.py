@@ -1,0 +1,79 @@
+"""A cancelled transaction (a shutdown mid-purge, a client gone mid-write) leaves the shared connection clean.
+
+Found by starting and stopping the real app hundreds of times: a cancellation that arrived while a statement
+was still queued for the database thread made the ROLLBACK fail, the resulting error replaced the cancel, the
+daily job caught it as an ordinary failure and went back to sleep, and the server's shutdown waited forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from contactcard import stats
+from contactcard.config import load_secret
+from contactcard.models import Outcome, ScanEvent
+from contactcard.service import Service
+from contactcard.store import Store
+
+NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+
+
+def _event(n: int) -> ScanEvent:
+    return ScanEvent(time=NOW, outcome=Outcome.VIEW, user_agent=f"ua-{n}")
+
+
+@pytest.mark.parametrize("yields_before_cancel", [0, 1, 2, 3, 5, 8])
+def test_a_cancelled_transaction_rolls_back_and_frees_the_connection(tmp_path: Path,
+                                                                     yields_before_cancel: int) -> None:
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "t.sqlite3")
+        try:
+            async def write() -> None:
+                async with store.transaction():
+                    await store.insert_events([_event(1)])
+                    await asyncio.sleep(3600)  # still inside the transaction when cancelled
+
+            task = asyncio.ensure_future(write())
+            for _ in range(yields_before_cancel):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await store.count_events() == 0, "the cancelled transaction wrote nothing"
+            await store.append_events([_event(2)])  # not swallowed into a dangling transaction
+            async with store.transaction():
+                await store.insert_events([_event(3)])
+        finally:
+            await store.close()
+        reopened = await Store.open(tmp_path / "t.sqlite3")
+        try:
+            assert sorted(e.user_agent for e in await reopened.events()) == ["ua-2", "ua-3"]
+        finally:
+            await reopened.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("yields_before_cancel", [0, 1, 2, 3, 4, 6, 10, 16])
+def test_the_daily_job_stops_when_cancelled_wherever_it_is(tmp_path: Path, yields_before_cancel: int) -> None:
+    """The server's shutdown cancels the job; wherever that lands (mid-purge included) the job must end."""
+
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "j.sqlite3")
+        try:
+            service = Service(store, secret=load_secret(tmp_path / "secret.key"), base_url="https://x.example")
+            await store.append_events([_event(n) for n in range(50)])
+            job = asyncio.ensure_future(stats.daily_job(service))
+            for _ in range(yields_before_cancel):
+                await asyncio.sleep(0)
+            job.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(job, timeout=10)
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
