@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import images, policy
-from ..models import ContactcardError, User, ValidationError
-from ..service import MAX_TEXT
-from . import admin_channels
-from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image, whole
-from .session import csrf_form, require_admin
+from ... import images, policy
+from ...models import ContactcardError, User, ValidationError
+from ...service import MAX_TEXT
+from ..session import csrf_form, require_admin
+from . import channels
+from .base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image, whole
 
 TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
 NUMBER_FIELDS = ("default_card_days", "retention_days")
@@ -33,7 +33,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
     current.update({name: "\n".join(getattr(company, name)) for name in POLICY_LISTS})
     return await page(request, user, "admin/settings.html", {
         "values": {**current, **(values or {})}, "errors": dict(errors or {}),
-        "channels": await service.channels(None), "kinds": admin_channels.KINDS,
+        "channels": await service.channels(None), "kinds": channels.KINDS,
         "configured": await service.store.company() is not None,
     }, status=status)
 
@@ -99,7 +99,7 @@ async def channel_add(request: Request) -> Response:
     user = await require_admin(request)
     form = await csrf_form(request)
     try:
-        await admin_channels.add(service_of(request), None, form, user)
+        await channels.add(service_of(request), None, form, user)
     except ContactcardError as err:
         values = {"kind": field(form, "kind"), "target": field(form, "target"), "label": field(form, "label")}
         return await settings_page(request, user, errors={"channel": str(err)}, values=values, status=400)
@@ -110,7 +110,7 @@ async def channel_remove(request: Request) -> Response:
     user = await require_admin(request)
     channel_id = path_id(request, "channel")
     await csrf_form(request)
-    await admin_channels.remove(service_of(request), None, channel_id, user)
+    await channels.remove(service_of(request), None, channel_id, user)
     return back("/admin/settings", "channel_removed")
 
 
@@ -119,7 +119,7 @@ async def channel_move(request: Request) -> Response:
     channel_id = path_id(request, "channel")
     form = await csrf_form(request)
     try:
-        await admin_channels.move(service_of(request), None, channel_id, form, user)
+        await channels.move(service_of(request), None, channel_id, form, user)
     except ValidationError as err:
         return await settings_page(request, user, errors={"channel": str(err)}, status=400)
     return back("/admin/settings", "channel_moved")

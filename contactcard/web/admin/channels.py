@@ -9,9 +9,9 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
-from ..models import ChannelKind, User, ValidationError
-from ..service import Service
-from .admin_base import field
+from ...models import ChannelKind, User, ValidationError
+from ...service import Service
+from .base import field
 
 KINDS = tuple(ChannelKind)
 

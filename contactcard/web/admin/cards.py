@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import qr
-from ..models import ContactcardError, Employee, IssuedCard, User, ValidationError
-from ..service import MAX_CARD_DAYS, Service
-from .admin_base import back, field, page, path_id, service_of, whole
-from .admin_employees import detail_page, get_employee
-from .session import csrf_form, require_admin
+from ... import qr
+from ...models import ContactcardError, Employee, IssuedCard, User, ValidationError
+from ...service import MAX_CARD_DAYS, Service
+from ..session import csrf_form, require_admin
+from .base import back, field, page, path_id, service_of, whole
+from .employees import detail_page, get_employee
 
 PNG_BOX = 12  # pixels per module: ~600 px for a typical link, crisp on paper at 3 cm
 NO_STORE = {"Cache-Control": "no-store"}

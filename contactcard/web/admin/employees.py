@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import images, reports
-from ..accounts import Accounts
-from ..models import ContactcardError, Employee, EmployeeStatus, NotFound, User, ValidationError
-from ..service import Service
-from . import admin_channels
-from .admin_base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image
-from .session import accounts, csrf_form, require_admin
+from ... import images, reports
+from ...accounts import Accounts
+from ...models import ContactcardError, Employee, EmployeeStatus, NotFound, User, ValidationError
+from ...service import Service
+from ..session import accounts, csrf_form, require_admin
+from . import channels
+from .base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image
 
 PROFILE_FIELDS = ("family_name", "given_name", "family_kana", "given_kana", "latin_name", "email", "title",
                   "department")
@@ -78,7 +78,7 @@ async def detail_page(request: Request, user: User, employee: Employee, *, error
     return await page(request, user, "admin/employee.html", {
         "employee": employee,
         "channels": await service.channels(employee.id),
-        "kinds": admin_channels.KINDS,
+        "kinds": channels.KINDS,
         "card": current,
         "card_live": current is not None and current.card.is_live(now),
         "history": [c.card for c in await service.cards(employee.id)],
@@ -118,7 +118,7 @@ async def channel_add(request: Request) -> Response:
     employee = await get_employee(service, path_id(request))
     form = await csrf_form(request)
     try:
-        await admin_channels.add(service, employee.id, form, user)
+        await channels.add(service, employee.id, form, user)
     except ContactcardError as err:
         values = {"kind": field(form, "kind"), "target": field(form, "target"), "label": field(form, "label")}
         return await detail_page(request, user, employee, errors={"channel": str(err)}, values=values, status=400)
@@ -131,7 +131,7 @@ async def channel_remove(request: Request) -> Response:
     employee = await get_employee(service, path_id(request))
     channel_id = path_id(request, "channel")
     await csrf_form(request)
-    await admin_channels.remove(service, employee.id, channel_id, user)
+    await channels.remove(service, employee.id, channel_id, user)
     return back(f"/admin/employees/{employee.id}", "channel_removed")
 
 
@@ -142,7 +142,7 @@ async def channel_move(request: Request) -> Response:
     channel_id = path_id(request, "channel")
     form = await csrf_form(request)
     try:
-        await admin_channels.move(service, employee.id, channel_id, form, user)
+        await channels.move(service, employee.id, channel_id, form, user)
     except ValidationError as err:
         return await detail_page(request, user, employee, errors={"channel": str(err)}, status=400)
     return back(f"/admin/employees/{employee.id}", "channel_moved")

@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import csvexport
-from ..service import local_time
-from .admin_base import PAGE_SIZE, csv_download, page, page_count, page_number, service_of
-from .session import require_admin
+from ... import csvexport
+from ...service import local_time
+from ..session import require_admin
+from .base import PAGE_SIZE, csv_download, page, page_count, page_number, service_of
 
 MAX_ACTOR = 254
 EXPORT_PAGE = 1000

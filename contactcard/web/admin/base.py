@@ -18,11 +18,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
-from .. import images
-from ..models import User
-from ..service import Service, local_time
-from .context import app_context
-from .session import csrf_form, template_context
+from ... import images
+from ...models import User
+from ...service import Service, local_time
+from ..context import app_context
+from ..session import csrf_form, template_context
 
 MAX_ID_DIGITS = 12
 PAGE_SIZE = 50

@@ -1,7 +1,7 @@
 """The admin console, /admin: the dashboard, and the route table of every admin area (one module each).
 
 Every handler starts with ``require_admin`` (303 to sign-in, 403 for employees) and every POST reads its
-form through ``csrf_form`` (403 on a bad token, before anything is done); see ``admin_base``.
+form through ``csrf_form`` (403 on a bad token, before anything is done); see ``base``.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from .. import chart, reports
-from . import admin_audit, admin_cards, admin_employees, admin_scans, admin_settings
-from .admin_base import page
-from .context import app_context
-from .session import require_admin
+from ... import chart, reports
+from ..context import app_context
+from ..session import require_admin
+from . import audit, cards, employees, scans, settings
+from .base import page
 
 
 async def dashboard(request: Request) -> Response:
@@ -36,10 +36,10 @@ routes: list[BaseRoute] = [
     Route("/admin", dashboard, methods=["GET"]),
     Mount("/admin", routes=[
         Route("/", dashboard, methods=["GET"]),
-        *admin_employees.routes,
-        *admin_cards.routes,
-        *admin_scans.routes,
-        *admin_settings.routes,
-        *admin_audit.routes,
+        *employees.routes,
+        *cards.routes,
+        *scans.routes,
+        *settings.routes,
+        *audit.routes,
     ]),
 ]

@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import csvexport, reports
-from ..models import Outcome
-from ..service import local_time
-from .admin_base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
-from .session import require_admin
+from ... import csvexport, reports
+from ...models import Outcome
+from ...service import local_time
+from ..session import require_admin
+from .base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
 
 EXPORT_PAGE = 1000
 
