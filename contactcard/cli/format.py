@@ -10,9 +10,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from .models import Card, Channel, Company, Employee, EmployeeStatus, IssuedCard
-from .service import local_time
-from .store import EventRow
+from ..models import Card, Channel, Company, Employee, EmployeeStatus, IssuedCard
+from ..service import local_time
+from ..store import EventRow
 
 Json = dict[str, Any]
 

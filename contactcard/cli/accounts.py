@@ -1,6 +1,5 @@
 """CLI handlers for accounts: the first admin, employee invitations and password-reset links.
 
-Kept apart from ``cli`` (which wires them into its command table) so the account commands read in one place.
 A one-time link is printed once; only its SHA-256 is stored, so it cannot be shown again: issue a new one.
 """
 
@@ -9,10 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import cli_format as fmt
-from .accounts import Accounts, OneTimeLink
-from .models import NotFound, ValidationError
-from .service import Service
+from ..accounts import Accounts, OneTimeLink
+from ..models import NotFound, ValidationError
+from ..service import Service
+from . import format as fmt
+from .base import EMPLOYEE, JSON, Command, arg, uses_service
 
 
 def _accounts(service: Service) -> Accounts:
@@ -61,3 +61,17 @@ async def user_reset(service: Service, args: argparse.Namespace) -> int:
     if record is None:
         raise NotFound(f"no user {args.email!r}")
     return _print_link(args, await _accounts(service).reset_link(record.user.id, actor="cli"))
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("create-admin",), "create an admin; prints a one-time link to set the password",
+            uses_service(create_admin), (
+                arg("--email", required=True, metavar="EMAIL", help="the admin's email address"),
+                arg("--password-file", metavar="FILE", help="set the password from the first line of FILE instead"),
+                JSON)),
+    Command(("user", "invite"), "print a one-time link for an employee to set a password (72 hours)",
+            uses_service(user_invite), (EMPLOYEE, JSON)),
+    Command(("user", "reset"), "print a one-time password-reset link for any user (72 hours)",
+            uses_service(user_reset),
+            (arg("--email", required=True, metavar="EMAIL", help="the user's email address"), JSON)),
+)

@@ -1,0 +1,5 @@
+"""``python -m contactcard.cli``."""
+
+from . import main
+
+raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""company set|show: the profile, the channel policy and the company's general channels."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .. import policy
+from ..models import ChannelKind, ValidationError
+from ..service import Service
+from . import format as fmt
+from .base import JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_service, warn, whole
+
+_COMPANY_FIELDS = (("name", "name"), ("name_en", "name_en"), ("hours", "business_hours"),
+                   ("hours_en", "business_hours_en"), ("timezone", "timezone"),
+                   ("card_days", "default_card_days"), ("retention_days", "retention_days"))
+_GENERAL_CHANNELS = (("phone", ChannelKind.PHONE), ("email", ChannelKind.EMAIL), ("web", ChannelKind.WEB),
+                     ("booking", ChannelKind.BOOKING), ("line", ChannelKind.LINE))
+
+
+_POLICY_LISTS: tuple[tuple[str, str, Callable[[str], str]], ...] = tuple(
+    (opt, name, policy.ALLOW_LISTS[name]) for opt, name in (
+        ("allow_email_domain", "allow_email_domains"),
+        ("allow_phone_prefix", "allow_phone_prefixes"),
+        ("allow_line_id", "allow_line_ids"),
+        ("allow_line_works_domain", "allow_line_works_domains"),
+    )
+)
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))
+
+
+def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {name: getattr(args, opt) for opt, name in _COMPANY_FIELDS
+                               if getattr(args, opt) is not None}
+    if args.brand_color is not None:
+        changes["brand_color"] = args.brand_color
+    for opt, name, normalise in _POLICY_LISTS:
+        given: list[str] | None = getattr(args, opt)
+        if given is not None:  # a list given replaces the stored one; an empty value clears it
+            changes[name] = _unique(normalise(v) for v in given if v.strip())
+    return changes
+
+
+async def _company_set(service: Service, args: argparse.Namespace) -> int:
+    if args.name is None and await service.store.company() is None:
+        raise ValidationError("the company has no profile yet; give its name with --name")
+    company = dataclasses.replace(await service.company(), **_company_changes(args))
+    general = {kind: getattr(args, opt) for opt, kind in _GENERAL_CHANNELS if getattr(args, opt) is not None}
+    saved = await service.save_company(company, general=general)
+    emit(args, fmt.company_json(saved, configured=True), fmt.company_lines(saved, configured=True))
+    if general and not saved.has_policy:
+        warn(NO_POLICY_WARNING)
+    return 0
+
+
+async def _company_show(service: Service, args: argparse.Namespace) -> int:
+    configured = await service.store.company() is not None
+    company = await service.company()
+    emit(args, fmt.company_json(company, configured=configured), fmt.company_lines(company, configured=configured))
+    return 0
+
+
+
+
+def _list_option(flag: str, what: str) -> Arg:
+    return arg(flag, action="append", metavar="VALUE",
+               help=f"allowed {what}; repeat for several; replaces the stored list ('' clears it)")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("company", "set"), "create or change the company profile, policy and general channels",
+            uses_service(_company_set), (
+                arg("--name", metavar="NAME", help="company name (required the first time)"),
+                arg("--name-en", metavar="NAME", help="English company name"),
+                arg("--phone", metavar="TEL", help="general phone number"),
+                arg("--email", metavar="EMAIL", help="general email address"),
+                arg("--web", metavar="URL", help="web site (https://)"),
+                arg("--booking", metavar="URL", help="booking page (https://)"),
+                arg("--line", metavar="URL", help="LINE Official Account link"),
+                _list_option("--allow-email-domain", "email domain"),
+                _list_option("--allow-phone-prefix", "phone prefix, e.g. +813 or 03"),
+                _list_option("--allow-line-id", "LINE Official Account id, e.g. @acme"),
+                _list_option("--allow-line-works-domain", "LINE WORKS domain"),
+                arg("--brand-color", metavar="#RRGGBB", help="brand colour"),
+                arg("--hours", metavar="TEXT", help="business hours (Japanese)"),
+                arg("--hours-en", metavar="TEXT", help="business hours (English)"),
+                arg("--timezone", metavar="TZ", help="IANA time zone, e.g. Asia/Tokyo"),
+                arg("--card-days", type=whole, metavar="N", help="default link lifetime in days"),
+                arg("--retention-days", type=whole, metavar="N", help="days to keep scan records"),
+                JSON)),
+    Command(("company", "show"), "show the company profile", uses_service(_company_show), (JSON,)),
+)
