@@ -19,6 +19,7 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,6 +88,16 @@ class OneTimeLink:
     expires_at: datetime
 
 
+# scrypt costs ~50 ms of CPU by design: it runs in a worker thread so that scans and every other request keep
+# being served while a sign-in is checked (the event loop never waits for it).
+async def _hash(password: str) -> str:
+    return await asyncio.to_thread(auth.hash_password, password)
+
+
+async def _verify(password: str, stored: str | None) -> bool:
+    return await asyncio.to_thread(auth.verify_password, password, stored)
+
+
 class Accounts:
     def __init__(self, store: Store, secret: bytes, clock: Clock, *, base_url: str = "") -> None:
         self.store = store
@@ -117,7 +128,7 @@ class Accounts:
         email = email.strip()
         if not policy.is_email(email) or len(email) > 254:
             raise ValidationError(f"not an email address: {email!r}")
-        password_hash = None if password is None else auth.hash_password(password)
+        password_hash = None if password is None else await _hash(password)
         now = self.clock()
         async with self.store.transaction():
             if await self.store.user_by_email(email) is not None:
@@ -194,7 +205,7 @@ class Accounts:
         """Set the password through a one-time link; the link is spent and every old session ends."""
         auth.check_password(password)
         user, purpose = await self.link_user(token)
-        password_hash = auth.hash_password(password)
+        password_hash = await _hash(password)
         now = self.clock()
         async with self.store.transaction():
             if not await self.store.use_invitation(auth.token_hash(token), now):
@@ -217,7 +228,7 @@ class Accounts:
             await self.audit(actor, "sign_in.throttled", "", None, {"client": keys[1], "retry_after": wait})
             raise SignInRefused("too many failed attempts; wait a little and try again", retry_after=wait)
         record = await self.store.user_by_email(email) if policy.is_email(email) else None
-        ok = auth.verify_password(password, record.password_hash if record else None)
+        ok = await _verify(password, record.password_hash if record else None)
         if record is None or not ok or not await self._may_sign_in(record):
             async with self.store.transaction():
                 for key in keys:
@@ -227,10 +238,11 @@ class Accounts:
             raise SignInRefused("the email or password is not right")
         session_token, csrf = auth.new_token(), auth.new_token()
         user = record.user
+        rehashed = await _hash(password) if record.password_hash and auth.needs_rehash(record.password_hash) else None
         async with self.store.transaction():
             await self.store.clear_login_failures(keys[0])
-            if record.password_hash and auth.needs_rehash(record.password_hash):
-                await self.store.set_password_hash(user.id, auth.hash_password(password))
+            if rehashed is not None:
+                await self.store.set_password_hash(user.id, rehashed)
             await self.store.add_session(auth.token_hash(session_token), user.id, csrf, now)
             await self.store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self.store, now, user.email, "sign_in", f"user:{user.id}", None,
@@ -249,6 +261,13 @@ class Accounts:
     async def _throttled_for(self, key: str, now: datetime) -> int:
         """Seconds this key must still wait (0: may try)."""
         failures = await self.store.login_failures(key, now - FAILURE_WINDOW)
+        if failures and failures[-1] > now:
+            # The clock stepped back: failures "in the future" count as made just now, so a step back never makes
+            # a wait longer than the delay the key earned. Stored so, or every check would restart the wait until
+            # the clock caught up with them.
+            async with self.store.transaction():
+                await self.store.clamp_login_failures(key, now)
+            failures = [min(at, now) for at in failures]
         if len(failures) < FAILURE_THRESHOLD:
             return 0
         delay = min(FIRST_DELAY * 2 ** (len(failures) - FAILURE_THRESHOLD), MAX_DELAY)

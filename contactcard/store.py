@@ -590,6 +590,10 @@ class Store:
                                 (key, ts(since)))
         return [parse_ts(r["time"]) for r in rows]
 
+    async def clamp_login_failures(self, key: str, now: datetime) -> None:
+        """Failures dated after ``now`` (the clock stepped back) are moved to ``now``."""
+        await self._exec("UPDATE login_failures SET time = ? WHERE key = ? AND time > ?", (ts(now), key, ts(now)))
+
     async def clear_login_failures(self, key: str) -> None:
         await self._exec("DELETE FROM login_failures WHERE key = ?", (key,))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 
 import pytest
 from starlette.routing import BaseRoute, Mount, Route
@@ -162,6 +163,68 @@ def test_unknown_and_known_accounts_throttle_alike(harness: Harness) -> None:
                 harness.run(acc.sign_in, email, WRONG, f"10.0.0.{i}")  # a new client each time
         retry.append(err.value.retry_after)
     assert retry == [30, 30]
+
+
+def test_a_clock_step_back_never_lengthens_a_throttle(harness: Harness, clock: FakeClock) -> None:
+    """Finding 17: throttled for 30 s, then the clock is set back an hour: still at most 30 s, not 3630."""
+    make_admin(harness)
+    for _ in range(5):
+        assert login(harness.client, ADMIN_EMAIL, WRONG).status_code == 400
+    assert int(login(harness.client, ADMIN_EMAIL, PASSWORD).headers["retry-after"]) == 30
+    clock.advance(hours=-1)
+    stepped = login(harness.client, ADMIN_EMAIL, PASSWORD)
+    assert stepped.status_code == 429 and int(stepped.headers["retry-after"]) <= 30
+    clock.advance(seconds=31)
+    assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 303, "the earned delay, not the step"
+
+
+def test_scrypt_runs_off_the_event_loop_so_scans_go_on_during_a_sign_in(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a sign-in is checking its password (held open here), a customer's scan is answered."""
+    issued = harness.seed()
+    make_admin(harness)
+
+    async def thread_id() -> int:
+        return threading.get_ident()
+
+    loop_thread = harness.run(thread_id)
+    entered, release = threading.Event(), threading.Event()
+    verified_in: list[int] = []
+    released: list[bool] = []
+    real_verify = auth.verify_password
+
+    def verify_held_open(password: str, stored: str | None) -> bool:
+        verified_in.append(threading.get_ident())
+        entered.set()
+        # On the event loop this wait would stall the scan below, which then could not release it: it times out.
+        released.append(release.wait(5))
+        return real_verify(password, stored)
+
+    monkeypatch.setattr(auth, "verify_password", verify_held_open)
+    csrf = csrf_of(get(harness.client, "/login").text)
+    answers: list[int] = []
+    signing_in = threading.Thread(target=lambda: answers.append(harness.client.post(
+        "/login", data={"csrf": csrf, "email": ADMIN_EMAIL, "password": PASSWORD}).status_code))
+    signing_in.start()
+    assert entered.wait(5), "the sign-in never checked the password"
+    scan = harness.client.get(harness.path(issued))
+    release.set()
+    signing_in.join(10)
+    assert scan.status_code == 200
+    assert released == [True], "the scan was answered only after the password check gave up"
+    assert answers == [303] and verified_in[0] != loop_thread
+
+    hashed_in: list[int] = []
+    real_hash = auth.hash_password
+
+    def hash_recorded(password: str) -> str:
+        hashed_in.append(threading.get_ident())
+        return real_hash(password)
+
+    monkeypatch.setattr(auth, "hash_password", hash_recorded)
+    link = harness.run(accounts(harness).reset_link, make_admin(harness, "second@example.co.jp").user.id)
+    harness.run(accounts(harness).accept_link, link.token, "another long password")
+    assert hashed_in and loop_thread not in hashed_in
 
 
 # --- sessions ---------------------------------------------------------------------------------------
