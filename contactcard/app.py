@@ -13,8 +13,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from . import i18n, stats, visitors
-from .config import Settings, load_secret
+from . import i18n, keycheck, stats, visitors
+from .config import Settings
 from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
@@ -39,8 +39,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        secret = load_secret(settings.secret_file)
         store = await Store.open(settings.db_path)
+        try:
+            secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
+        except BaseException:
+            await store.close()
+            raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size)
         writer.start()

@@ -72,26 +72,48 @@ def _int(value: str, name: str) -> int:
         raise ValidationError(f"{name} must be a whole number, got {value!r}") from None
 
 
-def load_secret(path: Path) -> bytes:
-    """Read the server secret, creating it (mode 0600) on first run.
+def read_secret(path: Path) -> bytes | None:
+    """The server secret from its file, or None when there is no file.
 
     The secret keys every link token and the daily visitor key, so it is refused when others can read it.
+    Whether it is the secret the database was created with is ``keycheck``'s question.
     """
-    if path.exists():
+    try:
         mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise ValidationError(f"secret file {path} is readable by others (mode {mode:o}); run chmod 600 on it")
-        data = path.read_bytes().strip()
-        try:
-            secret = bytes.fromhex(data.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            raise ValidationError(f"secret file {path} must hold hex digits") from None
-        if len(secret) < 16:
-            raise ValidationError(f"secret file {path} holds fewer than 16 bytes")
-        return secret
+    except FileNotFoundError:
+        return None
+    if mode & 0o077:
+        raise ValidationError(f"secret file {path} is readable by others (mode {mode:o}); run chmod 600 on it")
+    data = path.read_bytes().strip()
+    try:
+        secret = bytes.fromhex(data.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError(f"secret file {path} must hold hex digits") from None
+    if len(secret) < 16:
+        raise ValidationError(f"secret file {path} holds fewer than 16 bytes")
+    return secret
+
+
+def create_secret(path: Path) -> bytes:
+    """Write a new random secret (mode 0600); if another process just created the file, read that one instead."""
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_bytes(SECRET_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        existing = read_secret(path)
+        if existing is None:  # created and removed again in between: nothing sensible to do
+            raise
+        return existing
     with os.fdopen(fd, "w") as f:
         f.write(secret.hex() + "\n")
+        f.flush()
+        os.fsync(f.fileno())
     return secret
+
+
+def load_secret(path: Path) -> bytes:
+    """Read the secret, creating it when missing. Only for a database known to be new (tests, benchmarks):
+    servers and the CLI go through ``keycheck.bind_secret``, which refuses to replace a lost secret."""
+    existing = read_secret(path)
+    return create_secret(path) if existing is None else existing

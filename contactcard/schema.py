@@ -163,6 +163,15 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (day, outcome)
     ) WITHOUT ROWID;
     """,
+    # The server secret's keyed check value, HMAC(secret, "contactcard secret check"), stored at first start:
+    # a missing or different secret file is then refused instead of silently replacing the one every link
+    # is keyed with (see keycheck.py). The value reveals nothing about the secret.
+    4: """
+    CREATE TABLE secret_check (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        value BLOB NOT NULL
+    );
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -206,6 +206,25 @@ class Store:
     async def integrity_check(self) -> str:
         return str(await self._scalar("PRAGMA integrity_check"))
 
+    # --- the secret's check value (see keycheck.py) -------------------------------------------
+
+    async def secret_check(self) -> bytes | None:
+        value = await self._scalar("SELECT value FROM secret_check WHERE id = 1")
+        return None if value is None else bytes(value)
+
+    async def set_secret_check(self, value: bytes) -> bytes:
+        """Store the check value unless one is there already; return the one stored."""
+        async with self.transaction():
+            await self._exec("INSERT OR IGNORE INTO secret_check (id, value) VALUES (1, ?)", (value,))
+        stored = await self.secret_check()
+        assert stored is not None
+        return stored
+
+    async def sample_card_key(self) -> tuple[bytes, bytes] | None:
+        """The newest card's (nonce, token digest): enough to tell whether a secret is the one it was keyed with."""
+        row = await self._row("SELECT nonce, token_digest FROM cards ORDER BY id DESC LIMIT 1")
+        return None if row is None else (bytes(row["nonce"]), bytes(row["token_digest"]))
+
     # --- helpers ------------------------------------------------------------------------------
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from .. import config
+from .. import keycheck
 from ..config import Settings
 from ..service import Service
 from ..store import Store
@@ -60,9 +60,9 @@ def warn(message: str) -> None:
 
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[Service]:
-    secret = config.load_secret(settings.secret_file)
     store = await Store.open(settings.db_path)
     try:
+        secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
         yield Service(store, secret=secret, base_url=settings.base_url)
     finally:
         await store.close()
