@@ -57,10 +57,16 @@ def whole(text: str) -> int | None:
 
 
 def parse_day(text: str) -> date | None:
+    """A ``YYYY-MM-DD`` day, or None (empty or not a usable day).
+
+    The calendar's first and last days are not usable: a local day there has no UTC bounds (the day after
+    9999-12-31 does not exist; 0001-01-01 00:00 in Tokyo is still year 0 in UTC), so they count as invalid.
+    """
     try:
-        return date.fromisoformat(text.strip()) if text.strip() else None
+        day = date.fromisoformat(text.strip()) if text.strip() else None
     except ValueError:
         return None
+    return day if day is None or date.min < day < date.max else None
 
 
 def page_number(request: Request, pages_for: int) -> int:

@@ -1,8 +1,9 @@
 """The scan log: filter by employee, outcome and date range (company-local days), paginated, and CSV export.
 
-Filters come from the query string; a value that does not parse is reported on the page and ignored, so a
-hand-edited URL never gives a 500. The CSV streams page by page, pinned to the newest id at the start, so
-scans arriving during the download neither repeat nor shift rows.
+Filters come from the query string; a value that does not parse (including the calendar's first and last
+days) is reported on the page, which answers 400 with that filter ignored, so a hand-edited URL never gives a
+500; the CSV export then shows that page instead of exporting more than was asked for. The CSV streams page by
+page, pinned to the newest id at the start, so scans arriving during the download neither repeat nor shift rows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ... import csvexport, reports
-from ...models import Outcome
+from ...models import Outcome, User
 from ...service import local_time
 from ..session import require_admin
 from .base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
@@ -61,8 +62,13 @@ def _query(flt: reports.ScanFilter, **extra: object) -> str:
 
 async def scan_log(request: Request) -> Response:
     user = await require_admin(request)
-    service = service_of(request)
     flt, bad = parse_filter(request)
+    return await _log_page(request, user, flt, bad)
+
+
+async def _log_page(request: Request, user: User, flt: reports.ScanFilter, bad: list[str]) -> Response:
+    """The page of the log; a filter that was not understood makes it a 400 (with the message, filter ignored)."""
+    service = service_of(request)
     total = await reports.count_scan_log(service, flt)
     pages = page_count(total)
     number = page_number(request, pages)
@@ -71,13 +77,15 @@ async def scan_log(request: Request) -> Response:
         "events": events, "total": total, "page_no": number, "pages": pages, "flt": flt, "bad": bad,
         "employees": await service.employees(), "outcomes": list(Outcome),
         "query": _query(flt), "prev_q": _query(flt, page=number - 1), "next_q": _query(flt, page=number + 1),
-    })
+    }, status=400 if bad else 200)
 
 
 async def scan_csv(request: Request) -> Response:
-    await require_admin(request)
+    user = await require_admin(request)
     service = service_of(request)
-    flt, _ = parse_filter(request)
+    flt, bad = parse_filter(request)
+    if bad:  # never export more than was asked for: show the log and what was not understood instead
+        return await _log_page(request, user, flt, bad)
     company = await service.company()
     newest = await reports.scan_log(service, flt, limit=1)
 
