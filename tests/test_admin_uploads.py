@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
+import threading
 import zlib
 
 import httpx2 as httpx
@@ -154,3 +156,46 @@ def test_text_where_the_file_belongs_is_refused(harness: Harness, taro: int) -> 
                             headers={"accept-language": "en"})
     assert r.status_code == 400 and "Choose an image file" in r.text
     assert harness.run(harness.service.find_employee, taro).photo_sha is None
+
+
+def test_a_scan_is_answered_while_an_upload_is_converted(harness: Harness, taro: int,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review finding 14: Pillow's decode and re-encode ran on the event loop, so every scan waited for it.
+
+    A real upload through the app; the real conversion is held until a scan has been answered, which can only
+    happen if the conversion runs in a worker thread, off the event loop.
+    """
+    card = harness.run(harness.service.current_card, taro)
+    assert card is not None
+    converting, scanned = threading.Event(), threading.Event()
+    on_loop: list[bool] = []
+
+    def held_conversion(data: bytes) -> bytes:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)  # holding here would hold every request: do not wait
+        except RuntimeError:
+            on_loop.append(False)
+            converting.set()
+            scanned.wait(timeout=30)
+        converting.set()
+        return real(data)
+
+    real = images.photo_jpeg
+    monkeypatch.setattr(images, "photo_jpeg", held_conversion)
+    big = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (30, 120, 30)).save(big, format="PNG")  # 24 MP in a few KB
+    result: list[httpx.Response] = []
+    uploader = threading.Thread(target=lambda: result.append(
+        upload(harness, f"/admin/employees/{taro}/photo", big.getvalue(), "big.png", "image/png")))
+    uploader.start()
+    try:
+        assert converting.wait(timeout=30), "the upload never reached the conversion"
+        if on_loop == [False]:
+            assert harness.client.get(harness.path(card)).status_code == 200  # answered mid-conversion
+    finally:
+        scanned.set()
+        uploader.join()
+    assert on_loop == [False], "the image was converted on the event loop: scans wait for it"
+    assert result[0].status_code == 303
+    assert harness.run(harness.service.find_employee, taro).photo_sha

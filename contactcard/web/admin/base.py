@@ -8,6 +8,7 @@ writes nothing; a good POST redirects (303) back with ``?done=...`` for the conf
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from typing import Any
@@ -115,7 +116,9 @@ async def upload_image(request: Request, convert: Callable[[bytes], bytes]) -> t
     if problem is not None:
         return None, problem
     try:
-        return convert(data), None
+        # Pillow decodes and re-encodes for up to a second or more on a 40 MP image: in a worker thread, so the
+        # event loop keeps answering scans meanwhile.
+        return await asyncio.to_thread(convert, data), None
     except images.ImageRejected as err:
         return None, err.code
 
