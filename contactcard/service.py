@@ -87,7 +87,8 @@ class Service:
         self._company: Company | None = None
         self._cards: dict[bytes, _CachedCard] = {}
         self._seen_data_version = -1
-        self._version_check: asyncio.Future[None] | None = None
+        self._check_in_flight: asyncio.Task[None] | None = None
+        self._next_check: asyncio.Task[None] | None = None  # starts when the one in flight ends
 
     # --- cache --------------------------------------------------------------------------------
 
@@ -96,21 +97,35 @@ class Service:
         self._cards.clear()
 
     async def _refresh(self) -> None:
-        # One check at a time: a request arriving while a check is in flight uses the cache as it stands, so
-        # under load one round trip to the database thread serves many requests, and a change committed by
-        # another connection is seen within one check's time (milliseconds); a lone request always checks.
-        if self._version_check is None:
-            self._version_check = asyncio.ensure_future(self._check_data_version())
-            await asyncio.shield(self._version_check)
+        # Checks are coalesced, but a request only trusts a check that started after it arrived: one already
+        # in flight may have read the version before another process committed a revoke that returned before
+        # this request was sent. So a request arriving meanwhile waits for the next check, shared by everyone
+        # who arrives while the current one runs: under load still one round trip serves many requests.
+        if self._next_check is None:
+            if self._check_in_flight is None:
+                self._check_in_flight = self._start_check(None)
+                await asyncio.shield(self._check_in_flight)
+                return
+            self._next_check = self._start_check(self._check_in_flight)
+        await asyncio.shield(self._next_check)
 
-    async def _check_data_version(self) -> None:
-        try:
-            version = await self.store.data_version()
-            if version != self._seen_data_version:
-                self.invalidate()
-                self._seen_data_version = version
-        finally:
-            self._version_check = None
+    def _start_check(self, after: asyncio.Task[None] | None) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._check_data_version(after))
+        task.add_done_callback(self._check_done)
+        return task
+
+    def _check_done(self, task: asyncio.Task[None]) -> None:
+        if self._check_in_flight is task:
+            self._check_in_flight = None
+
+    async def _check_data_version(self, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait([after])  # its outcome is its own waiters' business
+            self._check_in_flight, self._next_check = asyncio.current_task(), None
+        version = await self.store.data_version()
+        if version != self._seen_data_version:
+            self.invalidate()
+            self._seen_data_version = version
 
     # --- company ------------------------------------------------------------------------------
 

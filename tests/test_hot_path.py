@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.types import ASGIApp, Message
 
+from contactcard.app import create_app
 from contactcard.config import Settings, load_secret
 from contactcard.service import Service
 from contactcard.store import Store
@@ -113,3 +115,50 @@ def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, s
 
     asyncio.run(revoke_elsewhere(settings.db_path))
     assert harness.client.get(path).status_code == 410, "the cached card was dropped on the other commit"
+
+
+async def _asgi_get(app: ASGIApp, path: str) -> int:
+    """One GET straight into the ASGI app: no client library between the request and the app's first step."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), (b"user-agent", IPHONE.encode())],
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    statuses: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0]
+
+
+def test_a_request_sent_after_a_revoke_returned_on_another_server_never_gets_the_card(
+        harness: Harness, settings: Settings, clock: Any) -> None:
+    """Finding 19: server B must not answer from a data_version check that was already in flight."""
+    issued = harness.seed()
+    path = harness.path(issued)
+
+    async def scenario() -> tuple[int, int]:
+        other = create_app(settings, clock=clock)  # server B: its own store on the same file, on this loop
+        async with other.router.lifespan_context(other):
+            b_service = other.state.ctx.service
+            assert await _asgi_get(other, path) == 200  # B has the live card cached
+            before = asyncio.create_task(_asgi_get(other, path))
+            for _ in range(1000):  # until B's check for that request is in flight ...
+                if b_service._check_in_flight is not None:
+                    break
+                await asyncio.sleep(0)
+            assert b_service._check_in_flight is not None
+            await asyncio.sleep(0)  # ... and has sent its PRAGMA to B's database thread
+            # Server A revokes and returns; B's loop is held meanwhile, so its check cannot finish first.
+            harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
+            after = asyncio.create_task(_asgi_get(other, path))  # sent after the revoke returned
+            return await before, await after
+
+    first, second = asyncio.run(scenario())
+    assert first in (200, 410)
+    assert second == 410, "a request sent after the revoke returned was served the revoked card"
