@@ -77,13 +77,14 @@ async def seed(db: Path, secret_file: Path) -> str:
         await service.save_company(replace(company, name="株式会社ベンチ", name_en="Bench K.K.",
                                            business_hours="平日 9:00–18:00", allow_email_domains=("example.co.jp",),
                                            allow_phone_prefixes=("+813",), allow_line_ids=("@bench",)),
-                                   general={ChannelKind.PHONE: "03-1234-0000"})
+                                   general={ChannelKind.PHONE: "03-1234-0000"}, actor="bench")
         await service.add_employee(email="taro@example.co.jp", family_name="山田", given_name="太郎",
-                                   family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部")
-        await service.add_channel("taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@bench")
-        await service.add_channel("taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679")
-        await service.add_channel("taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp")
-        issued = await service.issue_card("taro@example.co.jp", days=365)
+                                   family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部",
+                                   actor="bench")
+        for kind, target in ((ChannelKind.LINE, "https://line.me/R/ti/p/@bench"),
+                             (ChannelKind.PHONE, "tel:03-1234-5679"), (ChannelKind.EMAIL, "mailto:taro@example.co.jp")):
+            await service.add_channel("taro@example.co.jp", kind, target, actor="bench")
+        issued = await service.issue_card("taro@example.co.jp", days=365, actor="bench")
         return "/c/" + issued.token
     finally:
         await store.close()

@@ -100,8 +100,8 @@ async def _verify(password: str, stored: str | None) -> bool:
 
 class Accounts:
     def __init__(self, store: Store, secret: bytes, clock: Clock, *, base_url: str = "") -> None:
-        self.store = store
-        self.secret = secret
+        self._store = store
+        self._secret = secret
         self.clock = clock
         self.base_url = base_url
 
@@ -110,53 +110,57 @@ class Accounts:
     async def audit(self, actor: str, action: str, target: str, before: dict[str, Any] | None,
                     after: dict[str, Any] | None) -> None:
         """Append one audit row in its own transaction (use ``audit.write`` inside an open one)."""
-        async with self.store.transaction():
-            await audit_trail.write(self.store, self.clock(), actor, action, target, before, after)
+        async with self._store.transaction():
+            await audit_trail.write(self._store, self.clock(), actor, action, target, before, after)
 
     # --- users --------------------------------------------------------------------------------
 
     async def user(self, user_id: int) -> User | None:
-        record = await self.store.user(user_id)
+        record = await self._store.user(user_id)
+        return None if record is None else record.user
+
+    async def user_by_email(self, email: str) -> User | None:
+        record = await self._store.user_by_email(email)
         return None if record is None else record.user
 
     async def user_for_employee(self, employee_id: int) -> User | None:
-        record = await self.store.user_by_employee(employee_id)
+        record = await self._store.user_by_employee(employee_id)
         return None if record is None else record.user
 
-    async def create_admin(self, email: str, *, password: str | None = None, actor: str = "cli") -> OneTimeLink | None:
+    async def create_admin(self, email: str, *, password: str | None = None, actor: str) -> OneTimeLink | None:
         """A new admin; with no password, returns the one-time link to set one."""
         email = email.strip()
         if not policy.is_email(email) or len(email) > 254:
             raise ValidationError(f"not an email address: {email!r}")
         password_hash = None if password is None else await _hash(password)
         now = self.clock()
-        async with self.store.transaction():
-            if await self.store.user_by_email(email) is not None:
+        async with self._store.transaction():
+            if await self._store.user_by_email(email) is not None:
                 raise Conflict(f"a user with the email {email} already exists")
-            user_id = await self.store.add_user(email, Role.ADMIN, None, password_hash, now)
-            await audit_trail.write(self.store, now, actor, "user.create", f"user:{user_id}", None,
+            user_id = await self._store.add_user(email, Role.ADMIN, None, password_hash, now)
+            await audit_trail.write(self._store, now, actor, "user.create", f"user:{user_id}", None,
                                     {"email": email, "role": Role.ADMIN, "password_set": password is not None})
             user = User(user_id, email, Role.ADMIN, None)
             return None if password is not None else await self._new_link(user, "invite", now, actor)
 
-    async def invite_employee(self, employee_id: int, *, actor: str = "cli") -> OneTimeLink:
+    async def invite_employee(self, employee_id: int, *, actor: str) -> OneTimeLink:
         """The one-time link for an employee to set a password; creates their user on first call.
 
         Called again for an employee who already has a password, it gives a reset link.
         """
-        employee = await self.store.employee(employee_id)
+        employee = await self._store.employee(employee_id)
         if employee is None:
             raise NotFound(f"no employee {employee_id}")
         if employee.status is EmployeeStatus.DEPARTED:
             raise Conflict(f"{employee.email} has departed")
         now = self.clock()
-        async with self.store.transaction():
-            record = await self.store.user_by_employee(employee.id)
+        async with self._store.transaction():
+            record = await self._store.user_by_employee(employee.id)
             if record is None:
-                if await self.store.user_by_email(employee.email) is not None:
+                if await self._store.user_by_email(employee.email) is not None:
                     raise Conflict(f"a user with the email {employee.email} already exists")
-                user_id = await self.store.add_user(employee.email, Role.EMPLOYEE, employee.id, None, now)
-                await audit_trail.write(self.store, now, actor, "user.create", f"user:{user_id}", None,
+                user_id = await self._store.add_user(employee.email, Role.EMPLOYEE, employee.id, None, now)
+                await audit_trail.write(self._store, now, actor, "user.create", f"user:{user_id}", None,
                                         {"email": employee.email, "role": Role.EMPLOYEE, "employee_id": employee.id})
                 user = User(user_id, employee.email, Role.EMPLOYEE, employee.id)
                 purpose = "invite"
@@ -165,20 +169,20 @@ class Accounts:
                 purpose = "invite" if record.password_hash is None else "reset"
             return await self._new_link(user, purpose, now, actor)
 
-    async def reset_link(self, user_id: int, *, actor: str = "cli") -> OneTimeLink:
-        record = await self.store.user(user_id)
+    async def reset_link(self, user_id: int, *, actor: str) -> OneTimeLink:
+        record = await self._store.user(user_id)
         if record is None:
             raise NotFound(f"no user {user_id}")
         now = self.clock()
-        async with self.store.transaction():
+        async with self._store.transaction():
             return await self._new_link(record.user, "reset", now, actor)
 
     async def _new_link(self, user: User, purpose: str, now: datetime, actor: str) -> OneTimeLink:
         token = auth.new_token()
         expires = now + INVITATION_LIFETIME
-        await self.store.retire_invitations(user.id, now)
-        await self.store.add_invitation(auth.token_hash(token), user.id, purpose, now, expires)
-        await audit_trail.write(self.store, now, actor, f"user.{purpose}_link", f"user:{user.id}", None,
+        await self._store.retire_invitations(user.id, now)
+        await self._store.add_invitation(auth.token_hash(token), user.id, purpose, now, expires)
+        await audit_trail.write(self._store, now, actor, f"user.{purpose}_link", f"user:{user.id}", None,
                                 {"email": user.email, "expires_at": expires})
         return OneTimeLink(user=user, token=token, url=f"{self.base_url}/invite/{token}", purpose=purpose,
                            expires_at=expires)
@@ -189,14 +193,14 @@ class Accounts:
         """The user and purpose a link is for; LinkInvalid when unknown, used or expired."""
         if len(token) > 100:
             raise LinkInvalid("this link is not valid")
-        found = await self.store.invitation(auth.token_hash(token))
+        found = await self._store.invitation(auth.token_hash(token))
         if found is None:
             raise LinkInvalid("this link is not valid")
         if found.used_at is not None:
             raise LinkInvalid("this link has already been used")
         if self.clock() >= found.expires_at:
             raise LinkInvalid("this link has expired; ask an administrator for a new one")
-        record = await self.store.user(found.user_id)
+        record = await self._store.user(found.user_id)
         if record is None or record.disabled_at is not None:
             raise LinkInvalid("this link is not valid")
         return record.user, found.purpose
@@ -207,12 +211,12 @@ class Accounts:
         user, purpose = await self.link_user(token)
         password_hash = await _hash(password)
         now = self.clock()
-        async with self.store.transaction():
-            if not await self.store.use_invitation(auth.token_hash(token), now):
+        async with self._store.transaction():
+            if not await self._store.use_invitation(auth.token_hash(token), now):
                 raise LinkInvalid("this link has already been used")
-            await self.store.set_password_hash(user.id, password_hash)
-            await self.store.delete_user_sessions(user.id)
-            await audit_trail.write(self.store, now, user.email, "user.password_set", f"user:{user.id}",
+            await self._store.set_password_hash(user.id, password_hash)
+            await self._store.delete_user_sessions(user.id)
+            await audit_trail.write(self._store, now, user.email, "user.password_set", f"user:{user.id}",
                                     None, {"via": purpose})
         return user
 
@@ -221,31 +225,31 @@ class Accounts:
     async def sign_in(self, email: str, password: str, client_ip: str) -> SignedIn:
         email = email.strip()[:254]
         now = self.clock()
-        keys = (auth.account_key(email), auth.client_key(self.secret, client_ip))
+        keys = (auth.account_key(email), auth.client_key(self._secret, client_ip))
         wait = max([await self._throttled_for(key, now) for key in keys])
         actor = email if policy.is_email(email) else "(not an email)"
         if wait > 0:
             await self.audit(actor, "sign_in.throttled", "", None, {"client": keys[1], "retry_after": wait})
             raise SignInRefused("too many failed attempts; wait a little and try again", retry_after=wait)
-        record = await self.store.user_by_email(email) if policy.is_email(email) else None
+        record = await self._store.user_by_email(email) if policy.is_email(email) else None
         ok = await _verify(password, record.password_hash if record else None)
         if record is None or not ok or not await self._may_sign_in(record):
-            async with self.store.transaction():
+            async with self._store.transaction():
                 for key in keys:
-                    await self.store.add_login_failure(key, now)
-                await self.store.purge_login_failures(now - 2 * FAILURE_WINDOW)
-                await audit_trail.write(self.store, now, actor, "sign_in.failed", "", None, {"client": keys[1]})
+                    await self._store.add_login_failure(key, now)
+                await self._store.purge_login_failures(now - 2 * FAILURE_WINDOW)
+                await audit_trail.write(self._store, now, actor, "sign_in.failed", "", None, {"client": keys[1]})
             raise SignInRefused("the email or password is not right")
         session_token, csrf = auth.new_token(), auth.new_token()
         user = record.user
         rehashed = await _hash(password) if record.password_hash and auth.needs_rehash(record.password_hash) else None
-        async with self.store.transaction():
-            await self.store.clear_login_failures(keys[0])
+        async with self._store.transaction():
+            await self._store.clear_login_failures(keys[0])
             if rehashed is not None:
-                await self.store.set_password_hash(user.id, rehashed)
-            await self.store.add_session(auth.token_hash(session_token), user.id, csrf, now)
-            await self.store.delete_stale_sessions(now - LONGEST, now - LONGEST)
-            await audit_trail.write(self.store, now, user.email, "sign_in", f"user:{user.id}", None,
+                await self._store.set_password_hash(user.id, rehashed)
+            await self._store.add_session(auth.token_hash(session_token), user.id, csrf, now)
+            await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
+            await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
                                     {"client": keys[1]})
         return SignedIn(user=user, session_token=session_token, csrf_token=csrf)
 
@@ -253,20 +257,20 @@ class Accounts:
         if record.disabled_at is not None or record.password_hash is None:
             return False
         if record.user.employee_id is not None:
-            employee = await self.store.employee(record.user.employee_id)
+            employee = await self._store.employee(record.user.employee_id)
             if employee is None or employee.status is EmployeeStatus.DEPARTED:
                 return False
         return True
 
     async def _throttled_for(self, key: str, now: datetime) -> int:
         """Seconds this key must still wait (0: may try)."""
-        failures = await self.store.login_failures(key, now - FAILURE_WINDOW)
+        failures = await self._store.login_failures(key, now - FAILURE_WINDOW)
         if failures and failures[-1] > now:
             # The clock stepped back: failures "in the future" count as made just now, so a step back never makes
             # a wait longer than the delay the key earned. Stored so, or every check would restart the wait until
             # the clock caught up with them.
-            async with self.store.transaction():
-                await self.store.clamp_login_failures(key, now)
+            async with self._store.transaction():
+                await self._store.clamp_login_failures(key, now)
             failures = [min(at, now) for at in failures]
         if len(failures) < FAILURE_THRESHOLD:
             return 0
@@ -281,18 +285,18 @@ class Accounts:
         if not session_token or len(session_token) > 100:
             return None
         id_hash = auth.token_hash(session_token)
-        found = await self.store.session(id_hash)
+        found = await self._store.session(id_hash)
         if found is None:
             return None
-        record = await self.store.user(found.user_id)
+        record = await self._store.user(found.user_id)
         now = self.clock()
         if record is None or not self._fresh(record.user, found, now) or not await self._may_sign_in(record):
-            async with self.store.transaction():
-                await self.store.delete_session(id_hash)
+            async with self._store.transaction():
+                await self._store.delete_session(id_hash)
             return None
         if now - found.last_seen_at >= TOUCH_EVERY:
-            async with self.store.transaction():
-                await self.store.touch_session(id_hash, now)
+            async with self._store.transaction():
+                await self._store.touch_session(id_hash, now)
         return ActiveSession(user=record.user, csrf_token=found.csrf_token, created_at=found.created_at)
 
     def _fresh(self, user: User, found: SessionRecord, now: datetime) -> bool:
@@ -301,12 +305,12 @@ class Accounts:
 
     async def sign_out(self, session_token: str) -> None:
         id_hash = auth.token_hash(session_token)
-        found = await self.store.session(id_hash)
+        found = await self._store.session(id_hash)
         if found is None:
             return
-        record = await self.store.user(found.user_id)
-        async with self.store.transaction():
-            await self.store.delete_session(id_hash)
-            await audit_trail.write(self.store, self.clock(), record.user.email if record else "unknown",
+        record = await self._store.user(found.user_id)
+        async with self._store.transaction():
+            await self._store.delete_session(id_hash)
+            await audit_trail.write(self._store, self.clock(), record.user.email if record else "unknown",
                                     "sign_out", f"user:{found.user_id}", None, None)
 

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from . import i18n, keycheck, stats, visitors
+from .accounts import Accounts
 from .config import Settings
 from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
@@ -46,11 +47,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await store.close()
             raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
+        accounts = Accounts(store, secret, service.clock, base_url=settings.base_url)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size)
         writer.start()
         visitors.warm()
         maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
-        app.state.ctx = AppContext(settings=settings, service=service, writer=writer, renderer=renderer)
+        app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, writer=writer,
+                                   renderer=renderer)
         try:
             yield
         finally:

@@ -14,6 +14,7 @@ from .models import ChannelKind, Company, Conflict, Employee, EmployeeStatus, Is
 from .service import Service
 
 ADMIN_EMAIL = "admin@example.co.jp"
+ACTOR = "demo"  # the audit trail's actor for everything the demo writes
 
 COMPANY = Company(
     name="株式会社サンプル商事",
@@ -89,10 +90,9 @@ async def seed(service: Service) -> list[IssuedCard]:
 
 
 async def _seed_company(service: Service) -> None:
-    stored = await service.store.company()
-    if stored is None:
-        await service.save_company(COMPANY, general=dict(GENERAL_CHANNELS))
-    elif stored.name != COMPANY.name:
+    if not await service.is_configured():
+        await service.save_company(COMPANY, general=dict(GENERAL_CHANNELS), actor=ACTOR)
+    elif (stored := await service.company()).name != COMPANY.name:
         raise Conflict(f"this database already belongs to {stored.name!r}; "
                        "run the demo against a fresh database (set CONTACTCARD_DB)")
 
@@ -104,7 +104,7 @@ async def _seed_employee(service: Service, spec: DemoEmployee) -> Employee:
         return await service.add_employee(
             email=spec.email, family_name=spec.family_name, given_name=spec.given_name,
             family_kana=spec.family_kana, given_kana=spec.given_kana, latin_name=spec.latin_name,
-            title=spec.title, department=spec.department,
+            title=spec.title, department=spec.department, actor=ACTOR,
         )
 
 
@@ -112,13 +112,13 @@ async def _seed_channels(service: Service, employee: Employee, spec: DemoEmploye
     existing = {(c.kind, c.target) for c in await service.channels(employee.id)}
     for kind, target in spec.channels:
         if (kind, policy.clean_target(kind, target)) not in existing:
-            await service.add_channel(employee.id, kind, target)
+            await service.add_channel(employee.id, kind, target, actor=ACTOR)
 
 
 async def _live_card(service: Service, employee: Employee) -> IssuedCard:
     current = await service.current_card(employee.id)
     if current is None:
-        return await service.issue_card(employee.id)
+        return await service.issue_card(employee.id, actor=ACTOR)
     if not current.card.is_live(service.clock()):
-        return await service.extend_card(employee.id)
+        return await service.extend_card(employee.id, actor=ACTOR)
     return current

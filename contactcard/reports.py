@@ -3,6 +3,8 @@
 Days are the company's local days: their bounds are computed here from ``company.timezone`` (so a day
 of 23 or 25 hours around a DST change is still one bar) and handed to the store as UTC instants. What
 counts as a person's scan (not a bot) is decided in one place, the store's ``# --- reports`` section.
+Adapters reach these through the service (``Service.dashboard``, ``Service.scan_log``), which passes its store,
+the company and the time.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import stats
-from .models import Employee, Outcome
-from .service import Service, local_day_bounds
-from .store import EventRow
+from .models import Company, Employee, Outcome
+from .stats import local_day_bounds
+from .store import EventRow, Store
 
 # A scan is someone opening a card link: the live page, or the page an ended link shows instead.
 SCAN_OUTCOMES: tuple[Outcome, ...] = (Outcome.VIEW, Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED)
@@ -58,31 +60,29 @@ def _values(outcomes: Sequence[Outcome]) -> list[str]:
     return [o.value for o in outcomes]
 
 
-async def scans_per_day(service: Service, days: int = CHART_DAYS) -> list[DayCount]:
+async def scans_per_day(store: Store, company: Company, now: datetime, days: int = CHART_DAYS) -> list[DayCount]:
     """People's scans company-wide per local day, read through ``stats`` so the chart survives the purge."""
-    company_wide = await stats.stats(service, days=days)
+    company_wide = await stats.stats(store, company, now, days=days)
     return [DayCount(date.fromisoformat(d.day), d.scans) for d in company_wide.days]
 
 
-async def dashboard(service: Service, *, top: int = 10, recent: int = 15) -> Dashboard:
-    company = await service.company()
-    now = service.clock()
-    days = await scans_per_day(service)
+async def dashboard(store: Store, company: Company, now: datetime, *, top: int = 10, recent: int = 15) -> Dashboard:
+    days = await scans_per_day(store, company, now)
     since = last_days(company.timezone, now, CHART_DAYS)[0][1]
     until = now + timedelta(seconds=1)
-    ranked = await service.store.top_employees(since, until, _values(SCAN_OUTCOMES), limit=top)
+    ranked = await store.top_employees(since, until, _values(SCAN_OUTCOMES), limit=top)
     top_rows = []
     for employee_id, count in ranked:
-        employee = await service.store.employee(employee_id)
+        employee = await store.employee(employee_id)
         if employee is not None:
             top_rows.append(EmployeeCount(employee, count))
     alert_since = now - timedelta(days=ALERT_DAYS)
-    by_outcome = await service.store.count_by_outcome(alert_since, until)
+    by_outcome = await store.count_by_outcome(alert_since, until)
     alerts = {o.value: by_outcome[o.value] for o in ALERT_OUTCOMES if by_outcome.get(o.value)}
-    alert_events = await service.store.search_events(outcomes=_values(ALERT_OUTCOMES), since=alert_since, limit=10)
+    alert_events = await store.search_events(outcomes=_values(ALERT_OUTCOMES), since=alert_since, limit=10)
     return Dashboard(
         days=tuple(days), total=sum(d.count for d in days), top=tuple(top_rows),
-        recent=tuple(await service.store.search_events(limit=recent)),
+        recent=tuple(await store.search_events(limit=recent)),
         alerts=alerts, alert_events=tuple(alert_events),
     )
 
@@ -102,16 +102,16 @@ class ScanFilter:
         return since, until
 
 
-async def scan_log(service: Service, flt: ScanFilter, *, limit: int, offset: int = 0,
+async def scan_log(store: Store, company: Company, flt: ScanFilter, *, limit: int, offset: int = 0,
                    before_id: int | None = None) -> list[EventRow]:
-    since, until = flt.bounds((await service.company()).timezone)
-    return await service.store.search_events(
+    since, until = flt.bounds(company.timezone)
+    return await store.search_events(
         employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
         since=since, until=until, before_id=before_id, limit=limit, offset=offset)
 
 
-async def count_scan_log(service: Service, flt: ScanFilter) -> int:
-    since, until = flt.bounds((await service.company()).timezone)
-    return await service.store.count_search_events(
+async def count_scan_log(store: Store, company: Company, flt: ScanFilter) -> int:
+    since, until = flt.bounds(company.timezone)
+    return await store.count_search_events(
         employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
         since=since, until=until)

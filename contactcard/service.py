@@ -6,14 +6,16 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
-from . import policy, tokens
+from . import policy, reports, tokens
+from . import stats as analytics
 from .brand import check_color
 from .models import (
+    AuditEvent,
     Card,
     Channel,
     ChannelKind,
@@ -26,7 +28,7 @@ from .models import (
     Outcome,
     ValidationError,
 )
-from .store import CardRecord, Store
+from .store import CardRecord, EventRow, Store
 
 Clock = Callable[[], datetime]
 MAX_TEXT = 200
@@ -78,8 +80,8 @@ DEFAULT_COMPANY = Company(
 
 class Service:
     def __init__(self, store: Store, *, secret: bytes, base_url: str, clock: Clock = system_clock) -> None:
-        self.store = store
-        self.secret = secret
+        self._store = store
+        self._secret = secret  # keys card tokens and visitor pseudonyms; never leaves the service
         self.base_url = base_url
         self.clock = clock
         # The hot path reads these on every scan; they are dropped on every change made here and
@@ -122,7 +124,7 @@ class Service:
         if after is not None:
             await asyncio.wait([after])  # its outcome is its own waiters' business
             self._check_in_flight, self._next_check = asyncio.current_task(), None
-        version = await self.store.data_version()
+        version = await self._store.data_version()
         if version != self._seen_data_version:
             self.invalidate()
             self._seen_data_version = version
@@ -131,11 +133,22 @@ class Service:
 
     async def company(self) -> Company:
         if self._company is None:
-            self._company = await self.store.company() or DEFAULT_COMPANY
+            self._company = await self._store.company() or DEFAULT_COMPANY
         return self._company
 
+    async def is_configured(self) -> bool:
+        """Whether a company profile has been saved (until then ``company()`` is the default)."""
+        return await self._store.company() is not None
+
+    async def schema_version(self) -> int:
+        return await self._store.schema_version()
+
+    async def media(self, sha: str) -> tuple[bytes, str] | None:
+        """A stored image (photo or logo) and its content type, by content address."""
+        return await self._store.media(sha)
+
     async def save_company(self, company: Company, general: dict[ChannelKind, str] | None = None, *,
-                           actor: str = "cli") -> Company:
+                           actor: str) -> Company:
         """Replace the profile; ``general`` replaces the company's general channel of each kind given."""
         _text("company name", company.name, required=True)
         _check_zone(company.timezone)
@@ -147,30 +160,30 @@ class Service:
         cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
         for kind, target in cleaned.items():
             policy.check_policy(company, kind, target)
-        previous = await self.store.company() or DEFAULT_COMPANY
-        async with self.store.transaction():
-            await self.store.save_company(company)
-            existing = await self.store.channels(None)
+        previous = await self._store.company() or DEFAULT_COMPANY
+        async with self._store.transaction():
+            await self._store.save_company(company)
+            existing = await self._store.channels(None)
             for kind, target in cleaned.items():
                 for ch in existing:
                     if ch.kind is kind:
-                        await self.store.remove_channel(ch.id)
-                await self.store.add_channel(None, kind, target, "")
+                        await self._store.remove_channel(ch.id)
+                await self._store.add_channel(None, kind, target, "")
             before, after = audit_trail.changed(_profile(previous), _profile(company))
             for kind, target in cleaned.items():
                 before[f"channel.{kind.value}"] = next((c.target for c in existing if c.kind is kind), None)
                 after[f"channel.{kind.value}"] = target
-            await audit_trail.write(self.store, self.clock(), actor, "company.save", "company", before, after)
+            await audit_trail.write(self._store, self.clock(), actor, "company.save", "company", before, after)
         self.invalidate()
         return await self.company()
 
-    async def set_logo(self, png: bytes | None, *, actor: str = "cli") -> Company:
+    async def set_logo(self, png: bytes | None, *, actor: str) -> Company:
         """Store an already re-encoded logo (``images.logo_png``), or with None go back to the name."""
         company = await self.company()
-        async with self.store.transaction():
-            sha = None if png is None else await self.store.put_media(png, "image/png")
-            await self.store.save_company(dataclasses.replace(company, logo_sha=sha))
-            await audit_trail.write(self.store, self.clock(), actor, "company.logo", "company",
+        async with self._store.transaction():
+            sha = None if png is None else await self._store.put_media(png, "image/png")
+            await self._store.save_company(dataclasses.replace(company, logo_sha=sha))
+            await audit_trail.write(self._store, self.clock(), actor, "company.logo", "company",
                                     {"logo_sha": company.logo_sha}, {"logo_sha": sha})
         self.invalidate()
         return await self.company()
@@ -179,16 +192,16 @@ class Service:
 
     async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
                            given_kana: str = "", latin_name: str = "", title: str = "",
-                           department: str = "", actor: str = "cli") -> Employee:
+                           department: str = "", actor: str) -> Employee:
         employee = Employee(
             id=0, **_employee_fields(email=email, family_name=family_name, given_name=given_name,
                                      family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
                                      title=title, department=department),
             photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None, created_at=self.clock(),
         )
-        async with self.store.transaction():
-            new_id = await self.store.add_employee(employee)
-            await audit_trail.write(self.store, self.clock(), actor, "employee.add", f"employee:{new_id}", None,
+        async with self._store.transaction():
+            new_id = await self._store.add_employee(employee)
+            await audit_trail.write(self._store, self.clock(), actor, "employee.add", f"employee:{new_id}", None,
                                     _profile(dataclasses.replace(employee, id=new_id)))
         self.invalidate()
         return dataclasses.replace(employee, id=new_id)
@@ -197,18 +210,21 @@ class Service:
         """An employee by id or email."""
         found: Employee | None
         if isinstance(ref, int) or str(ref).isdigit():
-            found = await self.store.employee(int(ref))
+            found = await self._store.employee(int(ref))
         else:
-            found = await self.store.employee_by_email(str(ref))
+            found = await self._store.employee_by_email(str(ref))
         if found is None:
             raise NotFound(f"no employee {ref!r}")
         return found
 
     async def employees(self) -> list[Employee]:
-        return await self.store.employees()
+        return await self._store.employees()
+
+    async def employee(self, employee_id: int) -> Employee | None:
+        return await self._store.employee(employee_id)
 
     async def depart(self, employee_ref: str | int, successor_ref: str | int | None = None, *,
-                     actor: str = "cli") -> Employee:
+                     actor: str) -> Employee:
         """Mark an employee as departed and revoke their link; the link then introduces the successor."""
         employee = await self.find_employee(employee_ref)
         successor = None if successor_ref is None else await self.find_employee(successor_ref)
@@ -218,13 +234,13 @@ class Service:
             raise ValidationError("the successor must be another active employee")
         updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
                                       successor_id=None if successor is None else successor.id)
-        async with self.store.transaction():
-            await self.store.update_employee(updated)
-            open_card = await self.store.open_card(employee.id)
+        async with self._store.transaction():
+            await self._store.update_employee(updated)
+            open_card = await self._store.open_card(employee.id)
             if open_card is not None:
-                await self.store.revoke_card(open_card.card.id, self.clock(), "departed")
+                await self._store.revoke_card(open_card.card.id, self.clock(), "departed")
             await audit_trail.write(
-                self.store, self.clock(), actor, "employee.depart", f"employee:{employee.id}",
+                self._store, self.clock(), actor, "employee.depart", f"employee:{employee.id}",
                 {"status": employee.status, "successor_id": employee.successor_id},
                 {"status": updated.status, "successor_id": updated.successor_id,
                  "revoked_card_id": None if open_card is None else open_card.card.id},
@@ -234,7 +250,7 @@ class Service:
 
     async def edit_employee(self, employee_ref: str | int, *, email: str, family_name: str, given_name: str = "",
                             family_kana: str = "", given_kana: str = "", latin_name: str = "", title: str = "",
-                            department: str = "", actor: str = "cli") -> Employee:
+                            department: str = "", actor: str) -> Employee:
         """Replace the employee's profile (names, readings, email, title, department)."""
         employee = await self.find_employee(employee_ref)
         profile = _employee_fields(email=email, family_name=family_name, given_name=given_name,
@@ -242,22 +258,22 @@ class Service:
                                    title=title, department=department)
         updated = dataclasses.replace(employee, **profile)
         before, after = audit_trail.changed({k: getattr(employee, k) for k in profile}, profile)
-        async with self.store.transaction():
-            await self.store.update_employee(updated)
+        async with self._store.transaction():
+            await self._store.update_employee(updated)
             if after:
-                await audit_trail.write(self.store, self.clock(), actor, "employee.update",
+                await audit_trail.write(self._store, self.clock(), actor, "employee.update",
                                         f"employee:{employee.id}", before, after)
         self.invalidate()
         return updated
 
-    async def set_photo(self, employee_ref: str | int, jpeg: bytes, *, actor: str = "cli") -> Employee:
+    async def set_photo(self, employee_ref: str | int, jpeg: bytes, *, actor: str) -> Employee:
         """Store an already re-encoded photo (``images.photo_jpeg``) and point the employee at it."""
         employee = await self.find_employee(employee_ref)
-        async with self.store.transaction():
-            sha = await self.store.put_media(jpeg, "image/jpeg")
+        async with self._store.transaction():
+            sha = await self._store.put_media(jpeg, "image/jpeg")
             updated = dataclasses.replace(employee, photo_sha=sha)
-            await self.store.update_employee(updated)
-            await audit_trail.write(self.store, self.clock(), actor, "employee.photo", f"employee:{employee.id}",
+            await self._store.update_employee(updated)
+            await audit_trail.write(self._store, self.clock(), actor, "employee.photo", f"employee:{employee.id}",
                                     {"photo_sha": employee.photo_sha}, {"photo_sha": sha})
         self.invalidate()
         return updated
@@ -265,45 +281,48 @@ class Service:
     # --- channels -----------------------------------------------------------------------------
 
     async def add_channel(self, employee_ref: str | int | None, kind: ChannelKind | str, target: str,
-                          label: str = "", *, actor: str = "cli") -> Channel:
+                          label: str = "", *, actor: str) -> Channel:
         kind = _kind(kind)
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         cleaned = policy.clean_target(kind, target)
         policy.check_policy(await self.company(), kind, cleaned)
-        async with self.store.transaction():
-            channel_id = await self.store.add_channel(None if owner is None else owner.id, kind, cleaned,
+        async with self._store.transaction():
+            channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned,
                                                       _text("label", label))
-            await audit_trail.write(self.store, self.clock(), actor, "channel.add", f"channel:{channel_id}", None,
+            await audit_trail.write(self._store, self.clock(), actor, "channel.add", f"channel:{channel_id}", None,
                                     {"employee_id": None if owner is None else owner.id, "kind": kind,
                                      "target": cleaned, "label": _text("label", label)})
         self.invalidate()
-        channel = await self.store.channel(channel_id)
+        channel = await self._store.channel(channel_id)
         assert channel is not None
         return channel
 
+    async def channel(self, channel_id: int) -> Channel | None:
+        return await self._store.channel(channel_id)
+
     async def channels(self, employee_ref: str | int | None) -> list[Channel]:
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
-        return await self.store.channels(None if owner is None else owner.id)
+        return await self._store.channels(None if owner is None else owner.id)
 
     async def remove_channel(self, channel_id: int, employee_ref: str | int | None = None, *,
-                             actor: str = "cli") -> Channel:
-        channel = await self.store.channel(channel_id)
+                             actor: str) -> Channel:
+        channel = await self._store.channel(channel_id)
         if channel is None:
             raise NotFound(f"no channel {channel_id}")
         if employee_ref is not None and channel.employee_id != (await self.find_employee(employee_ref)).id:
             raise NotFound(f"no channel {channel_id} for that employee")
-        async with self.store.transaction():
-            await self.store.remove_channel(channel_id)
-            await audit_trail.write(self.store, self.clock(), actor, "channel.remove", f"channel:{channel_id}",
+        async with self._store.transaction():
+            await self._store.remove_channel(channel_id)
+            await audit_trail.write(self._store, self.clock(), actor, "channel.remove", f"channel:{channel_id}",
                                     _profile(channel), None)
         self.invalidate()
         return channel
 
     async def move_channel(self, channel_id: int, employee_ref: str | int | None, step: int, *,
-                           actor: str = "cli") -> list[Channel]:
+                           actor: str) -> list[Channel]:
         """Move a channel ``step`` places (-1 up, +1 down) among its owner's (None: the company's general ones)."""
         owner = None if employee_ref is None else (await self.find_employee(employee_ref)).id
-        channels = await self.store.channels(owner)
+        channels = await self._store.channels(owner)
         index = next((i for i, c in enumerate(channels) if c.id == channel_id), None)
         if index is None:
             raise NotFound(f"no channel {channel_id} there")
@@ -311,36 +330,36 @@ class Service:
         if target != index:
             order = [c.id for c in channels]
             order.insert(target, order.pop(index))
-            async with self.store.transaction():
-                await self.store.set_channel_positions(order)
-                await audit_trail.write(self.store, self.clock(), actor, "channel.reorder",
+            async with self._store.transaction():
+                await self._store.set_channel_positions(order)
+                await audit_trail.write(self._store, self.clock(), actor, "channel.reorder",
                                         f"employee:{owner}" if owner is not None else "company",
                                         {"order": [c.id for c in channels]}, {"order": order})
             self.invalidate()
-        return await self.store.channels(owner)
+        return await self._store.channels(owner)
 
     # --- cards --------------------------------------------------------------------------------
 
     def _issued(self, record: CardRecord) -> IssuedCard:
-        token = tokens.token_for(self.secret, record.nonce)
+        token = tokens.token_for(self._secret, record.nonce)
         return IssuedCard(card=record.card, token=token, url=f"{self.base_url}/c/{token}")
 
     async def issue_card(self, employee_ref: str | int, *, days: int | None = None, label: str = "",
-                         actor: str = "cli") -> IssuedCard:
+                         actor: str) -> IssuedCard:
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
             raise Conflict(f"{employee.email} has departed; issue a card to their successor instead")
-        if await self.store.open_card(employee.id) is not None:
+        if await self._store.open_card(employee.id) is not None:
             raise Conflict(f"{employee.email} already has a card; use rotate for a fresh link")
         return await self._new_card(employee, days, label, revoke=None, actor=actor)
 
     async def rotate_card(self, employee_ref: str | int, *, days: int | None = None,
-                          actor: str = "cli") -> IssuedCard:
+                          actor: str) -> IssuedCard:
         """A fresh link; the old one stops working at once (it then shows the 410 page)."""
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
             raise Conflict(f"{employee.email} has departed")
-        current = await self.store.open_card(employee.id)
+        current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no card to rotate; issue one")
         return await self._new_card(employee, days, current.card.label, revoke=current.card, actor=actor)
@@ -351,51 +370,51 @@ class Service:
         lifetime = _days(company.default_card_days if days is None else days)
         now = self.clock()
         nonce = tokens.new_nonce()
-        async with self.store.transaction():
+        async with self._store.transaction():
             if revoke is not None:
-                await self.store.revoke_card(revoke.id, now, "rotated")
-            card_id = await self.store.insert_card(employee.id, _text("label", label), nonce,
-                                                   tokens.digest(tokens.token_for(self.secret, nonce)),
+                await self._store.revoke_card(revoke.id, now, "rotated")
+            card_id = await self._store.insert_card(employee.id, _text("label", label), nonce,
+                                                   tokens.digest(tokens.token_for(self._secret, nonce)),
                                                    now, now + timedelta(days=lifetime))
             await audit_trail.write(
-                self.store, now, actor, "card.issue" if revoke is None else "card.rotate", f"card:{card_id}",
+                self._store, now, actor, "card.issue" if revoke is None else "card.rotate", f"card:{card_id}",
                 None if revoke is None else {"card_id": revoke.id, "generation": revoke.generation},
                 {"card_id": card_id, "employee_id": employee.id, "expires_at": now + timedelta(days=lifetime)},
             )
         self.invalidate()
-        record = await self.store.card(card_id)
+        record = await self._store.card(card_id)
         assert record is not None
         return self._issued(record)
 
-    async def revoke_card(self, employee_ref: str | int, *, actor: str = "cli") -> Card:
+    async def revoke_card(self, employee_ref: str | int, *, actor: str) -> Card:
         employee = await self.find_employee(employee_ref)
-        current = await self.store.open_card(employee.id)
+        current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no live card")
-        async with self.store.transaction():
-            await self.store.revoke_card(current.card.id, self.clock(), "revoked")
-            await audit_trail.write(self.store, self.clock(), actor, "card.revoke", f"card:{current.card.id}",
+        async with self._store.transaction():
+            await self._store.revoke_card(current.card.id, self.clock(), "revoked")
+            await audit_trail.write(self._store, self.clock(), actor, "card.revoke", f"card:{current.card.id}",
                                     {"revoked_at": None}, {"revoked_at": self.clock(), "reason": "revoked"})
         self.invalidate()
-        record = await self.store.card(current.card.id)
+        record = await self._store.card(current.card.id)
         assert record is not None
         return record.card
 
     async def extend_card(self, employee_ref: str | int, *, days: int | None = None,
-                          actor: str = "cli") -> IssuedCard:
+                          actor: str) -> IssuedCard:
         """Push the expiry to ``days`` from now (an expired, unrevoked link comes back to life)."""
         employee = await self.find_employee(employee_ref)
-        current = await self.store.open_card(employee.id)
+        current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no card to extend")
         lifetime = _days((await self.company()).default_card_days if days is None else days)
-        async with self.store.transaction():
-            await self.store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
-            await audit_trail.write(self.store, self.clock(), actor, "card.extend", f"card:{current.card.id}",
+        async with self._store.transaction():
+            await self._store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
+            await audit_trail.write(self._store, self.clock(), actor, "card.extend", f"card:{current.card.id}",
                                     {"expires_at": current.card.expires_at},
                                     {"expires_at": self.clock() + timedelta(days=lifetime)})
         self.invalidate()
-        record = await self.store.card(current.card.id)
+        record = await self._store.card(current.card.id)
         assert record is not None
         return self._issued(record)
 
@@ -408,27 +427,73 @@ class Service:
         midnight = local_time(await self.company(), now).replace(hour=0, minute=0, second=0, microsecond=0)
         views = (Outcome.VIEW.value,)
         return ScanCounts(
-            today=await self.store.count_card_events(employee_id, views, midnight.astimezone(UTC)),
-            week=await self.store.count_card_events(employee_id, views, now - timedelta(days=7)),
-            month=await self.store.count_card_events(employee_id, views, now - timedelta(days=30)),
+            today=await self._store.count_card_events(employee_id, views, midnight.astimezone(UTC)),
+            week=await self._store.count_card_events(employee_id, views, now - timedelta(days=7)),
+            month=await self._store.count_card_events(employee_id, views, now - timedelta(days=30)),
         )
 
     async def current_card(self, employee_ref: str | int) -> IssuedCard | None:
         employee = await self.find_employee(employee_ref)
-        record = await self.store.open_card(employee.id)
+        record = await self._store.open_card(employee.id)
         return None if record is None else self._issued(record)
+
+    async def card(self, card_id: int) -> Card | None:
+        record = await self._store.card(card_id)
+        return None if record is None else record.card
+
+    async def live_cards(self) -> dict[int, Card]:
+        """Each employee's live card (unrevoked, unexpired), by employee id."""
+        now = self.clock()
+        return {card.employee_id: card for card in await self._store.cards() if card.is_live(now)}
 
     async def cards(self, employee_ref: str | int | None = None) -> list[IssuedCard]:
         """Every card with its link (links of revoked cards no longer open anything)."""
         employee_id = None if employee_ref is None else (await self.find_employee(employee_ref)).id
         out = []
-        for card in await self.store.cards(employee_id):
-            record = await self.store.card(card.id)
+        for card in await self._store.cards(employee_id):
+            record = await self._store.card(card.id)
             assert record is not None
             out.append(self._issued(record))
         return out
 
+    # --- reports, analytics and the audit trail ------------------------------------------------
+
+    async def dashboard(self) -> reports.Dashboard:
+        return await reports.dashboard(self._store, await self.company(), self.clock())
+
+    async def scan_log(self, flt: reports.ScanFilter, *, limit: int, offset: int = 0,
+                       before_id: int | None = None) -> list[EventRow]:
+        """The scan log, newest first (``before_id`` pins a page set for exports)."""
+        return await reports.scan_log(self._store, await self.company(), flt, limit=limit, offset=offset,
+                                      before_id=before_id)
+
+    async def count_scan_log(self, flt: reports.ScanFilter) -> int:
+        return await reports.count_scan_log(self._store, await self.company(), flt)
+
+    async def stats(self, *, employee_id: int | None = None, card_id: int | None = None,
+                    days: int = 30) -> analytics.Stats:
+        return await analytics.stats(self._store, await self.company(), self.clock(), employee_id=employee_id,
+                                 card_id=card_id, days=days)
+
+    async def purge(self) -> int:
+        """Roll up finished days, then delete events older than the retention; returns rows deleted."""
+        return await analytics.purge(self._store, await self.company(), self.clock())
+
+    async def audit_log(self, *, actor: str | None = None, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        """The audit trail, newest first, optionally one actor's rows only."""
+        return await self._store.audit_events(actor=actor, limit=limit, offset=offset)
+
+    async def count_audit_log(self, *, actor: str | None = None) -> int:
+        return await self._store.count_audit_events(actor=actor)
+
+    async def audit_actors(self) -> list[str]:
+        return await self._store.audit_actors()
+
     # --- the scan path ------------------------------------------------------------------------
+
+    def visitor_key(self, company: Company, when: datetime, ip: str, user_agent: str) -> str:
+        """The visitor's pseudonym; it rotates with the company's day, the day unique visitors are counted by."""
+        return tokens.visitor_key(self._secret, local_time(company, when).date().isoformat(), ip, user_agent)
 
     async def resolve(self, token: str) -> Resolution:
         """Decide what a link shows. Never raises for a bad token: that is an outcome too."""
@@ -458,14 +523,14 @@ class Service:
         return Resolution(Outcome.VIEW, company, card=card, employee=employee, channels=cached.channels)
 
     async def _load(self, key: bytes, token: str) -> _CachedCard | None:
-        record = await self.store.card_by_digest(key)
-        if record is None or not tokens.verify(self.secret, record.nonce, token):
+        record = await self._store.card_by_digest(key)
+        if record is None or not tokens.verify(self._secret, record.nonce, token):
             return None
-        employee = await self.store.employee(record.card.employee_id)
+        employee = await self._store.employee(record.card.employee_id)
         assert employee is not None
         company = await self.company()
         # A channel saved before the policy was tightened is still never shown to a customer.
-        channels = tuple(c for c in await self.store.channels(employee.id) if _within_policy(company, c))
+        channels = tuple(c for c in await self._store.channels(employee.id) if _within_policy(company, c))
         return _CachedCard(record, employee, channels)
 
     async def _successor(self, employee: Employee) -> tuple[Employee | None, str | None]:
@@ -473,11 +538,11 @@ class Service:
         current = employee
         # Follow a chain of departures (A left to B, B left to C) to whoever is still here.
         while current.successor_id is not None and current.successor_id not in seen:
-            nxt = await self.store.employee(current.successor_id)
+            nxt = await self._store.employee(current.successor_id)
             if nxt is None:
                 break
             if nxt.status is EmployeeStatus.ACTIVE:
-                record = await self.store.open_card(nxt.id)
+                record = await self._store.open_card(nxt.id)
                 live = record is not None and record.card.is_live(self.clock())
                 return nxt, (self._issued(record).url if live and record is not None else None)
             seen.add(nxt.id)
@@ -561,9 +626,3 @@ def _check_zone(name: str) -> None:
 
 def local_time(company: Company, when: datetime) -> datetime:
     return when.astimezone(ZoneInfo(company.timezone))
-
-
-def local_day_bounds(zone: str | ZoneInfo, day: date) -> tuple[datetime, datetime]:
-    """[start, end) of a local calendar day, as aware datetimes (DST-safe; compare them in any zone)."""
-    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
-    return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)

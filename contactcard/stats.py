@@ -9,6 +9,9 @@ never counted as scans, visitors, clicks or saves: they have their own column.
 - visitors: distinct daily visitor keys among those scans
 - clicks / clickers: channel buttons followed, and by how many distinct visitors
 - click rate: clickers / visitors, the share of scans that led to a channel
+
+Adapters reach these through the service (``Service.stats``, ``Service.purge``), which passes its store, the
+company and the time.
 """
 
 from __future__ import annotations
@@ -18,10 +21,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .service import Service, local_day_bounds
-from .store import DayTotals
+from .models import Company
+from .store import DayTotals, Store
+
+if TYPE_CHECKING:  # the service calls in here; only the daily job calls back
+    from .service import Service
 
 log = logging.getLogger(__name__)
 PURGE_CHUNK = 5000
@@ -67,14 +74,13 @@ class Stats:
                 "days": [one(d) for d in self.days]}
 
 
-async def roll_up(service: Service) -> int:
+async def roll_up(store: Store, company: Company, now: datetime) -> int:
     """Store the totals of every finished local day not stored yet; returns the number of days written.
 
     Each day is its own short transaction, so scans keep committing while a long backlog is rolled up.
     """
-    zone = ZoneInfo((await service.company()).timezone)
-    store = service.store
-    yesterday = service.clock().astimezone(zone).date() - timedelta(days=1)
+    zone = ZoneInfo(company.timezone)
+    yesterday = now.astimezone(zone).date() - timedelta(days=1)
     through = await store.totals_through()
     oldest = await store.oldest_event_time()
     if oldest is None:
@@ -94,13 +100,12 @@ async def roll_up(service: Service) -> int:
     return written
 
 
-async def stats(service: Service, *, employee_id: int | None = None, card_id: int | None = None,
-                days: int = 30) -> Stats:
+async def stats(store: Store, company: Company, now: datetime, *, employee_id: int | None = None,
+                card_id: int | None = None, days: int = 30) -> Stats:
     """Counts per day for the last ``days`` local days (today included) at one scope."""
     days = max(1, min(days, MAX_DAYS))
-    zone = ZoneInfo((await service.company()).timezone)
-    store = service.store
-    today = service.clock().astimezone(zone).date()
+    zone = ZoneInfo(company.timezone)
+    today = now.astimezone(zone).date()
     first = today - timedelta(days=days - 1)
     if card_id is not None:
         record = await store.card(card_id)
@@ -131,19 +136,24 @@ def _day(key: str, t: DayTotals | None) -> DayStats:
                     vcards=t.vcards, bots=t.bots)
 
 
-async def purge(service: Service) -> int:
+async def purge(store: Store, company: Company, now: datetime) -> int:
     """Delete events older than the company's retention, after rolling up their days; returns rows deleted."""
-    company = await service.company()
-    await roll_up(service)
-    cutoff = service.clock() - timedelta(days=company.retention_days)
+    await roll_up(store, company, now)
+    cutoff = now - timedelta(days=company.retention_days)
     deleted = 0
     while True:
-        async with service.store.transaction():
-            n = await service.store.delete_events_before(cutoff, PURGE_CHUNK)
+        async with store.transaction():
+            n = await store.delete_events_before(cutoff, PURGE_CHUNK)
         deleted += n
         if n < PURGE_CHUNK:
             return deleted
         await asyncio.sleep(0)  # let the scan writer in between chunks
+
+
+def local_day_bounds(zone: str | ZoneInfo, day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day, as aware datetimes (DST-safe; compare them in any zone)."""
+    tz = zone if isinstance(zone, ZoneInfo) else ZoneInfo(zone)
+    return datetime.combine(day, time(0), tzinfo=tz), datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -162,7 +172,7 @@ async def daily_job(service: Service, sleep: Sleep = asyncio.sleep) -> None:
     """Run inside the server: roll up and purge once at start, then every day at a quiet local hour."""
     while True:
         try:
-            deleted = await purge(service)
+            deleted = await service.purge()
             if deleted:
                 log.info("purged %d scan events older than the retention period", deleted)
             wait = seconds_until_next_run(service.clock(), ZoneInfo((await service.company()).timezone))

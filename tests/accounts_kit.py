@@ -31,8 +31,7 @@ class Person:
 
 
 def accounts(h: Harness) -> Accounts:
-    svc = h.service
-    return Accounts(svc.store, svc.secret, svc.clock, base_url=svc.base_url)
+    return h.ctx.accounts
 
 
 def csrf_of(html: str) -> str:
@@ -70,17 +69,17 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> httpx.Res
 
 
 def make_admin(h: Harness, email: str = ADMIN_EMAIL) -> Person:
-    link = h.run(accounts(h).create_admin, email, password=PASSWORD)
+    link = h.run(accounts(h).create_admin, email, password=PASSWORD, actor="cli")
     assert link is None
-    record = h.run(h.service.store.user_by_email, email)
-    assert record is not None
-    return Person(record.user, email, PASSWORD)
+    user = h.run(accounts(h).user_by_email, email)
+    assert user is not None
+    return Person(user, email, PASSWORD)
 
 
 def make_employee(h: Harness, email: str = EMPLOYEE_EMAIL) -> Person:
     """A user for an existing employee, password set through the invitation link."""
     employee = h.run(h.service.find_employee, email)
-    link = h.run(accounts(h).invite_employee, employee.id)
+    link = h.run(accounts(h).invite_employee, employee.id, actor="cli")
     user = h.run(accounts(h).accept_link, link.token, PASSWORD)
     return Person(user, email, PASSWORD)
 
@@ -88,6 +87,6 @@ def make_employee(h: Harness, email: str = EMPLOYEE_EMAIL) -> Person:
 def seed_two(h: Harness) -> tuple[IssuedCard, IssuedCard]:
     """The harness seed (taro) plus hanako with her own card."""
     taro = h.seed()
-    h.run(h.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子")
-    hanako = h.run(h.service.issue_card, "hanako@example.co.jp")
+    h.run(h.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子", actor="cli")
+    hanako = h.run(h.service.issue_card, "hanako@example.co.jp", actor="cli")
     return taro, hanako

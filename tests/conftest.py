@@ -67,7 +67,7 @@ class Harness:
         return portal.call(functools.partial(fn, *args, **kwargs))
 
     def events(self, **filters: Any) -> list[EventRow]:
-        return list(reversed(self.run(self.service.store.events, limit=100_000, **filters)))
+        return list(reversed(self.run(self.service._store.events, limit=100_000, **filters)))
 
     def path(self, issued: IssuedCard) -> str:
         assert issued.url.startswith(BASE_URL)
@@ -83,13 +83,13 @@ class Harness:
             company, name="株式会社サンプル", name_en="Sample K.K.", business_hours="平日 9:00–18:00",
             business_hours_en="Weekdays 9:00–18:00", allow_email_domains=("example.co.jp",),
             allow_phone_prefixes=("+813",), allow_line_ids=("@sample",)),
-            general={ChannelKind.PHONE: "03-1234-0000", ChannelKind.EMAIL: "info@example.co.jp"})
+            general={ChannelKind.PHONE: "03-1234-0000", ChannelKind.EMAIL: "info@example.co.jp"}, actor="cli")
         self.run(svc.add_employee, email="taro@example.co.jp", family_name="山田", given_name="太郎",
-                 family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部")
-        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@sample")
-        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679")
-        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp")
-        return self.run(svc.issue_card, "taro@example.co.jp")
+                 family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部", actor="cli")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@sample", actor="cli")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679", actor="cli")
+        self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp", actor="cli")
+        return self.run(svc.issue_card, "taro@example.co.jp", actor="cli")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def post(client: TestClient, url: str, data: dict[str, str]) -> httpx.Response:
 
 
 def audit_count(h: Harness) -> int:
-    return len(h.run(h.service.store.audit_events, limit=100_000))
+    return len(h.run(h.service._store.audit_events, limit=100_000))
 
 
 def taro_id(h: Harness) -> int:
@@ -99,7 +99,7 @@ def test_create_employee_then_edit(seeded: Harness) -> None:
         "family_name": "佐藤", "given_name": "花子", "email": "hanako@example.co.jp", "title": "課長"})
     assert r.status_code == 303
     assert seeded.run(seeded.service.find_employee, hanako.id).title == "課長"
-    actions = [a.action for a in seeded.run(seeded.service.store.audit_events)]
+    actions = [a.action for a in seeded.run(seeded.service._store.audit_events)]
     assert "employee.update" in actions and "employee.add" in actions
 
 
@@ -168,8 +168,8 @@ def test_unknown_and_odd_ids_are_404_never_500(seeded: Harness) -> None:
 
 
 def test_another_employees_channel_cannot_be_removed_through_this_employee(seeded: Harness) -> None:
-    other = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤")
-    theirs = seeded.run(seeded.service.add_channel, other.id, ChannelKind.PHONE, "03-1234-7777")
+    other = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    theirs = seeded.run(seeded.service.add_channel, other.id, ChannelKind.PHONE, "03-1234-7777", actor="cli")
     r = post(seeded.client, f"/admin/employees/{taro_id(seeded)}/channels/{theirs.id}/remove", {})
     assert r.status_code == 404
     assert seeded.run(seeded.service.channels, other.id) == [theirs]
@@ -223,7 +223,7 @@ def test_bad_channel_is_refused_with_a_message(seeded: Harness, data: dict[str, 
 
 def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
     eid = taro_id(seeded)
-    hanako = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤")
+    hanako = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
     card = seeded.run(seeded.service.current_card, eid)
     assert card is not None
     r = post(seeded.client, f"/admin/employees/{eid}/depart", {"successor": str(hanako.id)})
@@ -232,7 +232,8 @@ def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
     assert taro.status is EmployeeStatus.DEPARTED and taro.successor_id == hanako.id
     assert seeded.client.get(seeded.path(card)).status_code == 410
     for successor in ("abc", "99999", str(eid)):
-        other = seeded.run(seeded.service.add_employee, email=f"x{successor}@example.co.jp", family_name="x")
+        other = seeded.run(seeded.service.add_employee, email=f"x{successor}@example.co.jp", family_name="x",
+                           actor="cli")
         r = post(seeded.client, f"/admin/employees/{other.id}/depart", {"successor": successor})
         assert r.status_code in (400, 404)
         assert seeded.run(seeded.service.find_employee, other.id).status is EmployeeStatus.ACTIVE

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from contactcard import chart, csvexport, reports
 from contactcard.models import Outcome, ScanEvent
-from contactcard.service import local_day_bounds
+from contactcard.stats import local_day_bounds
 
 from .accounts_kit import accounts
 from .conftest import FakeClock, Harness
@@ -65,8 +65,8 @@ def test_local_day_bounds_follow_the_company_zone() -> None:
 
 def add_events(h: Harness, *events: ScanEvent) -> None:
     async def insert() -> None:
-        async with h.service.store.transaction():
-            await h.service.store.insert_events(events)
+        async with h.service._store.transaction():
+            await h.service._store.insert_events(events)
 
     h.run(insert)
 
@@ -88,11 +88,11 @@ def test_scans_per_day_group_by_local_day_and_skip_bots(seeded: Harness, clock: 
                ScanEvent(time=datetime(2026, 11, 28, 0, 0, tzinfo=UTC), outcome=Outcome.CLICK, employee_id=taro.id),
                ScanEvent(time=datetime(2026, 10, 1, 0, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
                ScanEvent(time=datetime(2026, 11, 26, 0, 0, tzinfo=UTC), outcome=Outcome.UNKNOWN))
-    days = seeded.run(reports.scans_per_day, seeded.service)
+    data = seeded.run(seeded.service.dashboard)
+    days = data.days
     assert len(days) == 30 and days[-1].day == date(2026, 11, 28)
     assert [d.count for d in days[-2:]] == [1, 1]
     assert sum(d.count for d in days) == 2
-    data = seeded.run(reports.dashboard, seeded.service)
     assert [(t.employee.email, t.count) for t in data.top] == [("taro@example.co.jp", 2)]
     assert data.alerts == {"unknown": 1}
 
@@ -102,7 +102,7 @@ def test_dashboard_page_shows_chart_top_employees_and_alerts(seeded: Harness) ->
     assert issued is not None
     seeded.client.get(seeded.path(issued))
     seeded.client.get("/c/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-    seeded.run(seeded.service.revoke_card, "taro@example.co.jp")
+    seeded.run(seeded.service.revoke_card, "taro@example.co.jp", actor="cli")
     seeded.client.get(seeded.path(issued))
     html = seeded.client.get("/admin", headers={"accept-language": "en"}).text
     svg = html[html.index("<svg"):html.index("</svg>") + 6]
@@ -201,7 +201,7 @@ def test_audit_csv_has_bom_and_neutralised_cells(seeded: Harness) -> None:
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0]["actor"] == '\'=HYPERLINK("http://evil.example")' and rows[0]["target"] == "'-target"
     assert rows[0]["before"] == '{"title": "=1+1"}'
-    assert len(rows) == len(seeded.run(seeded.service.store.audit_events, limit=10_000))
+    assert len(rows) == len(seeded.run(seeded.service._store.audit_events, limit=10_000))
     mine = list(csv.DictReader(io.StringIO(
         seeded.client.get("/admin/audit.csv?actor=nobody").content.decode("utf-8-sig"))))
     assert mine == []
@@ -217,15 +217,13 @@ def test_csvexport_neutralise() -> None:
 def test_the_dashboard_chart_keeps_a_day_after_its_events_are_purged(seeded: Harness, clock: FakeClock) -> None:
     from dataclasses import replace
 
-    from contactcard import stats
-
     issued = seeded.run(seeded.service.current_card, "taro@example.co.jp")
     assert issued is not None
     seeded.client.get(seeded.path(issued), headers={"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0)"})
     company = seeded.run(seeded.service.company)
-    seeded.run(seeded.service.save_company, replace(company, retention_days=1))
+    seeded.run(seeded.service.save_company, replace(company, retention_days=1), actor="cli")
     clock.advance(days=3)
-    assert seeded.run(stats.purge, seeded.service) >= 1
-    assert seeded.run(seeded.service.store.count_events) == 0
-    days = seeded.run(reports.scans_per_day, seeded.service)
+    assert seeded.run(seeded.service.purge) >= 1
+    assert seeded.run(seeded.service._store.count_events) == 0
+    days = seeded.run(seeded.service.dashboard).days
     assert [(d.day, d.count) for d in days if d.count] == [(date(2026, 11, 28), 1)]

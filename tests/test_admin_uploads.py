@@ -95,7 +95,7 @@ def test_valid_photo_upload_is_stored_without_exif(harness: Harness, taro: int) 
     assert r.status_code == 303
     employee = harness.run(harness.service.find_employee, taro)
     assert employee.photo_sha
-    stored = harness.run(harness.service.store.media, employee.photo_sha)
+    stored = harness.run(harness.service._store.media, employee.photo_sha)
     assert stored is not None and stored[1] == "image/jpeg"
     image = Image.open(io.BytesIO(stored[0]))
     assert image.size == (256, 256) and not image.getexif()
@@ -111,12 +111,12 @@ def test_valid_photo_upload_is_stored_without_exif(harness: Harness, taro: int) 
 ])
 def test_bad_photo_upload_shows_a_message_and_writes_nothing(harness: Harness, taro: int, data: bytes,
                                                              status: int, message: str) -> None:
-    audits = len(harness.run(harness.service.store.audit_events))
+    audits = len(harness.run(harness.service._store.audit_events))
     r = upload(harness, f"/admin/employees/{taro}/photo", data)
     assert r.status_code == status
     assert message in r.text and "Nothing was saved." in r.text
     assert harness.run(harness.service.find_employee, taro).photo_sha is None
-    assert len(harness.run(harness.service.store.audit_events)) == audits
+    assert len(harness.run(harness.service._store.audit_events)) == audits
 
 
 def test_a_50_mb_upload_gets_the_form_message_not_a_bare_413(harness: Harness, taro: int) -> None:
@@ -140,7 +140,7 @@ def test_logo_upload_and_removal(harness: Harness, taro: int) -> None:
     assert r.status_code == 303
     company = harness.run(harness.service.company)
     assert company.logo_sha
-    stored = harness.run(harness.service.store.media, company.logo_sha)
+    stored = harness.run(harness.service._store.media, company.logo_sha)
     assert stored is not None and Image.open(io.BytesIO(stored[0])).size == (200, 100)
     r = upload(harness, "/admin/settings/logo", bomb_png(), "logo.png", "image/png")
     assert r.status_code == 400 and "too many pixels" in r.text

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcard import cli, reports, stats, visitors
+from contactcard import cli, stats, visitors
 from contactcard.config import Settings
 from contactcard.models import Outcome, ScanEvent
 from contactcard.scans import BadTokenLimiter, ScanNotRecorded, ScanWriter
@@ -47,7 +47,7 @@ BOTS = [
 
 
 def scans_of(harness: Harness, days: int = 1, **scope: int) -> stats.Stats:
-    return harness.run(stats.stats, harness.service, days=days, **scope)
+    return harness.run(harness.service.stats, days=days, **scope)
 
 
 def test_user_agents_are_parsed_and_bots_classified() -> None:
@@ -90,7 +90,7 @@ def test_half_the_scans_from_a_chat_preview_fetcher_count_only_the_human_half(ha
         assert (total.scans, total.visitors, total.bots) == (10, 10, 10), scope
     counts = harness.run(harness.service.scan_counts, employee_id)
     assert (counts.today, counts.week, counts.month) == (10, 10, 10), "the /me page counts people only"
-    board = harness.run(reports.dashboard, harness.service)
+    board = harness.run(harness.service.dashboard)
     assert board.total == 10 and [(t.employee.id, t.count) for t in board.top] == [(employee_id, 10)], \
         "the admin dashboard shows only the human half"
 
@@ -123,14 +123,14 @@ def test_purge_deletes_old_events_but_daily_totals_survive(harness: Harness, clo
     employee_id = issued.card.employee_id
     before = scans_of(harness, employee_id=employee_id).total
     clock.advance(days=401)
-    deleted = harness.run(stats.purge, harness.service)
-    assert deleted == 3 and harness.run(harness.service.store.count_events) == 0
+    deleted = harness.run(harness.service.purge)
+    assert deleted == 3 and harness.run(harness.service._store.count_events) == 0
     after = scans_of(harness, days=402, employee_id=employee_id)
     assert after.days[0].day == "2026-11-28"
     assert (after.days[0].scans, after.days[0].visitors, after.days[0].bots) == (before.scans, before.visitors, 1)
     assert after.total.scans == 2
     # a second purge has nothing left to do and must not disturb the totals
-    assert harness.run(stats.purge, harness.service) == 0
+    assert harness.run(harness.service.purge) == 0
     assert scans_of(harness, days=402, employee_id=employee_id).total.scans == 2
 
 
@@ -149,7 +149,7 @@ def test_daily_job_runs_maintenance_and_sleeps_until_a_quiet_hour(harness: Harne
 
     with pytest.raises(Stop):
         harness.run(stats.daily_job, harness.service, fake_sleep)
-    assert harness.run(harness.service.store.count_events) == 0
+    assert harness.run(harness.service._store.count_events) == 0
     assert 0 < waits[0] <= 86400
 
 
@@ -165,7 +165,7 @@ def test_unknown_token_flood_is_rate_limited_into_a_counter(harness: Harness) ->
     events = harness.events()
     assert sum(e.outcome in (Outcome.UNKNOWN, Outcome.MALFORMED) for e in events) == 21
     assert events[-1].outcome is Outcome.VIEW, "valid scans are never rate limited"
-    overflow = harness.run(harness.service.store.overflow)
+    overflow = harness.run(harness.service._store.overflow)
     assert overflow == {("2026-11-28", "unknown"): 30, ("2026-11-28", "malformed"): 5}
 
 

@@ -30,7 +30,7 @@ WRONG = "not the password at all"
 
 
 def audit_actions(h: Harness) -> list[tuple[str, str]]:
-    rows = h.run(h.service.store.audit_events, limit=1000)
+    rows = h.run(h.service._store.audit_events, limit=1000)
     return [(r.actor, r.action) for r in reversed(rows)]
 
 
@@ -65,7 +65,7 @@ def test_sign_in_sets_a_hardened_cookie_and_lands_on_the_right_page(harness: Har
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("cc_session="))
     flags = {part.strip().lower() for part in cookie.split(";")}
     assert {"httponly", "samesite=lax", "secure", "path=/"} <= flags
-    assert harness.run(harness.service.store.count_sessions) == 1
+    assert harness.run(harness.service._store.count_sessions) == 1
     # The signed-out form's double-submit cookie is hardened too.
     pre = harness.client.get("/login?x=1")
     assert pre.status_code == 303, "a signed-in visitor goes straight on"
@@ -107,7 +107,7 @@ def test_wrong_email_and_wrong_password_get_the_same_answer(harness: Harness) ->
     assert "メールアドレスまたはパスワードが正しくありません" in strip[0]
     assert strip[0].replace(ADMIN_EMAIL, "") == strip[1].replace("nobody@example.co.jp", "")
     assert "&lt;script&gt;" in not_an_email.text
-    assert harness.run(harness.service.store.count_sessions) == 0
+    assert harness.run(harness.service._store.count_sessions) == 0
     assert audit_actions(harness)[-3:] == [(ADMIN_EMAIL, "sign_in.failed"), ("nobody@example.co.jp", "sign_in.failed"),
                                           ("(not an email)", "sign_in.failed")]
 
@@ -222,7 +222,7 @@ def test_scrypt_runs_off_the_event_loop_so_scans_go_on_during_a_sign_in(
         return real_hash(password)
 
     monkeypatch.setattr(auth, "hash_password", hash_recorded)
-    link = harness.run(accounts(harness).reset_link, make_admin(harness, "second@example.co.jp").user.id)
+    link = harness.run(accounts(harness).reset_link, make_admin(harness, "second@example.co.jp").user.id, actor="cli")
     harness.run(accounts(harness).accept_link, link.token, "another long password")
     assert hashed_in and loop_thread not in hashed_in
 
@@ -240,7 +240,7 @@ def test_admin_session_idle_timeout(harness: Harness, clock: FakeClock) -> None:
     clock.advance(minutes=31)
     r = harness.client.get("/me")
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/me"
-    assert harness.run(harness.service.store.count_sessions) == 0, "the expired row is deleted"
+    assert harness.run(harness.service._store.count_sessions) == 0, "the expired row is deleted"
 
 
 def test_employee_session_absolute_timeout(harness: Harness, clock: FakeClock) -> None:
@@ -258,10 +258,10 @@ def test_sign_out_deletes_the_session_row_and_the_cookie_stops_working(harness: 
     make_admin(harness)
     login(harness.client, ADMIN_EMAIL)
     token = harness.client.cookies["cc_session"]
-    assert harness.run(harness.service.store.count_sessions) == 1
+    assert harness.run(harness.service._store.count_sessions) == 1
     r = post_form(harness.client, "/me", "/logout", {})
     assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert harness.run(harness.service.store.count_sessions) == 0
+    assert harness.run(harness.service._store.count_sessions) == 0
     harness.client.cookies.set("cc_session", token)
     assert harness.client.get("/me").status_code == 303
     assert audit_actions(harness)[-1] == (ADMIN_EMAIL, "sign_out")
@@ -270,7 +270,7 @@ def test_sign_out_deletes_the_session_row_and_the_cookie_stops_working(harness: 
 def test_new_password_ends_old_sessions(harness: Harness) -> None:
     admin = make_admin(harness)
     login(harness.client, ADMIN_EMAIL)
-    link = harness.run(accounts(harness).reset_link, admin.user.id)
+    link = harness.run(accounts(harness).reset_link, admin.user.id, actor="cli")
     harness.run(accounts(harness).accept_link, link.token, "another long password")
     assert harness.client.get("/me").status_code == 303
     assert login(harness.client, ADMIN_EMAIL, "another long password").status_code == 303
@@ -286,7 +286,7 @@ def test_missing_or_wrong_csrf_is_refused_and_nothing_is_written(employee_client
         assert harness.client.post("/me/rotate", data=data).status_code == 403
         assert harness.client.post("/logout", data=data).status_code == 403
     assert harness.run(harness.service.current_card, "taro@example.co.jp") == before
-    assert harness.run(harness.service.store.count_sessions) == 1
+    assert harness.run(harness.service._store.count_sessions) == 1
     assert len(audit_actions(harness)) == audit_before
 
 
@@ -301,7 +301,7 @@ def test_signed_out_forms_need_the_double_submit_cookie(harness: Harness) -> Non
     harness.client.cookies.set("cc_csrf", "attacker-chosen")
     r = harness.client.post("/login", data={"csrf": token, "email": ADMIN_EMAIL, "password": PASSWORD})
     assert r.status_code == 403
-    assert harness.run(harness.service.store.count_sessions) == 0
+    assert harness.run(harness.service._store.count_sessions) == 0
 
 
 def test_a_session_token_from_before_sign_in_is_not_reused(harness: Harness) -> None:
@@ -319,7 +319,7 @@ def test_a_session_token_from_before_sign_in_is_not_reused(harness: Harness) -> 
 def test_invitation_sets_a_password_once_and_signs_in(harness: Harness) -> None:
     harness.seed()
     employee = harness.run(harness.service.find_employee, "taro@example.co.jp")
-    link = harness.run(accounts(harness).invite_employee, employee.id)
+    link = harness.run(accounts(harness).invite_employee, employee.id, actor="cli")
     assert link.url.startswith("https://cards.example.co.jp/invite/") and link.purpose == "invite"
     path = f"/invite/{link.token}"
     page = get(harness.client, path)
@@ -348,14 +348,14 @@ def test_invitation_sets_a_password_once_and_signs_in(harness: Harness) -> None:
 def test_invitation_expires_after_72_hours_and_a_new_one_retires_the_old(harness: Harness, clock: FakeClock) -> None:
     harness.seed()
     employee = harness.run(harness.service.find_employee, "taro@example.co.jp")
-    first = harness.run(accounts(harness).invite_employee, employee.id)
+    first = harness.run(accounts(harness).invite_employee, employee.id, actor="cli")
     clock.advance(hours=71, minutes=59)
     assert get(harness.client, f"/invite/{first.token}").status_code == 200
     clock.advance(minutes=1)
     expired = get(harness.client, f"/invite/{first.token}")
     assert expired.status_code == 410 and "使用できません" in expired.text
-    second = harness.run(accounts(harness).invite_employee, employee.id)
-    third = harness.run(accounts(harness).invite_employee, employee.id)
+    second = harness.run(accounts(harness).invite_employee, employee.id, actor="cli")
+    third = harness.run(accounts(harness).invite_employee, employee.id, actor="cli")
     assert get(harness.client, f"/invite/{second.token}").status_code == 410, "retired by the third"
     assert get(harness.client, f"/invite/{third.token}").status_code == 200
     for junk in ("x", "A" * 43, "A" * 500, "%00"):
@@ -366,7 +366,7 @@ def test_departed_employee_cannot_sign_in_and_loses_the_session(harness: Harness
     harness.seed()
     taro = make_employee(harness)
     login(harness.client, taro.email)
-    harness.run(harness.service.depart, "taro@example.co.jp")
+    harness.run(harness.service.depart, "taro@example.co.jp", actor="cli")
     assert harness.client.get("/me").status_code == 303
     assert login(harness.client, taro.email).status_code == 400
 
@@ -427,9 +427,9 @@ def test_service_changes_are_audited_with_before_and_after(harness: Harness) -> 
     harness.seed()
     svc = harness.service
     harness.run(svc.rotate_card, "taro@example.co.jp", actor="admin@example.co.jp")
-    harness.run(svc.extend_card, "taro@example.co.jp", days=10)
+    harness.run(svc.extend_card, "taro@example.co.jp", days=10, actor="cli")
     harness.run(svc.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
-    rows = list(reversed(harness.run(svc.store.audit_events, limit=100)))
+    rows = list(reversed(harness.run(svc._store.audit_events, limit=100)))
     actions = [(r.actor, r.action) for r in rows]
     assert actions[:6] == [("cli", "company.save"), ("cli", "employee.add"), ("cli", "channel.add"),
                            ("cli", "channel.add"), ("cli", "channel.add"), ("cli", "card.issue")]

@@ -49,8 +49,8 @@ def test_go_redirects_only_to_the_stored_target_and_records_the_click(harness: H
 
 def test_go_refuses_open_redirects_and_foreign_channels(harness: Harness) -> None:
     issued = harness.seed()
-    other = harness.run(harness.service.add_employee, email="hanako@example.co.jp", family_name="佐藤")
-    foreign = harness.run(harness.service.add_channel, other.email, ChannelKind.PHONE, "03-9999-0000")
+    other = harness.run(harness.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    foreign = harness.run(harness.service.add_channel, other.email, ChannelKind.PHONE, "03-9999-0000", actor="cli")
     base = harness.path(issued)
     for attempt in (f"{base}/go/{foreign.id}", f"{base}/go/999999", f"{base}/go/https:%2F%2Fevil.example",
                     f"{base}/go/%2F%2Fevil.example", f"{base}/go/-1", f"{base}/go/1e3", f"{base}/go/"):
@@ -96,12 +96,12 @@ def test_expired_link_answers_410_with_company_channels_not_the_employee(harness
 
 def test_rotation_kills_the_old_link_at_once_and_revocation_too(harness: Harness) -> None:
     issued = harness.seed()
-    rotated = harness.run(harness.service.rotate_card, "taro@example.co.jp")
+    rotated = harness.run(harness.service.rotate_card, "taro@example.co.jp", actor="cli")
     assert rotated.url != issued.url and rotated.card.generation == issued.card.generation + 1
     assert harness.client.get(harness.path(issued)).status_code == 410
     assert harness.client.get(harness.path(issued) + "/vcard").status_code == 410
     assert harness.client.get(harness.path(rotated)).status_code == 200
-    harness.run(harness.service.revoke_card, "taro@example.co.jp")
+    harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="cli")
     r = harness.client.get(harness.path(rotated), headers={"accept-language": "en"})
     assert r.status_code == 410 and "no longer in use" in r.text
     assert [e.outcome for e in harness.events()] == [Outcome.REVOKED, Outcome.REVOKED, Outcome.VIEW, Outcome.REVOKED]
@@ -111,9 +111,9 @@ def test_departed_employee_link_introduces_the_successor(harness: Harness) -> No
     issued = harness.seed()
     svc = harness.service
     harness.run(svc.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子",
-                title="主任")
-    successor_card = harness.run(svc.issue_card, "hanako@example.co.jp")
-    harness.run(svc.depart, "taro@example.co.jp", "hanako@example.co.jp")
+                title="主任", actor="cli")
+    successor_card = harness.run(svc.issue_card, "hanako@example.co.jp", actor="cli")
+    harness.run(svc.depart, "taro@example.co.jp", "hanako@example.co.jp", actor="cli")
     r = harness.client.get(harness.path(issued), headers={"accept-language": "ja"})
     assert r.status_code == 410
     assert "佐藤 花子" in r.text and "主任" in r.text
@@ -144,15 +144,15 @@ def test_thousands_of_random_tokens_all_404_never_500(harness: Harness) -> None:
         assert r.status_code == 404
     # one visitor key: 20 rows a minute, the rest counted, not stored (scans.BadTokenLimiter)
     assert len(harness.events()) == 20
-    assert sum(harness.run(harness.service.store.overflow).values()) == 1980
+    assert sum(harness.run(harness.service._store.overflow).values()) == 1980
 
 
 def test_markup_in_names_renders_as_text(harness: Harness) -> None:
     harness.seed()
     svc = harness.service
     harness.run(svc.add_employee, email="x@example.co.jp", family_name="<script>alert(1)</script>",
-                title='"><img src=x onerror=alert(1)>', department="R&D")
-    issued = harness.run(svc.issue_card, "x@example.co.jp")
+                title='"><img src=x onerror=alert(1)>', department="R&D", actor="cli")
+    issued = harness.run(svc.issue_card, "x@example.co.jp", actor="cli")
     r = harness.client.get(harness.path(issued))
     assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and "R&amp;D" in r.text
@@ -192,11 +192,11 @@ def test_a_channel_saved_before_the_policy_was_tightened_is_not_shown(harness: H
     svc = harness.service
     company = harness.run(svc.company)
     harness.run(svc.save_company, replace(company, allow_email_domains=(), allow_phone_prefixes=(),
-                                          allow_line_ids=()))
-    harness.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "taro.private@gmail.com")
+                                          allow_line_ids=()), actor="cli")
+    harness.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "taro.private@gmail.com", actor="cli")
     open_page = harness.client.get(harness.path(issued)).text
     assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', open_page)) == 4
-    harness.run(svc.save_company, company)
+    harness.run(svc.save_company, company, actor="cli")
     page = harness.client.get(harness.path(issued)).text
     assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', page)) == 3
     private = next(c for c in harness.run(svc.channels, "taro@example.co.jp") if "gmail" in c.target)

@@ -66,13 +66,13 @@ def test_a_warm_scan_opens_no_file_and_runs_only_the_sql_it_needs(harness: Harne
     path = harness.path(issued)
     assert harness.client.get(path, headers={"user-agent": IPHONE}).status_code == 200  # warms the caches
     statements: list[str] = []
-    harness.run(harness.service.store._conn.set_trace_callback, statements.append)
+    harness.run(harness.service._store._conn.set_trace_callback, statements.append)
     opened_files.clear()
     try:
         for _ in range(3):
             assert harness.client.get(path, headers={"user-agent": IPHONE}).status_code == 200
     finally:
-        harness.run(harness.service.store._conn.set_trace_callback, None)  # type: ignore[arg-type]
+        harness.run(harness.service._store._conn.set_trace_callback, None)  # type: ignore[arg-type]
     assert opened_files == [], "templates are compiled once; nothing but the database is touched"
     kinds = sorted({s.split("(")[0].split()[0] + " " + s.split()[1] for s in statements})
     assert kinds == ["INSERT INTO", "PRAGMA data_version"], statements
@@ -109,7 +109,7 @@ def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, s
         store = await Store.open(db)
         try:
             other = Service(store, secret=load_secret(settings.secret_file), base_url="https://x")
-            await other.revoke_card("taro@example.co.jp")
+            await other.revoke_card("taro@example.co.jp", actor="cli")
         finally:
             await store.close()
 

@@ -107,7 +107,7 @@ def test_rotating_my_card_kills_the_old_link_and_qr_and_is_audited(harness: Harn
     assert issued.url not in fresh.text
     assert harness.client.get(old_qr).status_code == 404, "a rotated generation is never served again"
     assert harness.client.get(harness.path(issued)).status_code == 410
-    rows = harness.run(harness.service.store.audit_events, action="card.rotate")
+    rows = harness.run(harness.service._store.audit_events, action="card.rotate")
     assert [(a.actor, a.target) for a in rows] == [(taro.email, f"card:{issued.card.id + 1}")]
 
 
@@ -116,7 +116,7 @@ def test_revoked_card_leaves_no_qr_and_says_so(harness: Harness) -> None:
     taro = make_employee(harness)
     login(harness.client, taro.email)
     qr = qr_urls(harness.client.get("/me").text)[0]
-    harness.run(harness.service.revoke_card, "taro@example.co.jp")
+    harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="cli")
     r = harness.client.get("/me", headers={"accept-language": "en"})
     assert r.status_code == 200 and r.headers["x-card-qr"] == "" and r.headers["x-card-state"] == "none"
     assert qr_urls(r.text) == [] and issued.url not in r.text

@@ -12,11 +12,7 @@ from ..accounts import Accounts, OneTimeLink
 from ..models import NotFound, ValidationError
 from ..service import Service
 from . import format as fmt
-from .base import EMPLOYEE, JSON, Command, arg, uses_service
-
-
-def _accounts(service: Service) -> Accounts:
-    return Accounts(service.store, service.secret, service.clock, base_url=service.base_url)
+from .base import ACTOR, EMPLOYEE, JSON, Command, arg, uses_accounts
 
 
 def _print_link(args: argparse.Namespace, link: OneTimeLink) -> int:
@@ -39,9 +35,9 @@ def _read_password(path: str) -> str:
     return lines[0] if lines else ""
 
 
-async def create_admin(service: Service, args: argparse.Namespace) -> int:
+async def create_admin(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
     password = None if args.password_file is None else _read_password(args.password_file)
-    link = await _accounts(service).create_admin(args.email, password=password, actor="cli")
+    link = await accounts.create_admin(args.email, password=password, actor=ACTOR)
     if link is not None:
         return _print_link(args, link)
     if args.json:
@@ -51,27 +47,27 @@ async def create_admin(service: Service, args: argparse.Namespace) -> int:
     return 0
 
 
-async def user_invite(service: Service, args: argparse.Namespace) -> int:
+async def user_invite(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
     employee = await service.find_employee(args.employee)
-    return _print_link(args, await _accounts(service).invite_employee(employee.id, actor="cli"))
+    return _print_link(args, await accounts.invite_employee(employee.id, actor=ACTOR))
 
 
-async def user_reset(service: Service, args: argparse.Namespace) -> int:
-    record = await service.store.user_by_email(args.email)
-    if record is None:
+async def user_reset(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
+    user = await accounts.user_by_email(args.email)
+    if user is None:
         raise NotFound(f"no user {args.email!r}")
-    return _print_link(args, await _accounts(service).reset_link(record.user.id, actor="cli"))
+    return _print_link(args, await accounts.reset_link(user.id, actor=ACTOR))
 
 
 COMMANDS: tuple[Command, ...] = (
     Command(("create-admin",), "create an admin; prints a one-time link to set the password",
-            uses_service(create_admin), (
+            uses_accounts(create_admin), (
                 arg("--email", required=True, metavar="EMAIL", help="the admin's email address"),
                 arg("--password-file", metavar="FILE", help="set the password from the first line of FILE instead"),
                 JSON)),
     Command(("user", "invite"), "print a one-time link for an employee to set a password (72 hours)",
-            uses_service(user_invite), (EMPLOYEE, JSON)),
+            uses_accounts(user_invite), (EMPLOYEE, JSON)),
     Command(("user", "reset"), "print a one-time password-reset link for any user (72 hours)",
-            uses_service(user_reset),
+            uses_accounts(user_reset),
             (arg("--email", required=True, metavar="EMAIL", help="the user's email address"), JSON)),
 )

@@ -15,16 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from .. import keycheck
+from ..accounts import Accounts
 from ..config import Settings
 from ..service import Service
 from ..store import Store
 from . import format as fmt
 
 PROG = "contactcard"
+ACTOR = "cli"  # the audit trail's actor for every change made from the command line
 NO_POLICY_WARNING = ("no company channel policy is set; any well-formed target is accepted "
                      "(see: contactcard company set --allow-...)")
 
 ServiceHandler = Callable[[Service, argparse.Namespace], Awaitable[int]]
+AccountsHandler = Callable[[Service, Accounts, argparse.Namespace], Awaitable[int]]
 Runner = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -58,27 +61,45 @@ def warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class Opened:
+    """The use cases and the accounts over one opened store."""
+
+    service: Service
+    accounts: Accounts
+
+
 @asynccontextmanager
-async def open_service(settings: Settings) -> AsyncIterator[Service]:
+async def open_service(settings: Settings) -> AsyncIterator[Opened]:
     store = await Store.open(settings.db_path)
     try:
         secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
-        yield Service(store, secret=secret, base_url=settings.base_url)
+        service = Service(store, secret=secret, base_url=settings.base_url)
+        yield Opened(service, Accounts(store, secret, service.clock, base_url=settings.base_url))
     finally:
         await store.close()
 
 
-def uses_service(handler: ServiceHandler) -> Runner:
-    """Run an async handler against a freshly opened service, closing the store afterwards."""
+def uses_accounts(handler: AccountsHandler) -> Runner:
+    """Run an async handler against a freshly opened service and accounts, closing the store afterwards."""
 
     async def run_async(settings: Settings, args: argparse.Namespace) -> int:
-        async with open_service(settings) as service:
-            return await handler(service, args)
+        async with open_service(settings) as opened:
+            return await handler(opened.service, opened.accounts, args)
 
     def run(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(run_async(settings, args))
 
     return run
+
+
+def uses_service(handler: ServiceHandler) -> Runner:
+    """Run an async handler against a freshly opened service, closing the store afterwards."""
+
+    async def with_accounts(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
+        return await handler(service, args)
+
+    return uses_accounts(with_accounts)
 
 
 def whole(text: str) -> int:

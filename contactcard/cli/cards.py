@@ -10,6 +10,7 @@ from ..models import Conflict, IssuedCard
 from ..service import Service
 from . import format as fmt
 from .base import (
+    ACTOR,
     ANY_EMPLOYEE,
     DAYS,
     EMPLOYEE,
@@ -39,19 +40,19 @@ async def _print_issued(service: Service, args: argparse.Namespace, issued: Issu
 
 async def _card_issue(service: Service, args: argparse.Namespace) -> int:
     return await _print_issued(service, args, await service.issue_card(args.employee, days=args.days,
-                                                                        label=args.label or ""))
+                                                                        label=args.label or "", actor=ACTOR))
 
 
 async def _card_rotate(service: Service, args: argparse.Namespace) -> int:
-    return await _print_issued(service, args, await service.rotate_card(args.employee, days=args.days))
+    return await _print_issued(service, args, await service.rotate_card(args.employee, days=args.days, actor=ACTOR))
 
 
 async def _card_extend(service: Service, args: argparse.Namespace) -> int:
-    return await _print_issued(service, args, await service.extend_card(args.employee, days=args.days))
+    return await _print_issued(service, args, await service.extend_card(args.employee, days=args.days, actor=ACTOR))
 
 
 async def _card_revoke(service: Service, args: argparse.Namespace) -> int:
-    card = await service.revoke_card(args.employee)
+    card = await service.revoke_card(args.employee, actor=ACTOR)
     employee = await service.find_employee(card.employee_id)
     if args.json:
         print_json({"card_id": card.id, "employee": employee.email, "generation": card.generation,

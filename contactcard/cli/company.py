@@ -11,7 +11,7 @@ from .. import policy
 from ..models import ChannelKind, ValidationError
 from ..service import Service
 from . import format as fmt
-from .base import JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_service, warn, whole
+from .base import ACTOR, JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_service, warn, whole
 
 _COMPANY_FIELDS = (("name", "name"), ("name_en", "name_en"), ("hours", "business_hours"),
                    ("hours_en", "business_hours_en"), ("timezone", "timezone"),
@@ -47,11 +47,11 @@ def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _company_set(service: Service, args: argparse.Namespace) -> int:
-    if args.name is None and await service.store.company() is None:
+    if args.name is None and not await service.is_configured():
         raise ValidationError("the company has no profile yet; give its name with --name")
     company = dataclasses.replace(await service.company(), **_company_changes(args))
     general = {kind: getattr(args, opt) for opt, kind in _GENERAL_CHANNELS if getattr(args, opt) is not None}
-    saved = await service.save_company(company, general=general)
+    saved = await service.save_company(company, general=general, actor=ACTOR)
     emit(args, fmt.company_json(saved, configured=True), fmt.company_lines(saved, configured=True))
     if general and not saved.has_policy:
         warn(NO_POLICY_WARNING)
@@ -59,7 +59,7 @@ async def _company_set(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _company_show(service: Service, args: argparse.Namespace) -> int:
-    configured = await service.store.company() is not None
+    configured = await service.is_configured()
     company = await service.company()
     emit(args, fmt.company_json(company, configured=configured), fmt.company_lines(company, configured=configured))
     return 0

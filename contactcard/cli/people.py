@@ -9,6 +9,7 @@ from ..models import ChannelKind
 from ..service import Service
 from . import format as fmt
 from .base import (
+    ACTOR,
     ANY_EMPLOYEE,
     COMPANY,
     EMPLOYEE,
@@ -43,7 +44,7 @@ async def _employee_add(service: Service, args: argparse.Namespace) -> int:
     family_kana, given_kana = split_name(args.kana, args.given_kana) if args.kana else ("", args.given_kana or "")
     employee = await service.add_employee(
         email=args.email, family_name=family, given_name=given, family_kana=family_kana, given_kana=given_kana,
-        latin_name=args.latin or "", title=args.title or "", department=args.department or "",
+        latin_name=args.latin or "", title=args.title or "", department=args.department or "", actor=ACTOR,
     )
     emit(args, fmt.employee_json(employee), [fmt.employee_line(employee)])
     return 0
@@ -58,7 +59,7 @@ async def _employee_list(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _employee_depart(service: Service, args: argparse.Namespace) -> int:
-    employee = await service.depart(args.employee, args.successor)
+    employee = await service.depart(args.employee, args.successor, actor=ACTOR)
     successor = None if employee.successor_id is None else await service.find_employee(employee.successor_id)
     if args.json:
         print_json(fmt.employee_json(employee, successor))
@@ -72,7 +73,7 @@ async def _employee_depart(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _channel_add(service: Service, args: argparse.Namespace) -> int:
-    channel = await service.add_channel(owner(args), args.kind, args.target, args.label or "")
+    channel = await service.add_channel(owner(args), args.kind, args.target, args.label or "", actor=ACTOR)
     emit(args, fmt.channel_json(channel), [fmt.channel_line(channel)])
     if not (await service.company()).has_policy:
         warn(NO_POLICY_WARNING)
@@ -86,7 +87,7 @@ async def _channel_list(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _channel_remove(service: Service, args: argparse.Namespace) -> int:
-    channel = await service.remove_channel(args.id, args.employee)
+    channel = await service.remove_channel(args.id, args.employee, actor=ACTOR)
     emit(args, fmt.channel_json(channel), [f"removed {fmt.channel_line(channel)}"])
     return 0
 

@@ -9,6 +9,7 @@ from typing import IO
 
 from .. import csvexport
 from ..config import Settings
+from ..reports import ScanFilter
 from ..service import Service
 from . import format as fmt
 from .base import ANY_EMPLOYEE, JSON, Command, UsageError, arg, emit, out, positive, uses_service
@@ -21,9 +22,7 @@ async def _employee_id(service: Service, ref: str | None) -> int | None:
 
 
 async def _scans_stats(service: Service, args: argparse.Namespace) -> int:
-    from .. import stats
-
-    result = await stats.stats(service, employee_id=await _employee_id(service, args.employee), days=args.days)
+    result = await service.stats(employee_id=await _employee_id(service, args.employee), days=args.days)
     total = result.total
     emit(args, result.as_json(), [
         *(f"{d.day}  scans {d.scans}  visitors {d.visitors}  clicks {d.clicks}  vcards {d.vcards}  bots {d.bots}"
@@ -35,9 +34,7 @@ async def _scans_stats(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _purge(service: Service, args: argparse.Namespace) -> int:
-    from .. import stats
-
-    deleted = await stats.purge(service)
+    deleted = await service.purge()
     days = (await service.company()).retention_days
     emit(args, {"deleted": deleted, "retention_days": days},
           [f"deleted {deleted} scan events older than {days} days; daily totals kept"])
@@ -45,7 +42,8 @@ async def _purge(service: Service, args: argparse.Namespace) -> int:
 
 
 async def _scans_list(service: Service, args: argparse.Namespace) -> int:
-    events = await service.store.events(employee_id=await _employee_id(service, args.employee), limit=args.limit)
+    flt = ScanFilter(employee_id=await _employee_id(service, args.employee))
+    events = await service.scan_log(flt, limit=args.limit)
     emit(args, [fmt.event_json(e) for e in events], map(fmt.event_line, events))
     return 0
 
@@ -55,7 +53,7 @@ async def _write_events_csv(service: Service, sink: IO[str], employee_id: int | 
     writer = csvexport.Writer(sink)
     writer.writerow(csvexport.EVENT_HEADER)
     count, offset, below = 0, 0, None
-    while page := await service.store.events(employee_id=employee_id, limit=EXPORT_PAGE, offset=offset):
+    while page := await service.scan_log(ScanFilter(employee_id=employee_id), limit=EXPORT_PAGE, offset=offset):
         offset += len(page)
         # scans committed during the export push older rows down a page: skip any already written
         fresh = [e for e in page if below is None or e.id < below]

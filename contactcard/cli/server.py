@@ -10,11 +10,11 @@ from .. import demo
 from ..accounts import Accounts
 from ..config import Settings
 from ..service import Service
-from .base import HOST, JSON, PORT, Command, arg, emit, fail, out, uses_service
+from .base import HOST, JSON, PORT, Command, arg, emit, fail, out, uses_accounts, uses_service
 
 
 async def _migrate(service: Service, args: argparse.Namespace) -> int:
-    version = await service.store.schema_version()
+    version = await service.schema_version()
     emit(args, {"schema_version": version}, [f"schema version {version}"])
     return 0
 
@@ -60,7 +60,7 @@ async def _preflight(service: Service, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo_seed(service: Service, args: argparse.Namespace) -> int:
+async def _demo_seed(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
     cards = await demo.seed(service)
     company = await service.company()
     employees = {e.id: e for e in await service.employees()}
@@ -71,14 +71,13 @@ async def _demo_seed(service: Service, args: argparse.Namespace) -> int:
     out("open:")
     for url in [*(c.url for c in cards), f"{service.base_url}/admin"]:
         out(f"  {url}")
-    accounts = Accounts(service.store, service.secret, service.clock, base_url=service.base_url)
-    admin = await service.store.user_by_email(demo.ADMIN_EMAIL)
-    link = (await accounts.create_admin(demo.ADMIN_EMAIL, actor="demo") if admin is None
-            else await accounts.reset_link(admin.user.id, actor="demo"))
+    admin = await accounts.user_by_email(demo.ADMIN_EMAIL)
+    link = (await accounts.create_admin(demo.ADMIN_EMAIL, actor=demo.ACTOR) if admin is None
+            else await accounts.reset_link(admin.id, actor=demo.ACTOR))
     assert link is not None
     out(f"sign in as admin {demo.ADMIN_EMAIL}: set a password at {link.url}")
     first = employees[cards[0].card.employee_id]
-    invite = await accounts.invite_employee(first.id, actor="demo")
+    invite = await accounts.invite_employee(first.id, actor=demo.ACTOR)
     out(f"sign in as {first.email} (the /me page with the QR): set a password at {invite.url}")
     out("(each run gives fresh one-time links, valid 72 hours)")
     return 0
@@ -86,7 +85,7 @@ async def _demo_seed(service: Service, args: argparse.Namespace) -> int:
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     settings = _listening(settings, args.host, args.port)
-    uses_service(_demo_seed)(settings, args)
+    uses_accounts(_demo_seed)(settings, args)
     if args.no_serve:
         return 0
     out(f"serving {settings.base_url} (listening on {settings.host}:{settings.port})")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from ..accounts import Accounts
 from ..config import Settings
 from ..scans import ScanWriter
 from ..service import Service
@@ -16,6 +17,7 @@ from .render import Renderer
 class AppContext:
     settings: Settings
     service: Service
+    accounts: Accounts
     writer: ScanWriter
     renderer: Renderer
 

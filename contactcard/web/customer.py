@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from zoneinfo import ZoneInfo
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,7 +19,7 @@ from .. import vcard, visitors
 from ..models import Channel, Outcome, ScanEvent
 from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
 from ..service import Resolution
-from ..tokens import TOKEN_PATTERN, visitor_key
+from ..tokens import TOKEN_PATTERN
 from .context import AppContext, app_context
 from .security import new_nonce, security_headers
 
@@ -43,9 +42,7 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
     ip = request.client.host if request.client else ""
     oversized = any(len(value) > MAX_HEADER for _, value in raw_headers)
     who = visitors.classify(user_agent, request.method)
-    # the pseudonym rotates with the company's day, the day that unique visitors are counted by
-    key = visitor_key(ctx.service.secret, now.astimezone(ZoneInfo(res.company.timezone)).date().isoformat(), ip,
-                      user_agent)
+    key = ctx.service.visitor_key(res.company, now, ip, user_agent)
     overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
     await ctx.writer.record(ScanEvent(
         time=now,

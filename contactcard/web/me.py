@@ -42,7 +42,7 @@ def qr_path(card: Card, ext: str = "svg") -> str:
 async def _employee(request: Request, user: User) -> Employee | None:
     if user.employee_id is None:
         return None
-    return await app_context(request).service.store.employee(user.employee_id)
+    return await app_context(request).service.employee(user.employee_id)
 
 
 async def me_page(request: Request, *, error: str = "", status: int = 200) -> Response:
@@ -95,10 +95,10 @@ async def qr_image(request: Request) -> Response:
         raise HTTPException(404)
     card_id, generation, ext = int(match[1]), int(match[2]), match[3]
     svc = app_context(request).service
-    record = await svc.store.card(card_id)
+    card = await svc.card(card_id)
     # Someone else's card, an old generation, a revoked or expired card: the same 404, nothing about it revealed.
-    if (record is None or record.card.employee_id != user.employee_id or record.card.generation != generation
-            or not record.card.is_live(svc.clock())):
+    if (card is None or card.employee_id != user.employee_id or card.generation != generation
+            or not card.is_live(svc.clock())):
         raise HTTPException(404)
     etag = f'"qr-{card_id}-{generation}-{ext}"'
     headers = {"Cache-Control": PRIVATE_IMMUTABLE, "ETag": etag, "Vary": "Cookie"}

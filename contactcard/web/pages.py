@@ -21,7 +21,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 async def media(request: Request) -> Response:
     sha = request.path_params["sha"]
-    found = await app_context(request).service.store.media(sha) if _SHA.fullmatch(sha) else None
+    found = await app_context(request).service.media(sha) if _SHA.fullmatch(sha) else None
     if found is None:
         raise HTTPException(404)
     data, content_type = found

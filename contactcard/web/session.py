@@ -52,9 +52,7 @@ MAX_FORM_PART = 64 * 1024
 
 
 def accounts(request: Request) -> Accounts:
-    ctx = app_context(request)
-    svc = ctx.service
-    return Accounts(svc.store, svc.secret, svc.clock, base_url=ctx.settings.base_url)
+    return app_context(request).accounts
 
 
 def _state(request: Request) -> dict[str, Any]:

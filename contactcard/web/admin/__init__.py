@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from ... import chart, reports
+from ... import chart
 from ..context import app_context
 from ..session import require_admin
 from . import audit, cards, employees, scans, settings
@@ -21,7 +21,7 @@ async def dashboard(request: Request) -> Response:
     user = await require_admin(request)
     service = app_context(request).service
     t = app_context(request).renderer.translator(request)
-    data = await reports.dashboard(service)
+    data = await service.dashboard()
     bars = [chart.Bar(label=str(d.day.day), value=d.count, detail=f"{d.day.isoformat()}: {d.count}")
             for d in data.days]
     first, last = data.days[0].day.isoformat(), data.days[-1].day.isoformat()

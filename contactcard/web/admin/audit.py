@@ -29,19 +29,19 @@ def _actor(request: Request) -> str | None:
 
 async def audit_log(request: Request) -> Response:
     user = await require_admin(request)
-    store = service_of(request).store
+    service = service_of(request)
     actor = _actor(request)
-    total = await store.count_audit_events(actor=actor)
+    total = await service.count_audit_log(actor=actor)
     pages = page_count(total)
     number = page_number(request, pages)
-    rows = await store.audit_events(actor=actor, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    rows = await service.audit_log(actor=actor, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
 
     def q(**extra: object) -> str:
         return urlencode({k: v for k, v in {"actor": actor, **extra}.items() if v})
 
     return await page(request, user, "admin/audit.html", {
         "rows": rows, "total": total, "page_no": number, "pages": pages, "actor": actor or "",
-        "actors": await store.audit_actors(), "query": q(), "prev_q": q(page=number - 1),
+        "actors": await service.audit_actors(), "query": q(), "prev_q": q(page=number - 1),
         "next_q": q(page=number + 1),
     })
 
@@ -51,14 +51,14 @@ async def audit_csv(request: Request) -> Response:
     service = service_of(request)
     company = await service.company()
     actor = _actor(request)
-    newest = await service.store.audit_events(actor=actor, limit=1)
+    newest = await service.audit_log(actor=actor, limit=1)
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([AUDIT_HEADER])
         if not newest:
             return
         offset, below = 0, newest[0].id + 1
-        while rows := await service.store.audit_events(actor=actor, limit=EXPORT_PAGE, offset=offset):
+        while rows := await service.audit_log(actor=actor, limit=EXPORT_PAGE, offset=offset):
             offset += len(rows)
             # rows appended during the download push older ones down a page: skip any already written
             fresh = [r for r in rows if r.id < below]

@@ -17,7 +17,7 @@ KINDS = tuple(ChannelKind)
 
 
 async def _owned(service: Service, owner: int | None, channel_id: int) -> None:
-    channel = await service.store.channel(channel_id)
+    channel = await service.channel(channel_id)
     if channel is None or channel.employee_id != owner:
         raise HTTPException(404)
 

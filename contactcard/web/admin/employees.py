@@ -39,11 +39,8 @@ async def employee_list(request: Request) -> Response:
     user = await require_admin(request)
     service = service_of(request)
     employees = await service.employees()
-    live = {}
-    now = service.clock()
-    for employee in employees:
-        record = await service.store.open_card(employee.id)
-        live[employee.id] = record is not None and record.card.is_live(now)
+    live_cards = await service.live_cards()
+    live = {employee.id: employee.id in live_cards for employee in employees}
     return await page(request, user, "admin/employees.html", {"employees": employees, "live": live})
 
 
@@ -72,9 +69,9 @@ async def detail_page(request: Request, user: User, employee: Employee, *, error
     now = service.clock()
     current = await service.current_card(employee.id)
     others = [e for e in await service.employees() if e.id != employee.id and e.status is EmployeeStatus.ACTIVE]
-    successor = None if employee.successor_id is None else await service.store.employee(employee.successor_id)
+    successor = None if employee.successor_id is None else await service.employee(employee.successor_id)
     login = await accounts(request).user_for_employee(employee.id)
-    scans = await reports.scan_log(service, reports.ScanFilter(employee_id=employee.id), limit=10)
+    scans = await service.scan_log(reports.ScanFilter(employee_id=employee.id), limit=10)
     return await page(request, user, "admin/employee.html", {
         "employee": employee,
         "channels": await service.channels(employee.id),

@@ -69,10 +69,10 @@ async def scan_log(request: Request) -> Response:
 async def _log_page(request: Request, user: User, flt: reports.ScanFilter, bad: list[str]) -> Response:
     """The page of the log; a filter that was not understood makes it a 400 (with the message, filter ignored)."""
     service = service_of(request)
-    total = await reports.count_scan_log(service, flt)
+    total = await service.count_scan_log(flt)
     pages = page_count(total)
     number = page_number(request, pages)
-    events = await reports.scan_log(service, flt, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    events = await service.scan_log(flt, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     return await page(request, user, "admin/scans.html", {
         "events": events, "total": total, "page_no": number, "pages": pages, "flt": flt, "bad": bad,
         "employees": await service.employees(), "outcomes": list(Outcome),
@@ -87,14 +87,14 @@ async def scan_csv(request: Request) -> Response:
     if bad:  # never export more than was asked for: show the log and what was not understood instead
         return await _log_page(request, user, flt, bad)
     company = await service.company()
-    newest = await reports.scan_log(service, flt, limit=1)
+    newest = await service.scan_log(flt, limit=1)
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
         if not newest:
             return
         below = newest[0].id + 1
-        while rows := await reports.scan_log(service, flt, limit=EXPORT_PAGE, before_id=below):
+        while rows := await service.scan_log(flt, limit=EXPORT_PAGE, before_id=below):
             yield csvexport.lines(
                 [*csvexport.event_row(e), local_time(company, e.time).strftime("%Y-%m-%d %H:%M:%S")] for e in rows)
             below = rows[-1].id

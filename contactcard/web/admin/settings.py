@@ -34,7 +34,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
     return await page(request, user, "admin/settings.html", {
         "values": {**current, **(values or {})}, "errors": dict(errors or {}),
         "channels": await service.channels(None), "kinds": channels.KINDS,
-        "configured": await service.store.company() is not None,
+        "configured": await service.is_configured(),
     }, status=status)
 
 
