@@ -136,6 +136,14 @@ class Service:
             self._company = await self._store.company() or DEFAULT_COMPANY
         return self._company
 
+    async def _stored_company(self) -> Company:
+        """The company as committed, not as cached: what a change is checked against, read inside its transaction.
+
+        Another process (the CLI) may have changed the policy or a default since the cache was filled, and only
+        the scan path refreshes the cache; checking a change against the cached copy would let it through.
+        """
+        return await self._store.company() or DEFAULT_COMPANY
+
     async def is_configured(self) -> bool:
         """Whether a company profile has been saved (until then ``company()`` is the default)."""
         return await self._store.company() is not None
@@ -160,8 +168,8 @@ class Service:
         cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
         for kind, target in cleaned.items():
             policy.check_policy(company, kind, target)
-        previous = await self._store.company() or DEFAULT_COMPANY
         async with self._store.transaction():
+            previous = await self._stored_company()
             await self._store.save_company(company)
             existing = await self._store.channels(None)
             for kind, target in cleaned.items():
@@ -179,8 +187,8 @@ class Service:
 
     async def set_logo(self, png: bytes | None, *, actor: str) -> Company:
         """Store an already re-encoded logo (``images.logo_png``), or with None go back to the name."""
-        company = await self.company()
         async with self._store.transaction():
+            company = await self._stored_company()
             sha = None if png is None else await self._store.put_media(png, "image/png")
             await self._store.save_company(dataclasses.replace(company, logo_sha=sha))
             await audit_trail.write(self._store, self.clock(), actor, "company.logo", "company",
@@ -285,8 +293,8 @@ class Service:
         kind = _kind(kind)
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         cleaned = policy.clean_target(kind, target)
-        policy.check_policy(await self.company(), kind, cleaned)
         async with self._store.transaction():
+            policy.check_policy(await self._stored_company(), kind, cleaned)
             channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned,
                                                       _text("label", label))
             await audit_trail.write(self._store, self.clock(), actor, "channel.add", f"channel:{channel_id}", None,
@@ -366,11 +374,10 @@ class Service:
 
     async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None, *,
                         actor: str) -> IssuedCard:
-        company = await self.company()
-        lifetime = _days(company.default_card_days if days is None else days)
         now = self.clock()
         nonce = tokens.new_nonce()
         async with self._store.transaction():
+            lifetime = _days((await self._stored_company()).default_card_days if days is None else days)
             if revoke is not None:
                 await self._store.revoke_card(revoke.id, now, "rotated")
             card_id = await self._store.insert_card(employee.id, _text("label", label), nonce,
@@ -407,8 +414,8 @@ class Service:
         current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no card to extend")
-        lifetime = _days((await self.company()).default_card_days if days is None else days)
         async with self._store.transaction():
+            lifetime = _days((await self._stored_company()).default_card_days if days is None else days)
             await self._store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
             await audit_trail.write(self._store, self.clock(), actor, "card.extend", f"card:{current.card.id}",
                                     {"expires_at": current.card.expires_at},

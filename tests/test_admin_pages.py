@@ -9,6 +9,8 @@ import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
+from contactcard.cli import main as cli_main
+from contactcard.config import Settings
 from contactcard.models import ChannelKind, EmployeeStatus
 
 from .accounts_kit import csrf_of
@@ -173,6 +175,26 @@ def test_another_employees_channel_cannot_be_removed_through_this_employee(seede
     r = post(seeded.client, f"/admin/employees/{taro_id(seeded)}/channels/{theirs.id}/remove", {})
     assert r.status_code == 404
     assert seeded.run(seeded.service.channels, other.id) == [theirs]
+
+
+def test_a_policy_tightened_from_the_cli_applies_in_the_console_at_once(
+        seeded: Harness, settings: Settings, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Finding 18: the CLI is another process on the same database file; the console must not check against
+    the company it cached before (no scan in between to refresh it)."""
+    eid = taro_id(seeded)
+    before = seeded.run(seeded.service.channels, eid)
+    seeded.client.get(f"/admin/employees/{eid}")  # the console has read (and cached) the company
+    monkeypatch.setenv("CONTACTCARD_DB", str(settings.db_path))
+    monkeypatch.setenv("CONTACTCARD_SECRET_FILE", str(settings.secret_file))
+    assert cli_main(["company", "set", "--allow-line-id", "@other"]) == 0, capsys.readouterr().err
+    r = post(seeded.client, f"/admin/employees/{eid}/channels",
+             {"kind": "line", "target": "https://line.me/R/ti/p/@sample"})  # allowed only by the old policy
+    assert r.status_code == 400
+    assert seeded.run(seeded.service.channels, eid) == before, "nothing saved"
+    r = post(seeded.client, f"/admin/employees/{eid}/channels",
+             {"kind": "line", "target": "https://line.me/R/ti/p/@other"})
+    assert r.status_code == 303
 
 
 def test_channels_add_reorder_remove(seeded: Harness) -> None:
