@@ -11,15 +11,31 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
   deletes the row; setting a password ends every session of that user.
 - One-time links (invitation, password reset): 32 random bytes, SHA-256 stored, 72 hours, single use;
   issuing a new link retires the user's older unused ones.
-- Throttling: failures are counted per typed email (known or not) and per client (HMAC of the IP with the
-  server secret). After 5 failures within 15 minutes a key is refused for 30 s, doubling with every further
-  failure up to 15 minutes, counted from its last failure. A refused attempt does not check the password.
+- Throttling: a failure counts against three keys: this client on this account (the pair), this client (a
+  pseudonym of its address), and the typed account (known or not, so throttling reveals nothing about which
+  accounts exist). A key past its threshold within 15 minutes is refused for 30 s, doubling with every further
+  failure up to 15 minutes, counted from its last failure; a refused attempt does not check the password.
   The message never says whether the email or the password was wrong.
+
+  - The pair allows 5 failures. Only the client that fails is held back: a stranger can never lock the
+    owner (or an admin) out of an account from another address.
+  - The client allows 20 failures across all accounts: one password tried against many accounts.
+  - The account never refuses anyone by itself. After 20 failures from all clients (many addresses guessing
+    one password), every client gets one failure on it before its pair is held back, so the guessing slows to
+    one try per client and delay while a client that has not failed still signs in at once.
+  - A one-time link (``contactcard user reset``) always signs in, throttled or not: the last way in.
+  - A clock that steps back never lengthens a wait (failures "in the future" count as now).
+
+- Audit: an attempt that does not succeed is written with the actor ``anonymous`` (the typed name is never an
+  actor), the account only when the address is one of ours, and the client's pseudonym. Refused attempts are
+  counted per key and throttle period in ``sign_in_throttles``; only the first of each period goes into the
+  append-only trail, so a flood of attempts adds a handful of rows, not one per request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,11 +49,14 @@ from .store import SessionRecord, Store, UserRecord
 Clock = Callable[[], datetime]
 
 INVITATION_LIFETIME = timedelta(hours=72)
+TOUCH_EVERY = timedelta(minutes=1)
 FAILURE_WINDOW = timedelta(minutes=15)
-FAILURE_THRESHOLD = 5
+PAIR_THRESHOLD = 5  # failures of one client on one account
+CLIENT_THRESHOLD = 20  # failures of one client across accounts (guessing one password for many accounts)
+ACCOUNT_ALERT = 20  # failures on one account from all clients (many clients guessing one account's password)
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(minutes=15)
-TOUCH_EVERY = timedelta(minutes=1)
+ANONYMOUS = "anonymous"  # the audit actor of every sign-in attempt that did not succeed
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,34 @@ class SignInRefused(ContactcardError):
 
 class LinkInvalid(ContactcardError):
     """An invitation or reset link that is unknown, used or expired."""
+
+
+@dataclass(frozen=True)
+class ThrottleKeys:
+    """What a sign-in attempt counts against: this client on this account, this client, this account."""
+
+    pair: str
+    client: str
+    account: str
+
+    @classmethod
+    def of(cls, secret: bytes, email: str, client_ip: str) -> ThrottleKeys:
+        account, client = auth.account_key(email), auth.client_key(secret, client_ip)
+        return cls(pair=auth.pair_key(account, client), client=client, account=account)
+
+    @property
+    def counted(self) -> tuple[str, str, str]:
+        return (self.pair, self.client, self.account)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    kind: str  # "pair" or "client"
+    key: str
+    until: datetime
+
+    def seconds_left(self, now: datetime) -> int:
+        return max(1, math.ceil((self.until - now).total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -225,32 +272,49 @@ class Accounts:
     async def sign_in(self, email: str, password: str, client_ip: str) -> SignedIn:
         email = email.strip()[:254]
         now = self.clock()
-        keys = (auth.account_key(email), auth.client_key(self._secret, client_ip))
-        wait = max([await self._throttled_for(key, now) for key in keys])
-        actor = email if policy.is_email(email) else "(not an email)"
-        if wait > 0:
-            await self.audit(actor, "sign_in.throttled", "", None, {"client": keys[1], "retry_after": wait})
-            raise SignInRefused("too many failed attempts; wait a little and try again", retry_after=wait)
+        keys = ThrottleKeys.of(self._secret, email, client_ip)
         record = await self._store.user_by_email(email) if policy.is_email(email) else None
+        # The typed name is never an actor: it is unauthenticated input. The trail names the account only
+        # when the address is one of ours, and the client only by its pseudonym.
+        target = "" if record is None else f"user:{record.user.id}"
+        throttle = await self._throttle(keys, now)
+        if throttle is not None:
+            await self._note_throttled(throttle, target, keys, now)
+            raise SignInRefused("too many failed attempts; wait a little and try again",
+                                retry_after=throttle.seconds_left(now))
         ok = await _verify(password, record.password_hash if record else None)
         if record is None or not ok or not await self._may_sign_in(record):
             async with self._store.transaction():
-                for key in keys:
+                for key in keys.counted:
                     await self._store.add_login_failure(key, now)
                 await self._store.purge_login_failures(now - 2 * FAILURE_WINDOW)
-                await audit_trail.write(self._store, now, actor, "sign_in.failed", "", None, {"client": keys[1]})
+                await self._store.purge_sign_in_throttles(now - FAILURE_WINDOW)
+                await audit_trail.write(self._store, now, ANONYMOUS, "sign_in.failed", target, None,
+                                        {"client": keys.client})
             raise SignInRefused("the email or password is not right")
-        session_token, csrf = auth.new_token(), auth.new_token()
-        user = record.user
         rehashed = await _hash(password) if record.password_hash and auth.needs_rehash(record.password_hash) else None
+        return await self._open_session(record.user, keys, now, rehashed=rehashed)
+
+    async def sign_in_with_link(self, token: str, password: str, client_ip: str) -> SignedIn:
+        """Set the password through a one-time link and sign in, whatever the throttle says.
+
+        The link itself proves who this is (an administrator issued it, e.g. ``contactcard user reset``), so
+        a stranger who keeps an account throttled can never keep its owner out.
+        """
+        user = await self.accept_link(token, password)
+        return await self._open_session(user, ThrottleKeys.of(self._secret, user.email, client_ip), self.clock())
+
+    async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
+                            rehashed: str | None = None) -> SignedIn:
+        session_token, csrf = auth.new_token(), auth.new_token()
         async with self._store.transaction():
-            await self._store.clear_login_failures(keys[0])
+            await self._store.clear_login_failures(keys.pair)
             if rehashed is not None:
                 await self._store.set_password_hash(user.id, rehashed)
             await self._store.add_session(auth.token_hash(session_token), user.id, csrf, now)
             await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
-                                    {"client": keys[1]})
+                                    {"client": keys.client})
         return SignedIn(user=user, session_token=session_token, csrf_token=csrf)
 
     async def _may_sign_in(self, record: UserRecord) -> bool:
@@ -262,8 +326,24 @@ class Accounts:
                 return False
         return True
 
-    async def _throttled_for(self, key: str, now: datetime) -> int:
-        """Seconds this key must still wait (0: may try)."""
+    # --- throttling ---------------------------------------------------------------------------
+
+    async def _throttle(self, keys: ThrottleKeys, now: datetime) -> Throttle | None:
+        """The throttle that holds this attempt back longest, or None when it may go ahead."""
+        under_attack = len(await self._recent_failures(keys.account, now)) >= ACCOUNT_ALERT
+        found = [t for t in (await self._throttled("pair", keys.pair, 1 if under_attack else PAIR_THRESHOLD, now),
+                             await self._throttled("client", keys.client, CLIENT_THRESHOLD, now)) if t is not None]
+        return max(found, key=lambda t: t.until) if found else None
+
+    async def _throttled(self, kind: str, key: str, threshold: int, now: datetime) -> Throttle | None:
+        failures = await self._recent_failures(key, now)
+        if len(failures) < threshold:
+            return None
+        delay = min(FIRST_DELAY * 2 ** (len(failures) - threshold), MAX_DELAY)
+        until = failures[-1] + delay
+        return Throttle(kind, key, until) if now < until else None
+
+    async def _recent_failures(self, key: str, now: datetime) -> list[datetime]:
         failures = await self._store.login_failures(key, now - FAILURE_WINDOW)
         if failures and failures[-1] > now:
             # The clock stepped back: failures "in the future" count as made just now, so a step back never makes
@@ -272,11 +352,14 @@ class Accounts:
             async with self._store.transaction():
                 await self._store.clamp_login_failures(key, now)
             failures = [min(at, now) for at in failures]
-        if len(failures) < FAILURE_THRESHOLD:
-            return 0
-        delay = min(FIRST_DELAY * 2 ** (len(failures) - FAILURE_THRESHOLD), MAX_DELAY)
-        until = failures[-1] + delay
-        return max(0, int((until - now).total_seconds() + 0.999)) if now < until else 0
+        return failures
+
+    async def _note_throttled(self, throttle: Throttle, target: str, keys: ThrottleKeys, now: datetime) -> None:
+        """Count a refused attempt; only the first of each throttle period goes into the audit trail."""
+        async with self._store.transaction():
+            if await self._store.count_sign_in_throttled(throttle.key, throttle.until) == 1:
+                await audit_trail.write(self._store, now, ANONYMOUS, "sign_in.throttled", target, None,
+                                        {"throttle": throttle.kind, "client": keys.client, "until": throttle.until})
 
     # --- sessions -----------------------------------------------------------------------------
 

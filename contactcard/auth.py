@@ -116,5 +116,10 @@ def account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.strip().casefold().encode("utf-8", "replace")).hexdigest()[:32]
 
 
+def pair_key(account: str, client: str) -> str:
+    """One client on one account: the key that holds back whoever is guessing, and nobody else."""
+    return "pair:" + hashlib.sha256(f"{account}\x00{client}".encode()).hexdigest()[:32]
+
+
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "replace"), b.encode("utf-8", "replace"))

@@ -172,6 +172,16 @@ MIGRATIONS: dict[int, str] = {
         value BLOB NOT NULL
     );
     """,
+    # Refused (throttled) sign-in attempts, counted per throttled key and throttle period, so that the audit
+    # trail gets one row per period instead of one per attempt.
+    5: """
+    CREATE TABLE sign_in_throttles (
+        key TEXT NOT NULL,
+        until TEXT NOT NULL,
+        refused INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (key, until)
+    ) WITHOUT ROWID;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

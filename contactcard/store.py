@@ -638,6 +638,17 @@ class Store:
     async def purge_login_failures(self, before: datetime) -> None:
         await self._exec("DELETE FROM login_failures WHERE time < ?", (ts(before),))
 
+    async def count_sign_in_throttled(self, key: str, until: datetime) -> int:
+        """Count one refused attempt against a throttle period; returns the period's count so far."""
+        return int(await self._scalar(
+            """INSERT INTO sign_in_throttles (key, until, refused) VALUES (?, ?, 1)
+               ON CONFLICT (key, until) DO UPDATE SET refused = refused + 1 RETURNING refused""",
+            (key, ts(until)),
+        ))
+
+    async def purge_sign_in_throttles(self, before: datetime) -> None:
+        await self._exec("DELETE FROM sign_in_throttles WHERE until < ?", (ts(before),))
+
     async def add_audit(self, at: datetime, actor: str, action: str, target: str, before: str | None,
                         after: str | None) -> int:
         return await self._exec(

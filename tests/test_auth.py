@@ -108,8 +108,12 @@ def test_wrong_email_and_wrong_password_get_the_same_answer(harness: Harness) ->
     assert strip[0].replace(ADMIN_EMAIL, "") == strip[1].replace("nobody@example.co.jp", "")
     assert "&lt;script&gt;" in not_an_email.text
     assert harness.run(harness.service._store.count_sessions) == 0
-    assert audit_actions(harness)[-3:] == [(ADMIN_EMAIL, "sign_in.failed"), ("nobody@example.co.jp", "sign_in.failed"),
-                                          ("(not an email)", "sign_in.failed")]
+    admin_id = harness.run(harness.service._store.user_by_email, ADMIN_EMAIL).user.id  # type: ignore[union-attr]
+    rows = list(reversed(harness.run(harness.service._store.audit_events, limit=3)))
+    assert [(r.actor, r.action, r.target) for r in rows] == [
+        ("anonymous", "sign_in.failed", f"user:{admin_id}"), ("anonymous", "sign_in.failed", ""),
+        ("anonymous", "sign_in.failed", "")], "typed names are never actors"
+    assert not any("nobody" in (r.after or "") or "script" in (r.after or "") for r in rows)
 
 
 def test_after_the_next_parameter_only_local_paths(harness: Harness) -> None:
@@ -144,25 +148,107 @@ def test_throttling_per_account_then_release_with_the_clock(harness: Harness, cl
 
 def test_throttling_per_client_across_many_addresses(harness: Harness, clock: FakeClock) -> None:
     make_admin(harness)
-    for i in range(5):
-        login(harness.client, f"guess{i}@example.co.jp", WRONG)
+    for i in range(20):
+        assert login(harness.client, f"guess{i}@example.co.jp", WRONG).status_code == 400
     assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 429, "same client, another account"
+    assert harness.run(accounts(harness).sign_in, ADMIN_EMAIL, PASSWORD, "10.0.0.9").user.email == ADMIN_EMAIL, \
+        "another client is not held back"
     clock.advance(minutes=16)
     assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 303, "the window has passed"
 
 
-def test_unknown_and_known_accounts_throttle_alike(harness: Harness) -> None:
-    make_admin(harness)
-    acc = accounts(harness)
+def test_a_stranger_never_locks_the_owner_out(harness: Harness, clock: FakeClock) -> None:
+    """Finding 13: one client failing on the admin's account holds back that client only."""
     from contactcard.accounts import SignInRefused
 
-    retry: list[int | None] = []
-    for email in (ADMIN_EMAIL, "ghost@example.co.jp"):
-        for i in range(6):
-            with pytest.raises(SignInRefused) as err:
-                harness.run(acc.sign_in, email, WRONG, f"10.0.0.{i}")  # a new client each time
-        retry.append(err.value.retry_after)
-    assert retry == [30, 30]
+    make_admin(harness)
+    acc = accounts(harness)
+    guesses = 0
+    for tick in range(180):  # a stranger tries every 10 s for half an hour
+        with pytest.raises(SignInRefused) as err:
+            harness.run(acc.sign_in, ADMIN_EMAIL, WRONG, "198.51.100.66")
+        guesses += err.value.retry_after is None
+        if tick % 30 == 0:  # meanwhile the admin signs in every 5 minutes, from the office
+            assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 303
+        clock.advance(seconds=10)
+    assert guesses <= 20, "the stranger is held back: 5 guesses, then one per doubling delay (of 180 tries)"
+
+
+@pytest.mark.parametrize("email", [ADMIN_EMAIL, "ghost@example.co.jp"])
+def test_an_account_guessed_at_from_many_clients_slows_but_never_locks(harness: Harness, email: str) -> None:
+    """Many addresses guessing one account: each gets one try per delay, and a client that never failed gets in.
+
+    Known and unknown accounts behave alike, so the throttle reveals nothing about which accounts exist.
+    """
+    from contactcard.accounts import SignInRefused
+
+    make_admin(harness)
+    acc = accounts(harness)
+    for i in range(20):
+        with pytest.raises(SignInRefused) as err:
+            harness.run(acc.sign_in, email, WRONG, f"203.0.113.{i}")
+        assert err.value.retry_after is None, "one failure per client is not throttled"
+    with pytest.raises(SignInRefused) as err:
+        harness.run(acc.sign_in, email, PASSWORD, "203.0.113.0")
+    assert err.value.retry_after == 30, "under attack, a client that failed once waits"
+    if email == ADMIN_EMAIL:
+        assert harness.run(acc.sign_in, email, PASSWORD, "192.0.2.7").user.email == ADMIN_EMAIL
+
+
+async def _fail_sign_in(h: Harness, email: str, client_ip: str) -> None:
+    from contactcard.accounts import SignInRefused
+
+    with pytest.raises(SignInRefused):
+        await accounts(h).sign_in(email, WRONG, client_ip)
+
+
+def test_a_cli_reset_link_signs_in_even_while_throttled(harness: Harness, settings: object,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """An admin must always have a way in: held back on every key, a `contactcard user reset` link still works."""
+    from contactcard import cli
+    from contactcard.config import Settings
+
+    assert isinstance(settings, Settings)
+    make_admin(harness)
+    for i in range(20):  # the account is under attack from many clients...
+        login(harness.client, ADMIN_EMAIL, WRONG)  # ... and this client is held back on it and overall
+        harness.run(_fail_sign_in, harness, ADMIN_EMAIL, f"203.0.113.{i}")
+    assert login(harness.client, ADMIN_EMAIL, PASSWORD).status_code == 429
+    monkeypatch.setenv("CONTACTCARD_DB", str(settings.db_path))
+    monkeypatch.setenv("CONTACTCARD_SECRET_FILE", str(settings.secret_file))
+    monkeypatch.setenv("CONTACTCARD_BASE_URL", "https://cards.example.co.jp")
+    capsys.readouterr()
+    assert cli.main(["user", "reset", "--email", ADMIN_EMAIL]) == 0
+    url = capsys.readouterr().out.splitlines()[0]
+    path = url.removeprefix("https://cards.example.co.jp")
+    page = get(harness.client, path)
+    assert page.status_code == 200
+    r = harness.client.post(path, data={"csrf": csrf_of(page.text), "password": "a brand new password",
+                                        "password2": "a brand new password"})
+    keep_cookies(harness.client, r)
+    assert r.status_code == 303 and r.headers["location"] == "/admin"
+    assert harness.client.get("/admin").status_code == 200, "signed in"
+
+
+def test_an_anonymous_flood_adds_a_few_audit_rows_and_no_actors(admin_client: object, harness: Harness) -> None:
+    """Finding 8: 600 attempts with made-up addresses add a bounded number of rows, all by `anonymous`."""
+    store = harness.service._store
+    actors_before = set(harness.run(store.audit_actors))
+    rows_before = harness.run(store.count_audit_events)
+    options_before = harness.client.get("/admin/audit").text.count("<option")
+    session = harness.client.cookies["cc_session"]
+    harness.client.cookies.clear()
+    csrf = csrf_of(get(harness.client, "/login").text)
+    statuses = [harness.client.post("/login", data={"csrf": csrf, "email": f"ceo.{i}@example.co.jp",
+                                                    "password": WRONG}).status_code for i in range(600)]
+    assert statuses.count(400) == 20 and statuses.count(429) == 580
+    harness.client.cookies.clear()
+    harness.client.cookies.set("cc_session", session)
+    added = harness.run(store.count_audit_events) - rows_before
+    assert added <= 21, f"{added} audit rows for one client's flood"
+    assert set(harness.run(store.audit_actors)) - actors_before <= {"anonymous"}
+    assert harness.client.get("/admin/audit").text.count("<option") <= options_before + 1
 
 
 def test_a_clock_step_back_never_lengthens_a_throttle(harness: Harness, clock: FakeClock) -> None:

@@ -112,16 +112,11 @@ async def invite_accept(request: Request) -> Response:
     except ValidationError:
         return await _invite_page(request, token, status=400, error=t.gettext(
             "The password must be %(min)s to %(max)s characters long.", min=auth.MIN_PASSWORD, max=auth.MAX_PASSWORD))
-    acc = accounts(request)
     try:
-        user = await acc.accept_link(token, password)
+        signed_in = await accounts(request).sign_in_with_link(token, password, _client_ip(request))
     except LinkInvalid:
         return await _invite_page(request, token)
-    try:
-        signed_in = await acc.sign_in(user.email, password, _client_ip(request))
-    except SignInRefused:
-        return RedirectResponse("/login", status_code=303, headers=NO_STORE)
-    response = RedirectResponse(home_for(user), status_code=303, headers=NO_STORE)
+    response = RedirectResponse(home_for(signed_in.user), status_code=303, headers=NO_STORE)
     set_session_cookie(request, response, signed_in.session_token)
     return response
 
