@@ -96,6 +96,7 @@ class Company:
     allow_phone_prefixes: tuple[str, ...]
     allow_line_ids: tuple[str, ...]
     allow_line_works_domains: tuple[str, ...]
+    allow_web_hosts: tuple[str, ...] = ()  # web, booking and custom links must be on these hosts (or subdomains)
     channels: tuple[Channel, ...] = ()
 
     @property
@@ -105,6 +106,7 @@ class Company:
             or self.allow_phone_prefixes
             or self.allow_line_ids
             or self.allow_line_works_domains
+            or self.allow_web_hosts
         )
 
 

@@ -2,25 +2,33 @@
 
 A target is checked twice: its shape (https URLs, ``tel:``, ``mailto:``, LINE's own links; ``javascript:``,
 ``data:`` and the rest refused) and, when the company has set a policy, whether it is the company's own
-(email domain, phone prefix in E.164, LINE Official Account id, LINE WORKS domain). LINE and WhatsApp
-hosts are checked whatever kind the admin picked, so a personal LINE ID cannot slip in as a "custom link".
+(email domain, phone prefix in E.164, LINE Official Account id, LINE WORKS domain, web host).
+
+Every comparison is made on what the customer's phone will open, not on what was typed: URLs go through
+``urls.parse_https`` (IDNA/UTS-46, percent-decoding, trailing dot, dot segments) and ``clean_target`` returns
+that canonical form, which is what gets stored; a ``mailto:`` address is percent-decoded and must be one
+address. Hosts are classified by owner whatever kind the admin picked: every LINE-, LINE WORKS-, WhatsApp- and
+Teams-owned host must be a canonical link to a company account, and redirectors, shorteners, link-in-bio
+pages, personal messengers and webmail compose links are refused outright, since the policy cannot see
+where they lead. ``check_policy`` cleans again, so a row saved by an older, laxer version is judged by
+today's rules before a customer sees it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
+from . import urls
 from .models import ChannelKind, Company, PolicyError, ValidationError
+from .urls import WebUrl
 
 MAX_TARGET = 2000
-_EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# No "%" (a mail app percent-decodes a mailto: address, so "%40" would be a second "@"), no "#" or "?"
+# (URL delimiters in a mailto: link), no "," or ";" (recipient separators).
+_EMAIL_RE = re.compile(r"[A-Za-z0-9.!$&'*+/=^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 _PHONE_CHARS_RE = re.compile(r"\+?[0-9()\- .]{4,30}")
-_LINE_HOSTS = {"line.me", "liff.line.me", "page.line.me", "lin.ee"}
-_LINE_WORKS_HOSTS = {"works.do"}
-_WHATSAPP_HOSTS = {"wa.me", "api.whatsapp.com"}
-_TEAMS_HOSTS = {"teams.microsoft.com", "teams.live.com"}
 
 
 def is_email(address: str) -> bool:
@@ -102,13 +110,92 @@ def normalise_line_id(line_id: str) -> str:
 
 
 
+def normalise_web_host(host: str) -> str:
+    """An entry of the web allow-list: ``acme.co.jp`` (its subdomains too), as a browser spells the host."""
+    text = host.strip()
+    text = re.sub(r"(?i)^https://", "", text).split("/", 1)[0].removeprefix("*.")
+    normalised = urls.normalise_host(text)
+    if blocked := _blocked_everywhere(normalised):
+        raise ValidationError(f"{normalised} is {blocked}; it cannot be on the company's web allow-list")
+    return normalised
+
+
 # The company's policy lists (Company field -> how one entry is normalised), for every surface that edits them.
 ALLOW_LISTS: Mapping[str, Callable[[str], str]] = {
     "allow_email_domains": normalise_domain,
     "allow_phone_prefixes": normalise_prefix,
     "allow_line_ids": normalise_line_id,
     "allow_line_works_domains": normalise_line_works_domain,
+    "allow_web_hosts": normalise_web_host,
 }
+
+# --- who owns a host ----------------------------------------------------------------------------
+# Matched on the host and every subdomain of it (``*.line.me``), after the browser's normalisation.
+
+LINE_DOMAINS = ("line.me", "lin.ee", "line.naver.jp", "line.biz")
+LINE_WORKS_DOMAINS = ("works.do", "worksmobile.com")
+WHATSAPP_DOMAINS = ("wa.me", "whatsapp.com", "wa.link", "whatsapp.net")
+TEAMS_DOMAINS = ("teams.microsoft.com", "teams.cloud.microsoft", "teams.live.com")
+
+# Kinds that name no service of their own: any https host, subject to the lists below and allow_web_hosts.
+WEB_KINDS = frozenset({ChannelKind.WEB, ChannelKind.CUSTOM, ChannelKind.BOOKING})
+
+_SHORTENER = "a link shortener: it can forward to any address"
+_REDIRECTOR = "a redirector: it forwards to whatever address it is given"
+_LINK_PAGE = "a link-in-bio page: it lists whatever links its owner chooses"
+_MESSENGER = "a personal messenger or social account: the policy cannot tell a company account from a private one"
+_WEBMAIL = "a webmail compose link: it writes to whatever address it names"
+
+# (domain, path prefix or "" for the whole host, why it can never be a company channel)
+BLOCKED: tuple[tuple[str, str, str], ...] = (
+    *((d, "", _SHORTENER) for d in (
+        "bit.ly", "bitly.com", "bit.do", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "is.gd", "v.gd", "buff.ly",
+        "lnkd.in", "rebrand.ly", "cutt.ly", "t.ly", "shorturl.at", "rb.gy", "tiny.cc", "tiny.one", "s.id", "x.gd",
+        "qrco.de", "amzn.to", "amzn.asia", "db.tt", "adf.ly", "shorte.st", "ift.tt", "dlvr.it", "trib.al",
+        "soo.gd", "clck.ru", "page.link", "app.link", "onelink.me", "urx.nu", "ux.nu")),
+    *((d, "", _LINK_PAGE) for d in (
+        "linktr.ee", "lit.link", "lnk.bio", "bio.link", "beacons.ai", "linkin.bio", "taplink.cc", "solo.to")),
+    *((d, "", _REDIRECTOR) for d in (
+        "l.facebook.com", "lm.facebook.com", "l.instagram.com", "l.messenger.com", "out.reddit.com", "href.li",
+        "t.umblr.com", "away.vk.com", "slack-redir.net", "safelinks.protection.outlook.com", "urldefense.com",
+        "urldefense.proofpoint.com", "link.zhihu.com")),
+    ("youtube.com", "/redirect", _REDIRECTOR), ("vk.com", "/away.php", _REDIRECTOR),
+    ("steamcommunity.com", "/linkfilter", _REDIRECTOR), ("bing.com", "/ck/", _REDIRECTOR),
+    ("duckduckgo.com", "/l/", _REDIRECTOR),
+    *((d, "", _MESSENGER) for d in (
+        "t.me", "telegram.me", "telegram.dog", "m.me", "messenger.com", "open.kakao.com", "qr.kakao.com",
+        "u.wechat.com", "weixin.qq.com", "wx.qq.com", "ig.me", "instagram.com", "signal.me", "signal.group",
+        "invite.viber.com", "discord.gg", "discord.com", "join.skype.com", "threema.id", "snapchat.com")),
+    ("facebook.com", "/messages", _MESSENGER), ("x.com", "/messages", _MESSENGER),
+    ("twitter.com", "/messages", _MESSENGER),
+    *((d, "", _WEBMAIL) for d in (
+        "mail.google.com", "outlook.live.com", "mail.yahoo.com", "compose.mail.yahoo.com", "mail.yahoo.co.jp")),
+    ("outlook.office.com", "/mail/deeplink/compose", _WEBMAIL),
+    ("outlook.office365.com", "/mail/deeplink/compose", _WEBMAIL),
+)
+# google.com/url?q=…, google.co.jp/url?q=… and every other Google country domain.
+_GOOGLE_RE = re.compile(r"(?:www\.)?google(?:\.[a-z]{2,3}){1,2}")
+
+
+def _on(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _blocked_everywhere(host: str) -> str:
+    """Why every link on this host is refused ("" when some are fine)."""
+    return next((why for domain, prefix, why in BLOCKED if not prefix and _on(host, (domain,))), "")
+
+
+def blocked_reason(url: WebUrl) -> str:
+    """Why this link can never be a company channel, or "" when nothing in BLOCKED covers it."""
+    path = url.decoded_path().lower()
+    for domain, prefix, why in BLOCKED:
+        if url.on(domain) and path.startswith(prefix):
+            return why
+    if _GOOGLE_RE.fullmatch(url.host) and (path == "/url" or path.startswith("/url/")):
+        return _REDIRECTOR
+    return ""
+
 
 def clean_target(kind: ChannelKind, target: str) -> str:
     """The canonical form of a target for its kind, or ValidationError saying what is wrong."""
@@ -126,55 +213,59 @@ def clean_target(kind: ChannelKind, target: str) -> str:
     if any(c.isspace() for c in t):
         raise ValidationError("target contains spaces")
     if kind is ChannelKind.EMAIL:
-        addr = t[7:] if scheme == "mailto" else t
-        addr = addr.split("?", 1)[0]
-        if not _EMAIL_RE.fullmatch(addr):
-            raise ValidationError(f"not an email address: {addr!r}")
-        return "mailto:" + addr
+        return "mailto:" + _mailbox(t[7:] if scheme == "mailto" else t)
     if scheme != "https":
         raise ValidationError(f"a {kind.value} link must be an https:// URL (got {scheme or 'no'} scheme)")
-    parts = urlsplit(t)
-    if not parts.hostname or parts.username or parts.password:
-        raise ValidationError("URL needs a host and must not carry a user name or password")
-    host = parts.hostname.lower()
-    if kind is ChannelKind.LINE and host not in _LINE_HOSTS:
-        raise ValidationError("a LINE channel must be a line.me or lin.ee link, e.g. https://line.me/R/ti/p/@acme")
-    if kind is ChannelKind.LINE_WORKS and host not in _LINE_WORKS_HOSTS:
+    url = urls.parse_https(t)
+    if kind is ChannelKind.LINE and not _on(url.host, LINE_DOMAINS):
+        raise ValidationError("a LINE channel must be a line.me link, e.g. https://line.me/R/ti/p/@acme")
+    if kind is ChannelKind.LINE_WORKS and not _on(url.host, LINE_WORKS_DOMAINS):
         raise ValidationError("a LINE WORKS channel must be a works.do link, e.g. https://works.do/R/ti/p/taro@acme")
-    if kind is ChannelKind.WHATSAPP and host not in _WHATSAPP_HOSTS:
+    if kind is ChannelKind.WHATSAPP and not _on(url.host, WHATSAPP_DOMAINS):
         raise ValidationError("a WhatsApp Business channel must be a wa.me link")
-    if kind is ChannelKind.TEAMS and host not in _TEAMS_HOSTS:
+    if kind is ChannelKind.TEAMS and not _on(url.host, TEAMS_DOMAINS):
         raise ValidationError("a Microsoft Teams channel must be a teams.microsoft.com link")
-    return t
+    return url.text
+
+
+def _mailbox(text: str) -> str:
+    """The one address of a ``mailto:`` target, percent-decoded as a mail app reads it; the query is dropped."""
+    address = urls.percent_decode(text.split("?", 1)[0], "address")
+    if "," in address or ";" in address:
+        raise ValidationError("an email channel takes one address")
+    if not _EMAIL_RE.fullmatch(address):
+        raise ValidationError(f"not an email address: {address!r}")
+    return address
 
 
 def check_policy(company: Company, kind: ChannelKind, target: str) -> None:
-    """Raise PolicyError when a cleaned target is not one of the company's own channels."""
+    """Raise PolicyError (or ValidationError) when a target is not one of the company's own channels.
+
+    The target is cleaned first, so a row stored by an older version is read the way a browser reads it.
+    """
     if not company.has_policy:
         return
+    target = clean_target(kind, target)
     if target.startswith("tel:"):
         _check_phone(company, target[4:])
         return
     if target.startswith("mailto:"):
         _check_email(company, target[7:])
         return
-    parts = urlsplit(target)
-    host = (parts.hostname or "").lower()
-    path = unquote(parts.path)
-    if host in _LINE_HOSTS:
-        _check_line(company, host, path)
-    elif host in _LINE_WORKS_HOSTS:
-        member = path.rstrip("/").rsplit("/", 1)[-1]
-        domain = member.rsplit("@", 1)[-1].lower() if "@" in member else ""
-        if domain not in company.allow_line_works_domains:
-            raise PolicyError(f"LINE WORKS member {member!r} is not in the company's LINE WORKS domain")
-    elif host in _WHATSAPP_HOSTS:
-        number = path.strip("/") or parse_qs(parts.query).get("phone", [""])[0]
-        _check_phone(company, "+" + number.lstrip("+"))
-    elif host in _TEAMS_HOSTS:
-        for user in ",".join(parse_qs(parts.query).get("users", [])).split(","):
-            if user:
-                _check_email(company, user)
+    url = urls.parse_https(target)
+    if why := blocked_reason(url):
+        raise PolicyError(f"{url.host} is {why}, so it cannot be a company channel")
+    if _on(url.host, LINE_DOMAINS):
+        _check_line(company, url)
+    elif _on(url.host, LINE_WORKS_DOMAINS):
+        _check_line_works(company, url)
+    elif _on(url.host, WHATSAPP_DOMAINS):
+        _check_whatsapp(company, url)
+    elif _on(url.host, TEAMS_DOMAINS):
+        _check_teams(company, url)
+    if kind in WEB_KINDS and company.allow_web_hosts and not _on(url.host, company.allow_web_hosts):
+        raise PolicyError(f"{url.host} is not one of the company's web hosts (allowed: "
+                          f"{', '.join(company.allow_web_hosts)})")
 
 
 def _check_email(company: Company, address: str) -> None:
@@ -191,10 +282,52 @@ def _check_phone(company: Company, number: str) -> None:
                           f"{', '.join(company.allow_phone_prefixes) or 'none set'})")
 
 
-def _check_line(company: Company, host: str, path: str) -> None:
-    if host == "lin.ee":
-        raise PolicyError("lin.ee short links cannot be checked; use https://line.me/R/ti/p/@your-account")
-    tail = path.rstrip("/").rsplit("/", 1)[-1]
-    line_id = tail.lower() if tail.startswith("@") else ""
+# The whole path of a LINE Official Account link (after one round of percent-decoding), not only its last
+# segment: "/R/ti/p/~personal/@acme" names a personal ID first.
+_LINE_OA_PATH = re.compile(r"/(?:R/)?ti/p/(@[A-Za-z0-9._-]+)/?|/R/oaMessage/(@[A-Za-z0-9._-]+)/?")
+
+
+def _check_line(company: Company, url: WebUrl) -> None:
+    if url.host != "line.me":
+        raise PolicyError(f"{url.host} links cannot be checked (short links, LIFF apps and pages can lead to "
+                          "anyone); use https://line.me/R/ti/p/@your-account")
+    path = url.decoded_path()
+    match = _LINE_OA_PATH.fullmatch(path)
+    line_id = (match.group(1) or match.group(2)).lower() if match else ""
     if line_id not in company.allow_line_ids:
-        raise PolicyError(f"{tail or path!r} is not one of the company's LINE Official Accounts")
+        raise PolicyError(f"{path!r} is not a link to one of the company's LINE Official Accounts "
+                          "(use https://line.me/R/ti/p/@your-account)")
+
+
+_LINE_WORKS_PATH = re.compile(r"/R/ti/p/[A-Za-z0-9._-]+@([A-Za-z0-9.-]+)/?")
+
+
+def _check_line_works(company: Company, url: WebUrl) -> None:
+    path = url.decoded_path()
+    match = _LINE_WORKS_PATH.fullmatch(path) if url.host == "works.do" else None
+    if match is None or match.group(1).lower() not in company.allow_line_works_domains:
+        raise PolicyError(f"{url.host}{path} is not a member of the company's LINE WORKS domain "
+                          "(use https://works.do/R/ti/p/name@your-domain)")
+
+
+def _check_whatsapp(company: Company, url: WebUrl) -> None:
+    params = parse_qs(url.query or "", keep_blank_values=True)
+    path = url.decoded_path()
+    if url.host == "wa.me" and "phone" not in params and (match := re.fullmatch(r"/([0-9]{6,15})/?", path)):
+        number = match.group(1)
+    elif url.host == "api.whatsapp.com" and path in ("/send", "/send/") and len(params.get("phone", [])) == 1:
+        number = params["phone"][0].strip().lstrip("+")
+    else:
+        raise PolicyError(f"{url.host}{path} cannot be checked; use https://wa.me/<company number>")
+    if not number.isascii() or not number.isdigit():
+        raise PolicyError(f"{number!r} is not a phone number")
+    _check_phone(company, "+" + number)
+
+
+def _check_teams(company: Company, url: WebUrl) -> None:
+    if url.on("teams.live.com"):
+        raise PolicyError("teams.live.com links are Teams for personal accounts; use a teams.microsoft.com link")
+    for users in parse_qs(url.query or "").get("users", []):
+        for user in users.split(","):
+            if user.strip():
+                _check_email(company, user.strip())

@@ -182,6 +182,10 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (key, until)
     ) WITHOUT ROWID;
     """,
+    # The company's allow-list of hosts for web, booking and custom links (one per line, like the other lists).
+    6: """
+    ALTER TABLE company ADD COLUMN allow_web_hosts TEXT NOT NULL DEFAULT '';
+    """,
 }
 
 LATEST = max(MIGRATIONS)

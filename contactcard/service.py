@@ -133,7 +133,10 @@ class Service:
 
     async def company(self) -> Company:
         if self._company is None:
-            self._company = await self._store.company() or DEFAULT_COMPANY
+            company = await self._store.company() or DEFAULT_COMPANY
+            # A general channel saved before the policy was tightened is never shown to a customer either.
+            self._company = dataclasses.replace(
+                company, channels=tuple(c for c in company.channels if _within_policy(company, c)))
         return self._company
 
     async def _stored_company(self) -> Company:

@@ -151,10 +151,12 @@ def test_company_set_and_show(cli: Any) -> None:
     data = ok(cli("company", "set", "--name", "株式会社サンプル商事", "--name-en", "Sample Trading",
                   "--brand-color", "#0B5CAD", "--allow-email-domain", "@Example.co.jp",
                   "--allow-phone-prefix", "03", "--allow-line-id", "Sample-Shoji",
-                  "--allow-line-works-domain", "sample-shoji", "--phone", "03-1234-5678",
+                  "--allow-line-works-domain", "sample-shoji", "--allow-web-host", "https://Example.co.jp/",
+                  "--phone", "03-1234-5678",
                   "--email", "info@example.co.jp", "--web", "https://www.example.co.jp/", "--json")).json
     assert data["policy"] == {"email_domains": ["example.co.jp"], "phone_prefixes": ["+813"],
-                              "line_ids": ["@sample-shoji"], "line_works_domains": ["sample-shoji"]}
+                              "line_ids": ["@sample-shoji"], "line_works_domains": ["sample-shoji"],
+                              "web_hosts": ["example.co.jp"]}
     assert data["brand_color"] == "#0b5cad"
     assert {(c["kind"], c["target"]) for c in data["channels"]} == {
         ("phone", "tel:+81312345678"), ("email", "mailto:info@example.co.jp"), ("web", "https://www.example.co.jp/")}
@@ -169,12 +171,27 @@ def test_company_set_and_show(cli: Any) -> None:
     assert "brand colour" in assert_one_line_error(cli("company", "set", "--brand-color", "blue"))
     # a general channel outside the policy is refused too
     assert_one_line_error(cli("company", "set", "--email", "someone@gmail.com"))
+    assert_one_line_error(cli("company", "set", "--web", "https://ｌｉｎｅ.me/ti/p/~taro_private"))
+    assert_one_line_error(cli("company", "set", "--web", "https://other.example.jp/"))  # not on --allow-web-host
+    assert "link shortener" in assert_one_line_error(cli("company", "set", "--allow-web-host", "bit.ly"))
+    assert ok(cli("company", "show", "--json")).json["policy"]["web_hosts"] == ["example.co.jp"]
 
 
 @pytest.mark.parametrize(("kind", "target"), [
     ("email", "mailto:taro.yamada@gmail.com"),
     ("phone", "tel:090-1234-5678"),
     ("line", "https://line.me/ti/p/~taro"),
+    # the review's reproductions of findings 1, 2, 5 and 12
+    ("web", "https://ｌｉｎｅ.me/ti/p/~taro_private"),
+    ("custom", "https://line.me./ti/p/~taro_private"),
+    ("booking", "https://line%2eme/ti/p/~taro_private"),
+    ("web", "https://web.whatsapp.com/send?phone=819012345678"),
+    ("email", "mailto:taro.private%40gmail.com%2Ctaro.yamada@example.co.jp"),
+    ("line", "https://line.me/R/ti/p/~taro_private/@sample-shoji"),
+    ("line", "https://line.me/R/ti/p/%7Etaro_private%2F%40sample-shoji"),
+    ("line", "https://liff.line.me/1657000000-abcdefgh/@sample-shoji"),
+    ("web", "https://google.com/url?q=https://line.me/ti/p/~x"),
+    ("custom", "https://m.me/taro.private"),
 ])
 def test_policy_refuses_personal_channels(cli: Any, kind: str, target: str) -> None:
     with_policy(cli)

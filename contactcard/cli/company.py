@@ -26,6 +26,7 @@ _POLICY_LISTS: tuple[tuple[str, str, Callable[[str], str]], ...] = tuple(
         ("allow_phone_prefix", "allow_phone_prefixes"),
         ("allow_line_id", "allow_line_ids"),
         ("allow_line_works_domain", "allow_line_works_domains"),
+        ("allow_web_host", "allow_web_hosts"),
     )
 )
 
@@ -86,6 +87,7 @@ COMMANDS: tuple[Command, ...] = (
                 _list_option("--allow-phone-prefix", "phone prefix, e.g. +813 or 03"),
                 _list_option("--allow-line-id", "LINE Official Account id, e.g. @acme"),
                 _list_option("--allow-line-works-domain", "LINE WORKS domain"),
+                _list_option("--allow-web-host", "host for web, booking and custom links (its subdomains too)"),
                 arg("--brand-color", metavar="#RRGGBB", help="brand colour"),
                 arg("--hours", metavar="TEXT", help="business hours (Japanese)"),
                 arg("--hours-en", metavar="TEXT", help="business hours (English)"),

@@ -60,6 +60,7 @@ def company_json(company: Company, *, configured: bool) -> Json:
             "phone_prefixes": list(company.allow_phone_prefixes),
             "line_ids": list(company.allow_line_ids),
             "line_works_domains": list(company.allow_line_works_domains),
+            "web_hosts": list(company.allow_web_hosts),
         },
         "channels": [channel_json(c) for c in company.channels],
     }
@@ -143,7 +144,8 @@ def company_lines(company: Company, *, configured: bool) -> list[str]:
     policy = (("allow_email_domain", company.allow_email_domains),
               ("allow_phone_prefix", company.allow_phone_prefixes),
               ("allow_line_id", company.allow_line_ids),
-              ("allow_line_works_domain", company.allow_line_works_domains))
+              ("allow_line_works_domain", company.allow_line_works_domains),
+              ("allow_web_host", company.allow_web_hosts))
     for key, values in policy:
         lines.append(f"{key}: {', '.join(values) if values else '-'}")
     if not company.has_policy:
