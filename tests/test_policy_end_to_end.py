@@ -50,7 +50,7 @@ def seeded(harness: Harness, admin_client: TestClient) -> Harness:
 
 def _store_raw(h: Harness, employee_id: int | None, kind: ChannelKind, target: str) -> int:
     """Save a channel the way an older, laxer version did: straight into the database, no checks."""
-    store = h.service.store
+    store = h.service._store
 
     async def write() -> int:
         async with store.transaction():
@@ -65,7 +65,7 @@ def _store_raw(h: Harness, employee_id: int | None, kind: ChannelKind, target: s
 def test_console_refuses_each_bypass_and_saves_nothing(seeded: Harness, kind: str, target: str) -> None:
     taro = seeded.run(seeded.service.find_employee, TARO)
     before = seeded.run(seeded.service.channels, taro.id)
-    audit = len(seeded.run(seeded.service.store.audit_events, limit=1000))
+    audit = len(seeded.run(seeded.service._store.audit_events, limit=1000))
     r = post(seeded.client, f"/admin/employees/{taro.id}/channels", {"kind": kind, "target": target})
     assert r.status_code == 400
     assert "form-error" in r.text
@@ -73,7 +73,7 @@ def test_console_refuses_each_bypass_and_saves_nothing(seeded: Harness, kind: st
     assert general.status_code == 400
     assert seeded.run(seeded.service.channels, taro.id) == before
     assert len(seeded.run(seeded.service.channels, None)) == 2
-    assert len(seeded.run(seeded.service.store.audit_events, limit=1000)) == audit
+    assert len(seeded.run(seeded.service._store.audit_events, limit=1000)) == audit
 
 
 def test_a_disguised_company_link_is_stored_as_the_browser_reads_it(seeded: Harness) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import policy
-from ..models import ChannelKind, ValidationError
+from ..models import ChannelKind, Company, ValidationError
 from ..service import Service
 from . import format as fmt
 from .base import ACTOR, JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_service, warn, whole
@@ -53,6 +53,7 @@ async def _company_set(service: Service, args: argparse.Namespace) -> int:
     company = dataclasses.replace(await service.company(), **_company_changes(args))
     general = {kind: getattr(args, opt) for opt, kind in _GENERAL_CHANNELS if getattr(args, opt) is not None}
     saved = await service.save_company(company, general=general, actor=ACTOR)
+    saved = await _with_stored_channels(service, saved)
     emit(args, fmt.company_json(saved, configured=True), fmt.company_lines(saved, configured=True))
     if general and not saved.has_policy:
         warn(NO_POLICY_WARNING)
@@ -61,9 +62,14 @@ async def _company_set(service: Service, args: argparse.Namespace) -> int:
 
 async def _company_show(service: Service, args: argparse.Namespace) -> int:
     configured = await service.is_configured()
-    company = await service.company()
+    company = await _with_stored_channels(service, await service.company())
     emit(args, fmt.company_json(company, configured=configured), fmt.company_lines(company, configured=configured))
     return 0
+
+
+async def _with_stored_channels(service: Service, company: Company) -> Company:
+    """Every general channel stored, for the admin: ``company()`` leaves out those outside today's policy."""
+    return dataclasses.replace(company, channels=tuple(await service.channels(None)))
 
 
 
