@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
@@ -71,6 +72,23 @@ class _CachedCard:
     channels: tuple[Channel, ...]
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One use case's write, inside its transaction: the store, the one ``now`` it happens at, who makes it."""
+
+    store: Store
+    now: datetime
+    actor: str
+
+    async def company(self) -> Company:
+        """The company as committed, not the service's cached copy: what a change is checked against."""
+        return await self.store.company() or DEFAULT_COMPANY
+
+    async def audit(self, action: str, target: str, before: Mapping[str, Any] | None,
+                    after: Mapping[str, Any] | None) -> None:
+        await audit_trail.write(self.store, self.now, self.actor, action, target, before, after)
+
+
 DEFAULT_COMPANY = Company(
     name="Company", name_en="", logo_sha=None, brand_color="#06c755", business_hours="", business_hours_en="",
     timezone="Asia/Tokyo", default_card_days=90, retention_days=400, allow_email_domains=(),
@@ -129,6 +147,16 @@ class Service:
             self.invalidate()
             self._seen_data_version = version
 
+    # --- changes ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _change(self, actor: str) -> AsyncIterator[_Change]:
+        """Every use case that writes does it in here: one transaction, one ``now`` for the change and its audit
+        rows, and the caches dropped once it has committed (not on an error: then nothing changed)."""
+        async with self._store.transaction():
+            yield _Change(self._store, self.clock(), actor)
+        self.invalidate()
+
     # --- company ------------------------------------------------------------------------------
 
     async def company(self) -> Company:
@@ -138,14 +166,6 @@ class Service:
             self._company = dataclasses.replace(
                 company, channels=tuple(c for c in company.channels if _within_policy(company, c)))
         return self._company
-
-    async def _stored_company(self) -> Company:
-        """The company as committed, not as cached: what a change is checked against, read inside its transaction.
-
-        Another process (the CLI) may have changed the policy or a default since the cache was filled, and only
-        the scan path refreshes the cache; checking a change against the cached copy would let it through.
-        """
-        return await self._store.company() or DEFAULT_COMPANY
 
     async def is_configured(self) -> bool:
         """Whether a company profile has been saved (until then ``company()`` is the default)."""
@@ -171,8 +191,8 @@ class Service:
         cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
         for kind, target in cleaned.items():
             policy.check_policy(company, kind, target)
-        async with self._store.transaction():
-            previous = await self._stored_company()
+        async with self._change(actor) as change:
+            previous = await change.company()
             await self._store.save_company(company)
             existing = await self._store.channels(None)
             for kind, target in cleaned.items():
@@ -184,19 +204,16 @@ class Service:
             for kind, target in cleaned.items():
                 before[f"channel.{kind.value}"] = next((c.target for c in existing if c.kind is kind), None)
                 after[f"channel.{kind.value}"] = target
-            await audit_trail.write(self._store, self.clock(), actor, "company.save", "company", before, after)
-        self.invalidate()
+            await change.audit("company.save", "company", before, after)
         return await self.company()
 
     async def set_logo(self, png: bytes | None, *, actor: str) -> Company:
         """Store an already re-encoded logo (``images.logo_png``), or with None go back to the name."""
-        async with self._store.transaction():
-            company = await self._stored_company()
+        async with self._change(actor) as change:
+            company = await change.company()
             sha = None if png is None else await self._store.put_media(png, "image/png")
             await self._store.save_company(dataclasses.replace(company, logo_sha=sha))
-            await audit_trail.write(self._store, self.clock(), actor, "company.logo", "company",
-                                    {"logo_sha": company.logo_sha}, {"logo_sha": sha})
-        self.invalidate()
+            await change.audit("company.logo", "company", {"logo_sha": company.logo_sha}, {"logo_sha": sha})
         return await self.company()
 
     # --- employees ----------------------------------------------------------------------------
@@ -204,18 +221,15 @@ class Service:
     async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
                            given_kana: str = "", latin_name: str = "", title: str = "",
                            department: str = "", actor: str) -> Employee:
-        employee = Employee(
-            id=0, **_employee_fields(email=email, family_name=family_name, given_name=given_name,
-                                     family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
-                                     title=title, department=department),
-            photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None, created_at=self.clock(),
-        )
-        async with self._store.transaction():
-            new_id = await self._store.add_employee(employee)
-            await audit_trail.write(self._store, self.clock(), actor, "employee.add", f"employee:{new_id}", None,
-                                    _profile(dataclasses.replace(employee, id=new_id)))
-        self.invalidate()
-        return dataclasses.replace(employee, id=new_id)
+        fields = _employee_fields(email=email, family_name=family_name, given_name=given_name,
+                                  family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
+                                  title=title, department=department)
+        async with self._change(actor) as change:
+            employee = Employee(id=0, **fields, photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None,
+                                created_at=change.now)
+            employee = dataclasses.replace(employee, id=await self._store.add_employee(employee))
+            await change.audit("employee.add", f"employee:{employee.id}", None, _profile(employee))
+        return employee
 
     async def find_employee(self, ref: str | int) -> Employee:
         """An employee by id or email."""
@@ -245,18 +259,17 @@ class Service:
             raise ValidationError("the successor must be another active employee")
         updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
                                       successor_id=None if successor is None else successor.id)
-        async with self._store.transaction():
+        async with self._change(actor) as change:
             await self._store.update_employee(updated)
             open_card = await self._store.open_card(employee.id)
             if open_card is not None:
-                await self._store.revoke_card(open_card.card.id, self.clock(), "departed")
-            await audit_trail.write(
-                self._store, self.clock(), actor, "employee.depart", f"employee:{employee.id}",
+                await self._store.revoke_card(open_card.card.id, change.now, "departed")
+            await change.audit(
+                "employee.depart", f"employee:{employee.id}",
                 {"status": employee.status, "successor_id": employee.successor_id},
                 {"status": updated.status, "successor_id": updated.successor_id,
                  "revoked_card_id": None if open_card is None else open_card.card.id},
             )
-        self.invalidate()
         return updated
 
     async def edit_employee(self, employee_ref: str | int, *, email: str, family_name: str, given_name: str = "",
@@ -269,24 +282,21 @@ class Service:
                                    title=title, department=department)
         updated = dataclasses.replace(employee, **profile)
         before, after = audit_trail.changed({k: getattr(employee, k) for k in profile}, profile)
-        async with self._store.transaction():
+        async with self._change(actor) as change:
             await self._store.update_employee(updated)
             if after:
-                await audit_trail.write(self._store, self.clock(), actor, "employee.update",
-                                        f"employee:{employee.id}", before, after)
-        self.invalidate()
+                await change.audit("employee.update", f"employee:{employee.id}", before, after)
         return updated
 
     async def set_photo(self, employee_ref: str | int, jpeg: bytes, *, actor: str) -> Employee:
         """Store an already re-encoded photo (``images.photo_jpeg``) and point the employee at it."""
         employee = await self.find_employee(employee_ref)
-        async with self._store.transaction():
+        async with self._change(actor) as change:
             sha = await self._store.put_media(jpeg, "image/jpeg")
             updated = dataclasses.replace(employee, photo_sha=sha)
             await self._store.update_employee(updated)
-            await audit_trail.write(self._store, self.clock(), actor, "employee.photo", f"employee:{employee.id}",
-                                    {"photo_sha": employee.photo_sha}, {"photo_sha": sha})
-        self.invalidate()
+            await change.audit("employee.photo", f"employee:{employee.id}", {"photo_sha": employee.photo_sha},
+                               {"photo_sha": sha})
         return updated
 
     # --- channels -----------------------------------------------------------------------------
@@ -296,14 +306,14 @@ class Service:
         kind = _kind(kind)
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         cleaned = policy.clean_target(kind, target)
-        async with self._store.transaction():
-            policy.check_policy(await self._stored_company(), kind, cleaned)
-            channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned,
-                                                      _text("label", label))
-            await audit_trail.write(self._store, self.clock(), actor, "channel.add", f"channel:{channel_id}", None,
-                                    {"employee_id": None if owner is None else owner.id, "kind": kind,
-                                     "target": cleaned, "label": _text("label", label)})
-        self.invalidate()
+        label = _text("label", label)
+        async with self._change(actor) as change:
+            # the policy as committed: another process (the CLI) may have tightened it since the cache was filled
+            policy.check_policy(await change.company(), kind, cleaned)
+            channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned, label)
+            await change.audit("channel.add", f"channel:{channel_id}", None,
+                               {"employee_id": None if owner is None else owner.id, "kind": kind,
+                                "target": cleaned, "label": label})
         channel = await self._store.channel(channel_id)
         assert channel is not None
         return channel
@@ -322,11 +332,9 @@ class Service:
             raise NotFound(f"no channel {channel_id}")
         if employee_ref is not None and channel.employee_id != (await self.find_employee(employee_ref)).id:
             raise NotFound(f"no channel {channel_id} for that employee")
-        async with self._store.transaction():
+        async with self._change(actor) as change:
             await self._store.remove_channel(channel_id)
-            await audit_trail.write(self._store, self.clock(), actor, "channel.remove", f"channel:{channel_id}",
-                                    _profile(channel), None)
-        self.invalidate()
+            await change.audit("channel.remove", f"channel:{channel_id}", _profile(channel), None)
         return channel
 
     async def move_channel(self, channel_id: int, employee_ref: str | int | None, step: int, *,
@@ -341,12 +349,10 @@ class Service:
         if target != index:
             order = [c.id for c in channels]
             order.insert(target, order.pop(index))
-            async with self._store.transaction():
+            async with self._change(actor) as change:
                 await self._store.set_channel_positions(order)
-                await audit_trail.write(self._store, self.clock(), actor, "channel.reorder",
-                                        f"employee:{owner}" if owner is not None else "company",
-                                        {"order": [c.id for c in channels]}, {"order": order})
-            self.invalidate()
+                await change.audit("channel.reorder", f"employee:{owner}" if owner is not None else "company",
+                                   {"order": [c.id for c in channels]}, {"order": order})
         return await self._store.channels(owner)
 
     # --- cards --------------------------------------------------------------------------------
@@ -377,21 +383,20 @@ class Service:
 
     async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None, *,
                         actor: str) -> IssuedCard:
-        now = self.clock()
         nonce = tokens.new_nonce()
-        async with self._store.transaction():
-            lifetime = _days((await self._stored_company()).default_card_days if days is None else days)
+        async with self._change(actor) as change:
+            lifetime = _days((await change.company()).default_card_days if days is None else days)
+            expires_at = change.now + timedelta(days=lifetime)
             if revoke is not None:
-                await self._store.revoke_card(revoke.id, now, "rotated")
+                await self._store.revoke_card(revoke.id, change.now, "rotated")
             card_id = await self._store.insert_card(employee.id, _text("label", label), nonce,
-                                                   tokens.digest(tokens.token_for(self._secret, nonce)),
-                                                   now, now + timedelta(days=lifetime))
-            await audit_trail.write(
-                self._store, now, actor, "card.issue" if revoke is None else "card.rotate", f"card:{card_id}",
+                                                    tokens.digest(tokens.token_for(self._secret, nonce)),
+                                                    change.now, expires_at)
+            await change.audit(
+                "card.issue" if revoke is None else "card.rotate", f"card:{card_id}",
                 None if revoke is None else {"card_id": revoke.id, "generation": revoke.generation},
-                {"card_id": card_id, "employee_id": employee.id, "expires_at": now + timedelta(days=lifetime)},
+                {"card_id": card_id, "employee_id": employee.id, "expires_at": expires_at},
             )
-        self.invalidate()
         record = await self._store.card(card_id)
         assert record is not None
         return self._issued(record)
@@ -401,11 +406,10 @@ class Service:
         current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no live card")
-        async with self._store.transaction():
-            await self._store.revoke_card(current.card.id, self.clock(), "revoked")
-            await audit_trail.write(self._store, self.clock(), actor, "card.revoke", f"card:{current.card.id}",
-                                    {"revoked_at": None}, {"revoked_at": self.clock(), "reason": "revoked"})
-        self.invalidate()
+        async with self._change(actor) as change:
+            await self._store.revoke_card(current.card.id, change.now, "revoked")
+            await change.audit("card.revoke", f"card:{current.card.id}", {"revoked_at": None},
+                               {"revoked_at": change.now, "reason": "revoked"})
         record = await self._store.card(current.card.id)
         assert record is not None
         return record.card
@@ -417,13 +421,12 @@ class Service:
         current = await self._store.open_card(employee.id)
         if current is None:
             raise Conflict(f"{employee.email} has no card to extend")
-        async with self._store.transaction():
-            lifetime = _days((await self._stored_company()).default_card_days if days is None else days)
-            await self._store.set_card_expiry(current.card.id, self.clock() + timedelta(days=lifetime))
-            await audit_trail.write(self._store, self.clock(), actor, "card.extend", f"card:{current.card.id}",
-                                    {"expires_at": current.card.expires_at},
-                                    {"expires_at": self.clock() + timedelta(days=lifetime)})
-        self.invalidate()
+        async with self._change(actor) as change:
+            lifetime = _days((await change.company()).default_card_days if days is None else days)
+            expires_at = change.now + timedelta(days=lifetime)
+            await self._store.set_card_expiry(current.card.id, expires_at)
+            await change.audit("card.extend", f"card:{current.card.id}", {"expires_at": current.card.expires_at},
+                               {"expires_at": expires_at})
         record = await self._store.card(current.card.id)
         assert record is not None
         return self._issued(record)

@@ -8,7 +8,9 @@ daily job caught it as an ordinary failure and went back to sleep, and the serve
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,5 +77,30 @@ def test_the_daily_job_stops_when_cancelled_wherever_it_is(tmp_path: Path, yield
                 await asyncio.wait_for(job, timeout=10)
         finally:
             await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_change_and_its_audit_row_carry_one_time(tmp_path: Path) -> None:
+    """A clock read per statement let revoked_at (or a new expiry) differ from what the audit trail says."""
+    ticks = itertools.count()
+
+    def ticking_clock() -> datetime:
+        return NOW + timedelta(microseconds=next(ticks))
+
+    async def scenario() -> None:
+        store = await Store.open(tmp_path / "t.sqlite3")
+        try:
+            service = Service(store, secret=b"k" * 32, base_url="https://cards.example.co.jp", clock=ticking_clock)
+            await service.add_employee(email="taro@example.co.jp", family_name="山田", actor="test")
+            await service.issue_card("taro@example.co.jp", actor="test")
+            extended = await service.extend_card("taro@example.co.jp", days=10, actor="test")
+            revoked = await service.revoke_card("taro@example.co.jp", actor="test")
+            after = {row.action: json.loads(row.after or "{}") for row in await store.audit_events()}
+        finally:
+            await store.close()
+        assert revoked.revoked_at is not None
+        assert after["card.revoke"]["revoked_at"] == revoked.revoked_at.isoformat()
+        assert after["card.extend"]["expires_at"] == extended.card.expires_at.isoformat()
 
     asyncio.run(scenario())
