@@ -20,19 +20,28 @@ from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
 from .web import admin, auth_routes, customer, me, pages
+from .web.accesslog import AccessLog
 from .web.context import AppContext
+from .web.proxy import ProxyHeaders
 from .web.render import Renderer
-from .web.security import SecurityHeaders
+from .web.security import SecurityHeaders, StrictTransport
 from .web.session import PreSessionCsrf
 
 MAX_BODY = 8 * 1024 * 1024
 
 
 class App(Starlette):
-    """Starlette with the scan hot path (``customer.FastCardPage``) in front of the whole middleware stack."""
+    """Starlette with the scan hot path (``customer.FastCardPage``) in front of the whole middleware stack, and the
+    edge layers (trusted-proxy resolution, access log, HSTS) in front of that, so they see every request."""
+
+    settings: Settings
 
     def build_middleware_stack(self) -> ASGIApp:
-        return customer.FastCardPage(super().build_middleware_stack())
+        stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack())
+        if self.settings.secure_cookies and self.settings.hsts:
+            stack = StrictTransport(stack, self.settings.hsts)
+        stack = AccessLog(stack)
+        return ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else stack
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
@@ -69,10 +78,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *admin.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
-    return App(
+    app = App(
         routes=routes,
         middleware=[Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
+    app.settings = settings
+    return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,10 @@ from .models import ValidationError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 SECRET_BYTES = 32
+LOG_FORMATS = ("text", "json")
+DEFAULT_HSTS = "max-age=63072000"  # two years; includeSubDomains is the operator's choice (CONTACTCARD_HSTS)
+_HSTS = re.compile(r"max-age=\d{1,10}(?:\s*;\s*(?:includeSubDomains|preload))*", re.IGNORECASE)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _resource_dir(name: str) -> Path:
@@ -34,9 +40,13 @@ class Settings:
     static_dir: Path = STATIC_DIR
     scan_queue_size: int = 4096
     scan_batch_size: int = 512
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/-Proto or Forwarded are believed
+    log_format: str = "text"  # "text" or "json" (one object per line)
+    hsts: str = DEFAULT_HSTS  # Strict-Transport-Security value sent with an https base URL; "" sends none
 
     @property
     def secure_cookies(self) -> bool:
+        """An https base URL: cookies are Secure with the __Host- prefix, and every response carries HSTS."""
         return self.base_url.startswith("https://")
 
     def card_url(self, token: str) -> str:
@@ -55,7 +65,40 @@ class Settings:
             secret_file=Path(env.get("CONTACTCARD_SECRET_FILE", str(data_dir / "secret.key"))),
             host=host,
             port=port,
+            trusted_proxies=trusted_proxies(env.get("CONTACTCARD_TRUSTED_PROXIES", "").split(",")),
+            log_format=log_format(env.get("CONTACTCARD_LOG_FORMAT", "text")),
+            hsts=hsts_value(env.get("CONTACTCARD_HSTS", DEFAULT_HSTS)),
         )
+
+
+def trusted_proxies(specs: list[str]) -> tuple[Network, ...]:
+    """Addresses and CIDR networks (``127.0.0.1``, ``10.0.0.0/8``, ``::1``); empty entries are skipped."""
+    networks = []
+    for spec in specs:
+        text = spec.strip()
+        if text:
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise ValidationError(f"trusted proxy must be an IP address or CIDR network, got {text!r}") from None
+    return tuple(networks)
+
+
+def log_format(value: str) -> str:
+    if value not in LOG_FORMATS:
+        raise ValidationError(f"log format must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value
+
+
+def hsts_value(value: str) -> str:
+    """``max-age=N`` with optional ``; includeSubDomains`` / ``; preload``, or ``off`` (e.g. the proxy sends it)."""
+    value = value.strip()
+    if value.lower() == "off":
+        return ""
+    if not _HSTS.fullmatch(value):
+        raise ValidationError(f"CONTACTCARD_HSTS must look like {DEFAULT_HSTS!r} (optionally with "
+                              f"'; includeSubDomains'), or 'off'; got {value!r}")
+    return value
 
 
 def normalise_base_url(url: str) -> str:

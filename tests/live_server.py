@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +39,12 @@ class LiveServer:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    def start(self, ready_path: str = "/healthz") -> float:
-        """Start the server; seconds until ``ready_path`` answered 200."""
+    def start(self, ready_path: str = "/healthz", *, args: tuple[str, ...] = (),
+              preexec_fn: Callable[[], None] | None = None) -> float:
+        """Start the server (``serve`` with ``args``); seconds until ``ready_path`` answered 200."""
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "contactcard.cli", "serve"], env=self.env, cwd=ROOT,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([sys.executable, "-m", "contactcard.cli", "serve", *args], env=self.env,
+                                         cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
         return self.wait_ready(ready_path)
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 20.0) -> float:

@@ -62,17 +62,20 @@ def test_sign_in_sets_a_hardened_cookie_and_lands_on_the_right_page(harness: Har
     admin = make_admin(harness)
     r = login(harness.client, admin.email, admin.password)
     assert r.status_code == 303 and r.headers["location"] == "/admin"
-    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("cc_session="))
+    # https base URL: the __Host- prefix, so only this exact host over https can set or overwrite it
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-cc_session="))
     flags = {part.strip().lower() for part in cookie.split(";")}
     assert {"httponly", "samesite=lax", "secure", "path=/"} <= flags
+    assert not any(f.startswith("domain") for f in flags)
     assert harness.run(harness.service._store.count_sessions) == 1
     # The signed-out form's double-submit cookie is hardened too.
     pre = harness.client.get("/login?x=1")
     assert pre.status_code == 303, "a signed-in visitor goes straight on"
     harness.client.cookies.clear()
     page = harness.client.get("/login")
-    csrf_cookie = next(c for c in page.headers.get_list("set-cookie") if c.startswith("cc_csrf="))
+    csrf_cookie = next(c for c in page.headers.get_list("set-cookie") if c.startswith("__Host-cc_csrf="))
     assert "HttpOnly" in csrf_cookie and "SameSite=Lax" in csrf_cookie and "Secure" in csrf_cookie
+    assert "Path=/" in csrf_cookie and "domain" not in csrf_cookie.lower()
     assert page.headers["cache-control"] == "no-store"
 
 
@@ -343,12 +346,12 @@ def test_employee_session_absolute_timeout(harness: Harness, clock: FakeClock) -
 def test_sign_out_deletes_the_session_row_and_the_cookie_stops_working(harness: Harness) -> None:
     make_admin(harness)
     login(harness.client, ADMIN_EMAIL)
-    token = harness.client.cookies["cc_session"]
+    token = harness.client.cookies["__Host-cc_session"]
     assert harness.run(harness.service._store.count_sessions) == 1
     r = post_form(harness.client, "/me", "/logout", {})
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert harness.run(harness.service._store.count_sessions) == 0
-    harness.client.cookies.set("cc_session", token)
+    harness.client.cookies.set("__Host-cc_session", token)
     assert harness.client.get("/me").status_code == 303
     assert audit_actions(harness)[-1] == (ADMIN_EMAIL, "sign_out")
 
@@ -381,10 +384,10 @@ def test_signed_out_forms_need_the_double_submit_cookie(harness: Harness) -> Non
     page = get(harness.client, "/login")
     token = csrf_of(page.text)
     assert harness.client.post("/login", data={"email": ADMIN_EMAIL, "password": PASSWORD}).status_code == 403
-    harness.client.cookies.delete("cc_csrf")
+    harness.client.cookies.delete("__Host-cc_csrf")
     r = harness.client.post("/login", data={"csrf": token, "email": ADMIN_EMAIL, "password": PASSWORD})
     assert r.status_code == 403, "a token without its cookie (a cross-site post) is refused"
-    harness.client.cookies.set("cc_csrf", "attacker-chosen")
+    harness.client.cookies.set("__Host-cc_csrf", "attacker-chosen")
     r = harness.client.post("/login", data={"csrf": token, "email": ADMIN_EMAIL, "password": PASSWORD})
     assert r.status_code == 403
     assert harness.run(harness.service._store.count_sessions) == 0

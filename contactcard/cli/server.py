@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import sys
 
-from .. import demo
+from .. import config, demo
 from ..accounts import Accounts
 from ..config import Settings
 from ..service import Service
-from .base import HOST, JSON, PORT, Command, arg, emit, fail, out, uses_accounts, uses_service
+from .base import HOST, JSON, PORT, Command, UsageError, arg, emit, fail, out, uses_accounts, uses_service
 
 
 async def _migrate(service: Service, args: argparse.Namespace) -> int:
@@ -29,16 +30,33 @@ def _listening(settings: Settings, host: str | None, port: int | None) -> Settin
     return dataclasses.replace(settings, host=host, port=port, base_url=base_url)
 
 
-def _run_server(settings: Settings) -> int:
-    import uvicorn
+def _edge(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Apply --log-format and --trusted-proxy (added to CONTACTCARD_TRUSTED_PROXIES); refuse to serve plain http
+    beyond this machine unless --insecure: session cookies and passwords would cross the network in clear."""
+    extra = config.trusted_proxies(args.trusted_proxy or [])
+    settings = dataclasses.replace(settings, log_format=args.log_format or settings.log_format,
+                                   trusted_proxies=settings.trusted_proxies + extra)
+    if not settings.secure_cookies and not _is_loopback(settings.host) and not args.insecure:
+        raise UsageError(f"refusing to serve http on non-loopback address {settings.host}: set an https "
+                         "CONTACTCARD_BASE_URL (behind a TLS proxy) or pass --insecure")
+    return settings
 
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _run_server(settings: Settings) -> int:
+    from .. import serving
     from ..app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           workers=1, proxy_headers=False, server_header=False,
-                                           log_level="info"))
     try:
-        server.run()
+        serving.run(create_app(settings), settings)
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind or the app fails to start
         return fail("the server could not start (see the log above)", exc.code if isinstance(exc.code, int) else 1)
     except KeyboardInterrupt:  # uvicorn has shut down gracefully, then re-raised the Ctrl-C it caught
@@ -47,7 +65,7 @@ def _run_server(settings: Settings) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    settings = _listening(settings, args.host, args.port)
+    settings = _edge(_listening(settings, args.host, args.port), args)
     uses_service(_preflight)(settings, args)  # a bad secret or database fails here, as one line
     out(settings.base_url)
     out(f"listening on {settings.host}:{settings.port}")
@@ -84,7 +102,7 @@ async def _demo_seed(service: Service, accounts: Accounts, args: argparse.Namesp
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    settings = _listening(settings, args.host, args.port)
+    settings = _edge(_listening(settings, args.host, args.port), args)
     uses_accounts(_demo_seed)(settings, args)
     if args.no_serve:
         return 0
@@ -93,10 +111,18 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return _run_server(settings)
 
 
+_EDGE = (
+    arg("--log-format", choices=config.LOG_FORMATS, help="text lines or JSON objects, one per line "
+        "(default: CONTACTCARD_LOG_FORMAT or text)"),
+    arg("--trusted-proxy", action="append", metavar="CIDR", help="a reverse proxy whose X-Forwarded-For/-Proto "
+        "or Forwarded headers are believed; repeatable, added to CONTACTCARD_TRUSTED_PROXIES"),
+    arg("--insecure", action="store_true", help="allow plain http on a non-loopback address"),
+)
+
 COMMANDS: tuple[Command, ...] = (
     Command(("migrate",), "apply database migrations and print the schema version", uses_service(_migrate),
             (JSON,)),
-    Command(("serve",), "run the web server", _serve, (HOST, PORT)),
+    Command(("serve",), "run the web server", _serve, (HOST, PORT, *_EDGE)),
     Command(("demo",), "create a sample company, two employees and their cards, then serve", _demo,
-            (HOST, PORT, arg("--no-serve", action="store_true", help="seed and print the links only"))),
+            (HOST, PORT, *_EDGE, arg("--no-serve", action="store_true", help="seed and print the links only"))),
 )

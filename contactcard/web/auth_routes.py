@@ -14,6 +14,7 @@ from .session import (
     SESSION_COOKIE,
     accounts,
     clear_session_cookie,
+    cookie_name,
     csrf_form,
     current_user,
     safe_next,
@@ -73,7 +74,7 @@ async def login(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await csrf_form(request)
-    token = request.cookies.get(SESSION_COOKIE, "")
+    token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
     if token:
         await accounts(request).sign_out(token)
     response = RedirectResponse("/login", status_code=303, headers=NO_STORE)

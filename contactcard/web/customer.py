@@ -20,6 +20,7 @@ from ..models import Channel, Outcome, ScanEvent
 from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
 from ..service import Resolution
 from ..tokens import TOKEN_PATTERN
+from .accesslog import note_visitor
 from .context import AppContext, app_context
 from .security import new_nonce, security_headers
 
@@ -43,6 +44,7 @@ async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Ou
     oversized = any(len(value) > MAX_HEADER for _, value in raw_headers)
     who = visitors.classify(user_agent, request.method)
     key = ctx.service.visitor_key(res.company, now, ip, user_agent)
+    note_visitor(request.scope, key)
     overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
     await ctx.writer.record(ScanEvent(
         time=now,

@@ -8,11 +8,12 @@ import re
 
 from PIL import Image, ImageDraw
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .context import app_context
+from .routes_info import route_template
 
 log = logging.getLogger(__name__)
 _SHA = re.compile(r"[0-9a-f]{64}")
@@ -52,9 +53,11 @@ async def health(request: Request) -> Response:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ClientDisconnect):  # the client hung up mid-body: nobody to answer, nothing to log
+        return PlainTextResponse("client disconnected", status_code=400)
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status >= 500:
-        log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)
+    if status >= 500:  # the route template, never the path: it may hold a token
+        log.exception("error answering %s %s", request.method, route_template(request.scope), exc_info=exc)
     ctx = app_context(request)
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     if 300 <= status < 400 and "Location" in headers:  # require_user/require_admin send signed-out visitors here

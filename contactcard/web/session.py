@@ -33,6 +33,7 @@ __all__ = [
     "User",
     "accounts",
     "clear_session_cookie",
+    "cookie_name",
     "csrf_form",
     "current_user",
     "require_admin",
@@ -44,6 +45,7 @@ __all__ = [
 
 SESSION_COOKIE = "cc_session"
 CSRF_COOKIE = "cc_csrf"
+SECURE_PREFIX = "__Host-"  # https: kept only if Secure, Path=/ and no Domain, so no subdomain can set it
 _STATE_SESSION = "cc_session"
 _STATE_PRE = "cc_csrf_pre"
 _STATE_PRE_USED = "cc_csrf_pre_used"
@@ -63,7 +65,7 @@ def _state(request: Request) -> dict[str, Any]:
 async def _session(request: Request) -> ActiveSession | None:
     state = _state(request)
     if _STATE_SESSION not in state:
-        token = request.cookies.get(SESSION_COOKIE, "")
+        token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
         state[_STATE_SESSION] = await accounts(request).session(token) if token else None
     found = state[_STATE_SESSION]
     assert found is None or isinstance(found, ActiveSession)
@@ -98,7 +100,7 @@ def _expected_csrf(request: Request) -> str | None:
     found = _state(request).get(_STATE_SESSION)
     if isinstance(found, ActiveSession):
         return found.csrf_token
-    return request.cookies.get(CSRF_COOKIE) or None
+    return request.cookies.get(cookie_name(request, CSRF_COOKIE)) or None
 
 
 async def csrf_form(request: Request, *, max_files: int = 0, max_part_size: int = MAX_FORM_PART) -> FormData:
@@ -124,8 +126,9 @@ def template_context(request: Request, user: User | None) -> dict[str, object]:
         token = found.csrf_token
     else:
         state = _state(request)
-        token = request.cookies.get(CSRF_COOKIE) or state.get(_STATE_PRE) or ""
-        if not request.cookies.get(CSRF_COOKIE):
+        cookie = request.cookies.get(cookie_name(request, CSRF_COOKIE))
+        token = cookie or state.get(_STATE_PRE) or ""
+        if not cookie:
             if not token:
                 token = auth.new_token()
                 state[_STATE_PRE] = token
@@ -147,15 +150,21 @@ def _secure(request: Request) -> bool:
     return app_context(request).settings.secure_cookies
 
 
+def cookie_name(request: Request, name: str) -> str:
+    """``name``, with the ``__Host-`` prefix when the base URL is https."""
+    return SECURE_PREFIX + name if _secure(request) else name
+
+
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
     # No max-age: the server-side row decides when the session ends; the cookie lasts the browser session
     # at most 7 days (the longest absolute time-out).
-    response.set_cookie(SESSION_COOKIE, token, max_age=7 * 86400, path="/", httponly=True, samesite="lax",
-                        secure=_secure(request))
+    response.set_cookie(cookie_name(request, SESSION_COOKIE), token, max_age=7 * 86400, path="/", httponly=True,
+                        samesite="lax", secure=_secure(request))
 
 
 def clear_session_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request))
+    response.delete_cookie(cookie_name(request, SESSION_COOKIE), path="/", httponly=True, samesite="lax",
+                           secure=_secure(request))
 
 
 class PreSessionCsrf:
@@ -175,7 +184,7 @@ class PreSessionCsrf:
             if message["type"] == "http.response.start" and state.get(_STATE_PRE_USED) and state.get(_STATE_PRE):
                 cookie = f"{CSRF_COOKIE}={state[_STATE_PRE]}; Path=/; HttpOnly; SameSite=Lax"
                 if self.secure:
-                    cookie += "; Secure"
+                    cookie = f"{SECURE_PREFIX}{cookie}; Secure"
                 message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie.encode("latin-1"))]
             await send(message)
 

@@ -1,0 +1,160 @@
+"""What the server writes to its log, and what it never writes: no client address, no token of any kind.
+
+Every record goes through one formatter (text or JSON lines). Our own access line (``web.accesslog``) is built
+from safe fields only: method, route template, status, duration, a short card digest, a visitor key prefix.
+Anything else (uvicorn's and asyncio's messages, exception tracebacks) is redacted as defence in depth: IP
+addresses, the path segment after ``/c/``, ``/invite/``, ``/me/qr/``, cookie and form values named like
+sessions or tokens, and any long random-looking string.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+ACCESS_LOGGER = "contactcard.access"
+REDACTED = "<redacted>"
+IP_REDACTED = "<ip>"
+
+_SECRET_PATH = re.compile(r"(/(?:c|invite|reset|me/qr)/)[^\s/?#\"'<>]+")
+_SECRET_VALUE = re.compile(r"((?:__Host-)?(?:cc_session|cc_csrf|csrf|csrf_token|session|token|password)[\"']?\s*[=:]\s*"
+                           r"[\"']?)[^\s;&,\"'<>)]+", re.IGNORECASE)
+_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}"
+                             r"(?:%[\w.]+)?(?![\w:])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w])")
+_TOKENISH = re.compile(r"[A-Za-z0-9_-]{16,}")
+
+
+def _char_class(c: str) -> int:
+    return 0 if c.islower() else 1 if c.isupper() else 2 if c.isdigit() else 3
+
+
+def _looks_random(word: str) -> bool:
+    """Random base64url changes character class (lower, upper, digit, -/_) at ~2 of 3 positions; words rarely.
+
+    ``ConnectionResetError`` has 5 changes in 20 characters, ``build_middleware_stack`` 4; a 20-character token
+    has about 12 (fewer than 7 with a probability of about 0.3%, and the path rules above catch those in URLs).
+    """
+    changes = sum(1 for a, b in itertools.pairwise(word) if _char_class(a) != _char_class(b))
+    return changes * 3 >= len(word)
+
+
+def _ipv6(match: re.Match[str]) -> str:
+    text = match.group(0)
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text  # a clock time (09:01:43) or other colon-separated text
+    return IP_REDACTED
+
+
+def redact(text: str) -> str:
+    """``text`` with IP addresses, tokens in paths, secret-named values and random-looking strings removed."""
+    text = _SECRET_PATH.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _SECRET_VALUE.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _IPV6_CANDIDATE.sub(_ipv6, text)
+    text = _IPV4.sub(IP_REDACTED, text)
+    return _TOKENISH.sub(lambda m: REDACTED if _looks_random(m.group(0)) else m.group(0), text)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+
+
+def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    fields = getattr(record, "access", None)
+    return fields if isinstance(fields, dict) else None
+
+
+def _message(record: logging.LogRecord, formatter: logging.Formatter) -> str:
+    """The message with its traceback, redacted."""
+    text = record.getMessage()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = formatter.formatException(record.exc_info)
+    if record.exc_text:
+        text += "\n" + record.exc_text
+    if record.stack_info:
+        text += "\n" + formatter.formatStack(record.stack_info)
+    return redact(text)
+
+
+def access_text(fields: dict[str, Any]) -> str:
+    line = f"{fields['method']} {fields['route']} {fields['status']} {fields['ms']}ms"
+    if fields.get("card"):
+        line += f" card={fields['card']}"
+    if fields.get("visitor"):
+        line += f" visitor={fields['visitor']}"
+    return line
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-11-29T09:00:00.123Z INFO contactcard.access GET /c/{token} 200 1.2ms card=… visitor=…``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _access_fields(record)
+        body = access_text(fields) if fields is not None else _message(record, self)
+        return f"{_timestamp(record)} {record.levelname} {record.name} {body}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, then the access fields or ``message``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"time": _timestamp(record), "level": record.levelname, "logger": record.name}
+        fields = _access_fields(record)
+        if fields is not None:
+            entry.update(fields)
+        else:
+            entry["message"] = _message(record, self)
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def logging_config(log_format: str) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the server: every logger (ours, uvicorn's, asyncio's) through one
+    redacting formatter on stderr. uvicorn's own access log is off; ``web.accesslog`` replaces it."""
+    formatter = JsonFormatter if log_format == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"contactcard": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "contactcard",
+                                "stream": "ext://sys.stderr"}},
+        "loggers": {
+            "uvicorn": {"handlers": [], "level": "INFO", "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": "INFO", "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+        "root": {"handlers": ["stderr"], "level": "INFO"},
+    }
+
+
+class OncePerInterval:
+    """Log a recurring condition once per interval with a count, not once per occurrence (a flood stays small)."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, message: str) -> bool:
+        """Log ``message`` unless ``key`` was logged less than ``interval`` ago; True when it was logged."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return False
+        self._last[key] = now
+        more = self._suppressed.pop(key, 0)
+        if more:
+            message += f" ({more} more in the last {now - last:.0f} s)" if last is not None else ""
+        self.logger.warning(message)
+        return True

@@ -1,0 +1,74 @@
+"""One access-log line per request, replacing uvicorn's (which printed the client address and the raw path).
+
+The line holds the method, the route template (``/invite/{token}``, never the path), the status, the duration,
+for card routes the first 8 hex digits of the SHA-256 of the token, and the first 8 hex digits of the visitor's
+daily pseudonym when the request was recorded (``note_visitor``). See ``contactcard.logs`` for the format.
+
+It also ends a request whose client hung up mid-body quietly: the client is gone, so a traceback would only
+fill the log (one per hang-up, for anyone who can open a connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..logs import ACCESS_LOGGER
+from .routes_info import card_digest, route_template
+
+log = logging.getLogger(ACCESS_LOGGER)
+_VISITOR = "cc_visitor_key"
+CLIENT_GONE = 499  # nginx's "client closed request"
+
+
+def note_visitor(scope: Scope, visitor_key: str) -> None:
+    """Let the access line carry a prefix of this request's visitor pseudonym (never the address behind it)."""
+    scope.setdefault("state", {})[_VISITOR] = visitor_key
+
+
+class AccessLog:
+    """Pure ASGI middleware; wraps the whole app, the scan hot path included (see ``app.App``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        except ClientDisconnect:  # whatever was "sent" after it went nowhere
+            status = CLIENT_GONE
+        except BaseException:
+            status = status or 500
+            raise
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                self._log(scope, status, time.perf_counter() - start)
+
+    @staticmethod
+    def _log(scope: Scope, status: int, seconds: float) -> None:
+        template = route_template(scope)
+        fields: dict[str, Any] = {"method": scope["method"][:16], "route": template, "status": status,
+                                  "ms": round(seconds * 1000, 1)}
+        digest = card_digest(scope, template)
+        if digest:
+            fields["card"] = digest
+        visitor = scope.get("state", {}).get(_VISITOR)
+        if visitor:
+            fields["visitor"] = visitor[:8]
+        log.info("access", extra={"access": fields})

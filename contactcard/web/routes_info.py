@@ -1,0 +1,55 @@
+"""Which route a request went to, as its template (``/c/{token}``), never the raw path: safe to log and to label.
+
+For the access log and the metrics. A request the router handled carries its route in ``scope["route"]``; one
+answered in front of the router (the scan hot path, see ``customer.FastCardPage``) is matched here against the
+app's routes, the customer's routes first, so the hot path costs one regular-expression match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
+
+UNMATCHED = "(no route)"
+_CARD_PREFIX = "/c/{token}"
+
+
+def _matched_route(scope: Scope) -> BaseRoute | None:
+    route = scope.get("route")
+    if isinstance(route, BaseRoute):
+        return route
+    app = scope.get("app")
+    routes: list[BaseRoute] = getattr(getattr(app, "router", None), "routes", [])
+    partial: BaseRoute | None = None
+    for candidate in routes:
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return candidate
+        if match is Match.PARTIAL and partial is None:  # the path fits, the method does not (a 405)
+            partial = candidate
+    return partial
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route this request matched, e.g. ``/c/{token}/go/{channel}``; ``(no route)`` if none."""
+    route = _matched_route(scope)
+    if isinstance(route, Mount):
+        return route.path + "/{path}"
+    if isinstance(route, Route):
+        return route.path
+    return UNMATCHED
+
+
+def card_digest(scope: Scope, template: str) -> str | None:
+    """First 8 hex digits of the SHA-256 of the card token for ``/c/{token}…`` routes, else None.
+
+    The card row stores the full SHA-256 of its token, so an admin can tell which card a log line is about;
+    32 bits of a one-way hash of a 120-bit random token give no way to rebuild the link.
+    """
+    if not template.startswith(_CARD_PREFIX):
+        return None
+    path: str = scope.get("path", "")
+    token = path[3:].split("/", 1)[0]
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:8]

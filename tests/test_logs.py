@@ -1,0 +1,91 @@
+"""Finding 3's defence in depth: whatever reaches a log record is printed without addresses or tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import pytest
+
+from contactcard.logs import JsonFormatter, OncePerInterval, TextFormatter, redact
+from contactcard.web.routes_info import card_digest
+
+TOKEN = "_17EdYqLbrv6ZMWbLW-d"
+INVITE = "EKf4p-thr70iD27abasKNUtRmpKUboySbeRpsrOsP6k"
+
+
+@pytest.mark.parametrize(("text", "gone"), [
+    (f'127.0.0.77:37861 - "GET /c/{TOKEN} HTTP/1.1" 200 OK', ["127.0.0.77", TOKEN]),
+    (f"GET /invite/{INVITE}?x=1", [INVITE]),
+    (f"GET /c/{TOKEN}/go/3 from [2001:db8::7]:5000 and ::ffff:10.0.0.1", [TOKEN, "2001:db8::7", "10.0.0.1"]),
+    (f"Cookie: __Host-cc_session={INVITE}; cc_csrf=abc", [INVITE, "=abc"]),
+    (f"form csrf={INVITE}&password=hunter2hunter2", [INVITE, "hunter2"]),
+    (f"KeyError: '{INVITE}'", [INVITE]),
+    (f"lookup of {TOKEN} failed", [TOKEN]),
+])
+def test_redaction_removes_addresses_and_tokens(text: str, gone: list[str]) -> None:
+    redacted = redact(text)
+    for secret in gone:
+        assert secret not in redacted
+
+
+@pytest.mark.parametrize("text", [
+    "at 09:01:43 the server started", "ConnectionResetError in build_middleware_stack",
+    "h11_max_incomplete_event_size", "starlette.requests.ClientDisconnect",
+    'File "/usr/lib/python3.11/asyncio/selector_events.py", line 165, in _accept_connection',
+])
+def test_redaction_keeps_ordinary_text(text: str) -> None:
+    assert redact(text) == text
+
+
+def _record(msg: str, *args: object, exc: bool = False, name: str = "uvicorn.error",
+            **extra: object) -> logging.LogRecord:
+    exc_info = sys.exc_info() if exc else None
+    record = logging.LogRecord(name, logging.ERROR, __file__, 1, msg, args, exc_info)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_tracebacks_are_redacted_in_both_formats() -> None:
+    try:
+        raise KeyError(f"/c/{TOKEN} from 192.0.2.44")
+    except KeyError:
+        record = _record("Exception in ASGI application %s", f"/invite/{INVITE}", exc=True)
+    for formatter in (TextFormatter(), JsonFormatter()):
+        record.exc_text = None
+        line = formatter.format(record)
+        assert "Traceback" in line and "KeyError" in line
+        for secret in (TOKEN, INVITE, "192.0.2.44"):
+            assert secret not in line
+    assert json.loads(JsonFormatter().format(record))["level"] == "ERROR"
+
+
+def test_access_line_text_and_json() -> None:
+    fields = {"method": "GET", "route": "/c/{token}", "status": 200, "ms": 1.5, "card": "1da3b2f7",
+              "visitor": "8976d611"}
+    text = TextFormatter().format(_record("access", name="contactcard.access", access=fields))
+    assert text.endswith(" contactcard.access GET /c/{token} 200 1.5ms card=1da3b2f7 visitor=8976d611")
+    entry = json.loads(JsonFormatter().format(_record("access", access=fields)))
+    assert {k: entry[k] for k in fields} == fields
+
+
+def test_card_digest_is_short_and_one_way() -> None:
+    import hashlib
+
+    digest = card_digest({"path": f"/c/{TOKEN}/vcard"}, "/c/{token}/vcard")
+    assert digest == hashlib.sha256(TOKEN.encode()).hexdigest()[:8]
+    assert card_digest({"path": f"/invite/{INVITE}"}, "/invite/{token}") is None
+
+
+def test_a_flood_of_one_condition_is_one_line_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    notices = OncePerInterval(logging.getLogger("test.notices"), interval=10, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.notices"):
+        logged = []
+        for i in range(12_000):
+            now[0] = i / 1000  # 12,000 attempts in 12 s
+            logged.append(notices.warning("emfile", "cannot accept connections: Too many open files"))
+    assert sum(logged) == 2
+    assert len(caplog.records) == 2
+    assert "9999 more in the last 10 s" in caplog.records[1].getMessage()
