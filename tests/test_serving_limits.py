@@ -1,0 +1,181 @@
+"""Finding 4 and issue 8 item 5 on the real ``contactcard serve``: stalled connections do not stop the scan path
+or flood the log, the open-files limit is raised at start, and SIGTERM under load loses no answered scan."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import os
+import resource
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from contactcard.config import load_secret
+from contactcard.service import Service
+from contactcard.store import Store
+
+from .live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+
+STALLED = 1100
+OPEN_FILES = 1024
+STALL_SECONDS = 12  # longer than the 10 s request timeout, so the time-outs fire while the flood is held
+MAX_LOG_BYTES = 5 * 1024 * 1024
+
+
+async def _seed(db: Path, secret: Path) -> str:
+    store = await Store.open(db)
+    try:
+        service = Service(store, secret=load_secret(secret), base_url="http://127.0.0.1")
+        await service.add_employee(email="taro@example.co.jp", family_name="山田", given_name="太郎", actor="test")
+        await service.add_channel("taro@example.co.jp", "phone", "tel:03-1234-5679", actor="test")
+        return "/c/" + (await service.issue_card("taro@example.co.jp", actor="test")).token
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[LiveServer, str, Path]]:
+    db, secret = tmp_path / "cc.sqlite3", tmp_path / "secret.key"
+    path = asyncio.run(_seed(db, secret))
+    server = LiveServer({"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret)}, tmp_path / "server.log")
+    try:
+        yield server, path, db
+    finally:
+        server.stop()
+
+
+def _open_files(soft: int, hard: int | None = None) -> Callable[[], None]:
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard if hard is not None else
+                                                     resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    return limit
+
+
+@contextmanager
+def _own_open_files(needed: int) -> Iterator[None]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, needed), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def _scan(port: int, path: str, user_agent: str = "scan-during-flood", timeout: float = 5) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers={"User-Agent": user_agent})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def _closed_by_server(s: socket.socket) -> bool:
+    try:
+        return s.recv(1, socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # reset
+
+
+def test_stalled_connections_neither_stop_scans_nor_flood_the_log(served: tuple[LiveServer, str, Path]) -> None:
+    """The review's attack, with the hard limit at 1,024 too, so raising the soft limit cannot be what saves it."""
+    server, path, _ = served
+    server.start(path, preexec_fn=_open_files(OPEN_FILES, OPEN_FILES))
+    stalled: list[socket.socket] = []
+    stall = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             b"Content-Length: 100\r\n\r\nemail")
+    with _own_open_files(STALLED + 200):
+        try:
+            started = time.monotonic()
+            for _ in range(STALLED):
+                s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                s.sendall(stall)
+                stalled.append(s)
+            statuses = [_scan(server.port, path)]  # during the flood
+            time.sleep(max(0.0, STALL_SECONDS - (time.monotonic() - started)))
+            statuses.append(_scan(server.port, path))  # after holding it past the time-out
+            closed = sum(_closed_by_server(s) for s in stalled)
+        finally:
+            for s in stalled:
+                s.close()
+    assert statuses == [200, 200]
+    assert closed == STALLED, "every stalled connection was dropped by the server (evicted or timed out)"
+    assert server.wait_ready(path) < 5
+    size = server.log.stat().st_size
+    print(f"log after {STALLED} stalled connections: {size} bytes")
+    assert size < MAX_LOG_BYTES
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log
+    assert log.count("connection cap of") <= 3, "evictions are logged once per interval"
+
+
+def _load(port: int, path: str, number: int, stop: threading.Event, answered: list[str]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    n = 0
+    try:
+        while not stop.is_set():
+            user_agent = f"stop-test/{number}-{n}"
+            n += 1
+            try:
+                conn.request("GET", path, headers={"User-Agent": user_agent})
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()  # closed by the stop: try again on a new connection until refused
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                try:
+                    conn.connect()
+                except OSError:
+                    return
+                continue
+            if 200 <= response.status < 300:
+                answered.append(user_agent)
+    finally:
+        conn.close()
+
+
+def test_sigterm_under_load_commits_every_answered_scan_and_exits_promptly(
+        served: tuple[LiveServer, str, Path]) -> None:
+    server, path, db = served
+    server.start(path, preexec_fn=_open_files(OPEN_FILES))  # soft limit 1,024 as a service manager leaves it
+    assert server.proc is not None
+    limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
+    soft, hard = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
+    assert soft == hard, "the soft limit was raised to the hard limit at start"
+    stop = threading.Event()
+    answered: list[str] = []
+    threads = [threading.Thread(target=_load, args=(server.port, path, i, stop, answered)) for i in range(16)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    sent = time.monotonic()
+    os.kill(server.proc.pid, signal.SIGTERM)
+    server.proc.wait(15)
+    took = time.monotonic() - sent
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert took < 10, f"exited {took:.1f} s after SIGTERM"
+    assert len(answered) > 100, "the load ran"
+    with closing(sqlite3.connect(db)) as conn:
+        stored = {r[0] for r in conn.execute("SELECT user_agent FROM events WHERE user_agent LIKE 'stop-test/%'")}
+    missing = [ua for ua in answered if ua not in stored]
+    assert not missing, f"{len(missing)} answered scans missing, e.g. {missing[:3]}"
+    log = server.log.read_text(errors="replace")
+    assert "Traceback" not in log
+    print(f"SIGTERM to exit: {took:.2f} s, {len(answered)} answered scans, all committed")
