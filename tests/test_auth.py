@@ -240,14 +240,14 @@ def test_an_anonymous_flood_adds_a_few_audit_rows_and_no_actors(admin_client: ob
     actors_before = set(harness.run(store.audit_actors))
     rows_before = harness.run(store.count_audit_events)
     options_before = harness.client.get("/admin/audit").text.count("<option")
-    session = harness.client.cookies["cc_session"]
+    session = harness.client.cookies["__Host-cc_session"]
     harness.client.cookies.clear()
     csrf = csrf_of(get(harness.client, "/login").text)
     statuses = [harness.client.post("/login", data={"csrf": csrf, "email": f"ceo.{i}@example.co.jp",
                                                     "password": WRONG}).status_code for i in range(600)]
     assert statuses.count(400) == 20 and statuses.count(429) == 580
     harness.client.cookies.clear()
-    harness.client.cookies.set("cc_session", session)
+    harness.client.cookies.set("__Host-cc_session", session)
     added = harness.run(store.count_audit_events) - rows_before
     assert added <= 21, f"{added} audit rows for one client's flood"
     assert set(harness.run(store.audit_actors)) - actors_before <= {"anonymous"}
