@@ -1,0 +1,76 @@
+"""Debian's Caddy on 127.0.0.1 in front of a local port, with its own CA (``tls internal``): for the reverse-proxy
+test and benchmark. No admin endpoint, no system trust store touched, state in a temp dir, nothing off-host."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def caddyfile(storage: Path, https_port: int, http_port: int, upstream_port: int) -> str:
+    """TLS on 127.0.0.1:``https_port`` by Caddy's internal CA, proxied to 127.0.0.1:``upstream_port``. Caddy
+    replaces any X-Forwarded-For a client sends with the client's address (it trusts no proxy in front of it)."""
+    return f"""{{
+\tadmin off
+\tskip_install_trust
+\tstorage file_system {storage}
+\thttp_port {http_port}
+\thttps_port {https_port}
+\tauto_https disable_redirects
+}}
+https://127.0.0.1:{https_port} {{
+\tbind 127.0.0.1
+\ttls internal
+\treverse_proxy 127.0.0.1:{upstream_port}
+}}
+"""
+
+
+class Caddy:
+    def __init__(self, workdir: Path, upstream_port: int, *, https_port: int | None = None) -> None:
+        binary = shutil.which("caddy")
+        if binary is None:
+            raise RuntimeError("caddy is missing (apt-get install caddy)")
+        self.port = https_port or _free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        home = workdir / "caddy-home"
+        home.mkdir(parents=True, exist_ok=True)
+        config = workdir / "Caddyfile"
+        config.write_text(caddyfile(workdir / "caddy-data", self.port, _free_port(), upstream_port))
+        self.log = workdir / "caddy.log"
+        env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen([binary, "run", "--config", str(config), "--adapter", "caddyfile"], env=env,
+                                         stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, path: str = "/healthz", timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("caddy exited: " + self.log.read_text(errors="replace"))
+            try:
+                if httpx.get(self.url + path, verify=False, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("caddy did not answer: " + self.log.read_text(errors="replace"))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
