@@ -15,11 +15,12 @@ from starlette.types import ASGIApp
 
 from . import i18n, keycheck, stats, visitors
 from .accounts import Accounts
-from .config import Settings
+from .config import Settings, read_token_file
+from .metrics import Metrics
 from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
-from .web import admin, auth_routes, customer, me, pages
+from .web import admin, auth_routes, customer, me, ops, pages
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -32,23 +33,27 @@ MAX_BODY = 8 * 1024 * 1024
 
 class App(Starlette):
     """Starlette with the scan hot path (``customer.FastCardPage``) in front of the whole middleware stack, and the
-    edge layers (trusted-proxy resolution, access log, HSTS) in front of that, so they see every request."""
+    edge layers (trusted-proxy resolution, access log, request metrics, HSTS) in front of that, so they see every
+    request."""
 
     settings: Settings
+    metrics: Metrics
 
     def build_middleware_stack(self) -> ASGIApp:
         stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack())
         if self.settings.secure_cookies and self.settings.hsts:
             stack = StrictTransport(stack, self.settings.hsts)
-        stack = AccessLog(stack)
+        stack = AccessLog(ops.RequestTimer(stack, self.metrics))
         return ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else stack
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     renderer = Renderer(settings.templates_dir, i18n.load_catalogues())
+    metrics = Metrics()  # one registry per app
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        metrics_token = None if settings.metrics_token_file is None else read_token_file(settings.metrics_token_file)
         store = await Store.open(settings.db_path)
         try:
             secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
@@ -57,12 +62,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
         accounts = Accounts(store, secret, service.clock, base_url=settings.base_url)
-        writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size)
+        writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size,
+                            observer=metrics)
+        metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
         writer.start()
         visitors.warm()
         maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
         app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, writer=writer,
-                                   renderer=renderer)
+                                   renderer=renderer, metrics=metrics, metrics_token=metrics_token)
         try:
             yield
         finally:
@@ -73,6 +80,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
     routes = [
         *customer.routes,
         *pages.routes,
+        *ops.routes,
         *auth_routes.routes,
         *me.routes,
         *admin.routes,
@@ -86,4 +94,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         max_body_size=MAX_BODY,
     )
     app.settings = settings
+    app.metrics = metrics
     return app

@@ -43,6 +43,7 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/-Proto or Forwarded are believed
     log_format: str = "text"  # "text" or "json" (one object per line)
     hsts: str = DEFAULT_HSTS  # Strict-Transport-Security value sent with an https base URL; "" sends none
+    metrics_token_file: Path | None = None  # without one, /metrics answers loopback peers only
 
     @property
     def secure_cookies(self) -> bool:
@@ -59,6 +60,7 @@ class Settings:
         port = _int(env.get("CONTACTCARD_PORT", "8000"), "CONTACTCARD_PORT")
         host = env.get("CONTACTCARD_HOST", "127.0.0.1")
         base_url = env.get("CONTACTCARD_BASE_URL", f"http://{host}:{port}")
+        token_file = env.get("CONTACTCARD_METRICS_TOKEN_FILE")
         return cls(
             db_path=Path(env.get("CONTACTCARD_DB", str(data_dir / "contactcard.sqlite3"))),
             base_url=normalise_base_url(base_url),
@@ -68,6 +70,7 @@ class Settings:
             trusted_proxies=trusted_proxies(env.get("CONTACTCARD_TRUSTED_PROXIES", "").split(",")),
             log_format=log_format(env.get("CONTACTCARD_LOG_FORMAT", "text")),
             hsts=hsts_value(env.get("CONTACTCARD_HSTS", DEFAULT_HSTS)),
+            metrics_token_file=Path(token_file) if token_file else None,
         )
 
 
@@ -135,6 +138,17 @@ def read_secret(path: Path) -> bytes | None:
     if len(secret) < 16:
         raise ValidationError(f"secret file {path} holds fewer than 16 bytes")
     return secret
+
+
+def read_token_file(path: Path) -> bytes:
+    """A bearer token from its file (e.g. for /metrics): at least 16 characters, not readable by others."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ValidationError(f"token file {path} is readable by others (mode {mode:o}); run chmod 600 on it")
+    token = path.read_bytes().strip()
+    if len(token) < 16:
+        raise ValidationError(f"token file {path} holds fewer than 16 characters")
+    return token
 
 
 def create_secret(path: Path) -> bytes:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass
 
+from .metrics import ScanObserver
 from .models import ContactcardError, Outcome, ScanEvent
 from .store import MAX_APPEND, Store
 
@@ -73,14 +75,24 @@ class _Pending:
 
 
 class ScanWriter:
-    def __init__(self, store: Store, *, max_queue: int = 4096, max_batch: int = 512) -> None:
+    def __init__(self, store: Store, *, max_queue: int = 4096, max_batch: int = 512,
+                 observer: ScanObserver | None = None) -> None:
         self._store = store
+        self.observer = observer or ScanObserver()
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(max_queue)
         self._max_batch = min(max_batch, MAX_APPEND)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.committed = 0  # events stored as rows
         self.limiter = BadTokenLimiter()
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def queue_bound(self) -> int:
+        return self._queue.maxsize
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="scan-writer")
@@ -91,11 +103,13 @@ class ScanWriter:
         A client that hangs up cancels only its wait: the event stays queued and is committed anyway.
         """
         if self._closing or self._task is None or self._task.done():
+            self.observer.shed("shutting_down")
             raise ScanNotRecorded("the server is shutting down")
         pending = _Pending(event, asyncio.get_running_loop().create_future(), overflow)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
+            self.observer.shed("queue_full")
             raise ScanNotRecorded("too many scans at once") from None
         await pending.done
 
@@ -135,6 +149,7 @@ class ScanWriter:
     async def _commit(self, batch: list[_Pending]) -> None:
         rows = [p.event for p in batch if not p.overflow]
         dropped = Counter((p.event.time.strftime("%Y-%m-%d"), p.event.outcome.value) for p in batch if p.overflow)
+        started = time.perf_counter()
         try:
             if dropped:
                 async with self._store.transaction():
@@ -149,11 +164,13 @@ class ScanWriter:
                         p.done.set_exception(ScanNotRecorded("the server is shutting down"))
                 raise
             log.error("scan batch of %d not committed: %s", len(batch), exc)
+            self.observer.shed("commit_failed", len(batch))
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(ScanNotRecorded("the scan could not be saved"))
             return
         self.committed += len(rows)
+        self.observer.committed(rows, [p.event for p in batch if p.overflow], time.perf_counter() - started)
         for p in batch:
             if not p.done.done():
                 p.done.set_result(None)

@@ -174,6 +174,10 @@ class Service:
     async def schema_version(self) -> int:
         return await self._store.schema_version()
 
+    async def database_writable(self) -> bool:
+        """Whether a write transaction can start now (for the readiness probe)."""
+        return await self._store.writable()
+
     async def media(self, sha: str) -> tuple[bytes, str] | None:
         """A stored image (photo or logo) and its content type, by content address."""
         return await self._store.media(sha)

@@ -218,6 +218,15 @@ class Store:
                     await self._conn.execute("ROLLBACK")
                 raise
 
+    async def writable(self) -> bool:
+        """Take the write lock and let it go, changing nothing: False on a read-only or failing database."""
+        try:
+            async with self.transaction():
+                pass
+        except sqlite3.Error:
+            return False
+        return True
+
     async def data_version(self) -> int:
         """Changes whenever another connection (the CLI, another worker) commits."""
         return int(await self._scalar("PRAGMA data_version"))

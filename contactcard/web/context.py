@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from ..accounts import Accounts
 from ..config import Settings
+from ..metrics import Metrics
 from ..scans import ScanWriter
 from ..service import Service
 from .render import Renderer
@@ -20,6 +21,8 @@ class AppContext:
     accounts: Accounts
     writer: ScanWriter
     renderer: Renderer
+    metrics: Metrics
+    metrics_token: bytes | None = None  # required by /metrics when set
 
 
 def app_context(request: Request) -> AppContext:
