@@ -1,24 +1,31 @@
-"""The only place with SQL. Small typed functions over one aiosqlite connection, rows mapped to dataclasses.
+"""The only place with SQL. Small typed functions, rows mapped to dataclasses.
 
-Writes that must be atomic run inside ``async with store.transaction():``, which also serialises them with
-the scan writer's batches on the shared connection.
+Two paths to the database (customers come first, see DESIGN.md):
+- the writer: one aiosqlite connection that commits the scan writer's batches and every other write. Writes
+  that must be atomic run inside ``async with store.transaction():``, serialised with the batches.
+- readers: a small bounded pool of read-only connections (WAL readers) used from worker threads, off the event
+  loop, for every read outside a transaction (console, /me, CLI reports, exports, maintenance). A report,
+  however slow, holds no lock the writer needs: a scan's commit never waits for it, and it never waits for one.
+Reads inside a transaction use the writer's connection, so they see the transaction's own writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import dataclasses
 import fcntl
 import hashlib
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -143,11 +150,74 @@ class DayTotals:
 
 
 SYNCHRONOUS = "FULL"  # every commit is on disk before the answer that depends on it is sent
+T = TypeVar("T")
+READERS = 3  # read-only connections: enough for a report, an export and a cache miss at once on 2 cores
+BUSY_TIMEOUT_MS = 5000
+# Set while the current task holds the writer's transaction: its reads must see its own writes.
+_in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
+
+
+class Readers:
+    """A bounded pool of read-only connections, each used by one worker thread at a time.
+
+    ``run(fn)`` hands ``fn`` an idle connection inside one read transaction (one snapshot for all its
+    statements) on a worker thread. A caller that is cancelled stops waiting, but the connection goes back to
+    the pool only when ``fn`` has finished with it.
+    """
+
+    def __init__(self, path: Path, size: int = READERS) -> None:
+        self._path, self._size = path, size
+        self._idle: list[sqlite3.Connection] = []
+        self._opened = 0
+        self._free = asyncio.Semaphore(size)
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="db-reader")
+        self._all: list[sqlite3.Connection] = []
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        await self._free.acquire()
+        conn = self._idle.pop() if self._idle else None
+        loop = asyncio.get_running_loop()
+        # The semaphore is released from the worker thread through the loop, never directly.
+        future = loop.run_in_executor(self._threads, self._call_threadsafe, loop, conn, fn)
+        return await asyncio.shield(future)
+
+    def _call_threadsafe(self, loop: asyncio.AbstractEventLoop, conn: sqlite3.Connection | None,
+                         fn: Callable[[sqlite3.Connection], T]) -> T:
+        if conn is None:
+            conn = self._connect()
+            self._all.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")  # a read transaction: this only ends the snapshot
+        finally:
+            loop.call_soon_threadsafe(self._release, conn)
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        self._idle.append(conn)
+        self._free.release()
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        for conn in self._all:
+            conn.close()
+        self._all.clear()
+        self._idle.clear()
 
 
 class Store:
-    def __init__(self, conn: aiosqlite.Connection, in_use: DatabaseLock | None = None) -> None:
+    def __init__(self, conn: aiosqlite.Connection, readers: Readers, in_use: DatabaseLock | None = None) -> None:
         self._conn = conn
+        self._readers = readers
         self._write_lock = asyncio.Lock()
         self._in_use = in_use
 
@@ -162,12 +232,12 @@ class Store:
             in_use.release()
             raise
         conn.row_factory = sqlite3.Row
-        store = cls(conn, in_use)
+        store = cls(conn, Readers(path), in_use)
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA busy_timeout=5000")
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await store.migrate(migrate_to)
         except BaseException:
             await store.close()
@@ -176,10 +246,17 @@ class Store:
 
     async def close(self) -> None:
         try:
-            await self._conn.close()
+            await asyncio.to_thread(self._readers.close)  # waits for reads still running in worker threads
         finally:
-            if self._in_use is not None:
-                self._in_use.release()
+            try:
+                await self._conn.close()
+            finally:
+                if self._in_use is not None:
+                    self._in_use.release()
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a read-only connection in a worker thread, inside one snapshot; see ``Readers``."""
+        return await self._readers.run(fn)
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -204,6 +281,7 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         async with self._write_lock:
+            inside = _in_transaction.set(True)
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 yield
@@ -217,6 +295,8 @@ class Store:
                 with contextlib.suppress(sqlite3.OperationalError):
                     await self._conn.execute("ROLLBACK")
                 raise
+            finally:
+                _in_transaction.reset(inside)
 
     async def writable(self) -> bool:
         """Take the write lock and let it go, changing nothing: False on a read-only or failing database."""
@@ -228,8 +308,13 @@ class Store:
         return True
 
     async def data_version(self) -> int:
-        """Changes whenever another connection (the CLI, another worker) commits."""
-        return int(await self._scalar("PRAGMA data_version"))
+        """Changes whenever another connection (the CLI, another worker) commits.
+
+        Read on the writer's connection: the counter is per connection, and this one's own commits (scans,
+        the console's changes) must not count as another's.
+        """
+        rows = await self._conn.execute_fetchall("PRAGMA data_version")
+        return int(next(iter(rows))[0])
 
     async def integrity_check(self) -> str:
         return str(await self._scalar("PRAGMA integrity_check"))
@@ -260,8 +345,9 @@ class Store:
         return rows[0][0] if rows else None
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        # one round trip to the database thread (execute + fetchall + close would be three)
-        return list(await self._conn.execute_fetchall(sql, params))
+        if _in_transaction.get():  # one round trip to the writer's thread (execute + fetchall + close: three)
+            return list(await self._conn.execute_fetchall(sql, params))
+        return await self._readers.run(lambda conn: conn.execute(sql, params).fetchall())
 
     async def _row(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = await self._rows(sql, params)
