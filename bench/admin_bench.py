@@ -197,9 +197,15 @@ class Admin:
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        self.conn.request(method, path, body, {"User-Agent": "admin-bench", "Accept-Language": "ja",
-                                                **({"Cookie": cookie} if cookie else {}), **(headers or {})})
-        response = self.conn.getresponse()
+        send = {"User-Agent": "admin-bench", "Accept-Language": "ja", **({"Cookie": cookie} if cookie else {}),
+                **(headers or {})}
+        try:
+            self.conn.request(method, path, body, send)
+            response = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionError):  # the server closed an idle keep-alive
+            self.conn.close()
+            self.conn.request(method, path, body, send)
+            response = self.conn.getresponse()
         for header in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
             self.cookies[name.strip()] = rest.split(";", 1)[0]
@@ -219,6 +225,7 @@ class Admin:
     def csv_rows(self, path: str) -> tuple[int, float]:
         """Rows streamed (header excluded) and seconds taken, reading the download chunk by chunk."""
         begin = time.perf_counter()
+        self.conn.close()  # a fresh connection: never one the server is about to close as idle
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         self.conn.request("GET", path, headers={"User-Agent": "admin-bench", "Cookie": cookie})
         response = self.conn.getresponse()
