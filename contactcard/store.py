@@ -345,6 +345,7 @@ class Store:
         return rows[0][0] if rows else None
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A read (a write here fails: readers are query-only)."""
         if _in_transaction.get():  # one round trip to the writer's thread (execute + fetchall + close: three)
             return list(await self._conn.execute_fetchall(sql, params))
         return await self._readers.run(lambda conn: conn.execute(sql, params).fetchall())
@@ -738,11 +739,12 @@ class Store:
 
     async def count_sign_in_throttled(self, key: str, until: datetime) -> int:
         """Count one refused attempt against a throttle period; returns the period's count so far."""
-        return int(await self._scalar(
+        rows = await self._conn.execute_fetchall(  # a write: the writer's connection, never a reader
             """INSERT INTO sign_in_throttles (key, until, refused) VALUES (?, ?, 1)
                ON CONFLICT (key, until) DO UPDATE SET refused = refused + 1 RETURNING refused""",
             (key, ts(until)),
-        ))
+        )
+        return int(next(iter(rows))[0])
 
     async def purge_sign_in_throttles(self, before: datetime) -> None:
         await self._exec("DELETE FROM sign_in_throttles WHERE until < ?", (ts(before),))
