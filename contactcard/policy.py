@@ -17,6 +17,7 @@ today's rules before a customer sees it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, unquote
 
@@ -331,3 +332,85 @@ def _check_teams(company: Company, url: WebUrl) -> None:
         for user in users.split(","):
             if user.strip():
                 _check_email(company, user.strip())
+
+
+# --- free text ---------------------------------------------------------------------------------------
+# A channel label, a title or a department is printed on the card next to the buttons, so it must not carry a
+# contact the targets may not: "個人LINE: taro_private / 090-1234-5678". Text is read after NFKC (full-width
+# digits, letters, "＠" and "：" fold) and lower-cased. Refused when it holds
+#   - a run of 9 or more digits (separators allowed between them) that is not a number under an allowed prefix;
+#   - an email address (or "(at)"/"[at]"/"アットマーク") whose domain is not allowed;
+#   - a URL (scheme, "www." or host/path) that would not pass as a company web link, or a bare messenger,
+#     shortener or redirector host ("lin.ee", "t.me");
+#   - a LINE-style handle: "@id" that is not an allowed Official Account, or any "~id";
+#   - a word joined by "_" ("taro_private"), the shape of a handle;
+#   - a messenger name or "ID" followed by an ID: after ":", "=", "は" or "ID", or a token with a digit, "." or
+#     "-"; after an unambiguous messenger brand (WhatsApp, WeChat, Telegram, ...) any word that is not ordinary
+#     ("LINE公式アカウント", "LINE Official Account", "WhatsApp Business" and "Line Manager" stay fine).
+_TEXT_DIGITS = re.compile(r"\+?\(?[0-9](?:[\s\-‐‑‒–—―−ー.()]{0,2}[0-9]){8,}")
+_TEXT_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+_TEXT_AT_WORD = re.compile(r"\((?:at|アット)\)|\[(?:at|アット)\]|\{at\}|アットマーク|あっとまーく")
+_TEXT_URL = re.compile(r"(?:https?://|www\.)\S+|(?<![a-z0-9@._-])[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z][a-z0-9-]*/\S*")
+_TEXT_HOST = re.compile(r"(?<![a-z0-9@._-])[a-z0-9-]+(?:\.[a-z0-9-]+)+(?![a-z0-9_-])")
+_TEXT_HANDLE = re.compile(r"(?<![a-z0-9._%+-])([@~])([a-z0-9._-]{2,})")
+_BRANDS = ("whatsapp", "ワッツアップ", "wechat", "weixin", "微信", "telegram", "テレグラム", "kakaotalk", "kakao",
+           "カカオトーク", "カカオ", "messenger", "メッセンジャー", "instagram", "インスタグラム", "インスタ", "viber",
+           "skype", "スカイプ", "discord", "threema", "snapchat", "ライン", "らいん")
+_AMBIGUOUS = ("line", "signal", "id")  # ordinary English words too: an ID must look like one
+_TEXT_MESSENGER_ID = re.compile(
+    r"(?<![a-z0-9])(?P<word>" + "|".join(map(re.escape, _BRANDS + _AMBIGUOUS)) + r")(?![a-z0-9])"
+    r"\s*(?P<id>id(?![a-z0-9]))?\s*(?P<sep>[:=→]|->|は|が|=>)?\s*(?P<token>[a-z0-9][a-z0-9._-]*)?")
+# "taro_private" on its own: an underscore joins the parts of a handle, never of a title or a department name.
+_TEXT_UNDERSCORE = re.compile(r"(?<![a-z0-9._@~-])(?=[a-z0-9._-]*[a-z0-9])[a-z0-9.-]*_[a-z0-9._-]*")
+_ORDINARY_WORDS = frozenset({
+    "official", "account", "accounts", "oa", "works", "business", "chat", "call", "calls", "channel", "page",
+    "pay", "ads", "app", "support", "desk", "team", "for", "and", "or", "de", "with", "us", "the", "our", "to",
+})
+
+
+def check_text(company: Company, what: str, text: str) -> None:
+    """Raise PolicyError when free text printed on the card carries a contact outside the policy."""
+    if not company.has_policy or not text:
+        return
+    folded = unicodedata.normalize("NFKC", text).lower()
+    problem = _text_problem(company, folded)
+    if problem:
+        raise PolicyError(f"the {what} must not carry {problem}; put company contacts in channels instead")
+
+
+def _text_problem(company: Company, text: str) -> str:
+    for run in _TEXT_DIGITS.finditer(text):
+        number = re.sub(r"[‐‑‒–—―−ー]", "-", run.group())
+        try:
+            _check_phone(company, number)
+        except ValidationError:
+            return f"a phone number outside the policy ({run.group()})"
+    for address in _TEXT_EMAIL.finditer(text):
+        if address.group().rsplit("@", 1)[-1] not in company.allow_email_domains:
+            return f"an email address outside the policy ({address.group()})"
+    if _TEXT_AT_WORD.search(text):
+        return "a spelled-out email address"
+    for link in _TEXT_URL.finditer(text):
+        url = link.group()
+        try:
+            check_policy(company, ChannelKind.WEB, url if url.startswith("http") else "https://" + url)
+        except ValidationError:
+            return f"a link outside the policy ({url})"
+    for host in _TEXT_HOST.finditer(text):
+        name = host.group()
+        if _blocked_everywhere(name) or _on(name, LINE_DOMAINS + WHATSAPP_DOMAINS + LINE_WORKS_DOMAINS):
+            return f"a messenger or redirect host ({name})"
+    for handle in _TEXT_HANDLE.finditer(text):
+        if handle.group(1) == "~" or handle.group() not in company.allow_line_ids:
+            return f"a LINE ID outside the policy ({handle.group()})"
+    for word in _TEXT_UNDERSCORE.finditer(text):
+        if "@" + word.group() not in company.allow_line_ids:
+            return f"an ID-like word ({word.group()})"
+    for mention in _TEXT_MESSENGER_ID.finditer(text):
+        token = mention.group("token")
+        if not token or token in _ORDINARY_WORDS or "@" + token in company.allow_line_ids:
+            continue
+        id_like = mention.group("id") or mention.group("sep") or re.search(r"[0-9._-]", token)
+        if id_like or mention.group("word") not in _AMBIGUOUS:
+            return f"a messenger ID ({mention.group().strip()})"
+    return ""

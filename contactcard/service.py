@@ -231,6 +231,7 @@ class Service:
         async with self._change(actor) as change:
             employee = Employee(id=0, **fields, photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None,
                                 created_at=change.now)
+            _check_printed_text(await change.company(), employee)
             employee = dataclasses.replace(employee, id=await self._store.add_employee(employee))
             await change.audit("employee.add", f"employee:{employee.id}", None, _profile(employee))
         return employee
@@ -287,6 +288,7 @@ class Service:
         updated = dataclasses.replace(employee, **profile)
         before, after = audit_trail.changed({k: getattr(employee, k) for k in profile}, profile)
         async with self._change(actor) as change:
+            _check_printed_text(await change.company(), updated)
             await self._store.update_employee(updated)
             if after:
                 await change.audit("employee.update", f"employee:{employee.id}", before, after)
@@ -313,7 +315,9 @@ class Service:
         label = _text("label", label)
         async with self._change(actor) as change:
             # the policy as committed: another process (the CLI) may have tightened it since the cache was filled
-            policy.check_policy(await change.company(), kind, cleaned)
+            company = await change.company()
+            policy.check_policy(company, kind, cleaned)
+            policy.check_text(company, "label", label)
             channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned, label)
             await change.audit("channel.add", f"channel:{channel_id}", None,
                                {"employee_id": None if owner is None else owner.id, "kind": kind,
@@ -575,9 +579,16 @@ class Service:
 def _within_policy(company: Company, channel: Channel) -> bool:
     try:
         policy.check_policy(company, channel.kind, channel.target)
+        policy.check_text(company, "label", channel.label)
     except ValidationError:
         return False
     return True
+
+
+def _check_printed_text(company: Company, employee: Employee) -> None:
+    """The title and department are printed on the card: no personal contact may ride along in them."""
+    policy.check_text(company, "title", employee.title)
+    policy.check_text(company, "department", employee.department)
 
 
 def _profile(value: object) -> dict[str, object]:

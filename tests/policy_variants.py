@@ -417,3 +417,72 @@ VARIANTS: tuple[Variant, ...] = (
     *_disguised(), *_line_paths(), *_line_hosts(), *_whatsapp(), *_mail(), *_phones(), *_elsewhere(),
     *_web_hosts(), *_listed(),
 )
+
+
+# Finding 12, second part: free text printed on the card (channel labels, title, department), checked with
+# policy.check_text under the "acme" preset (plus acme_web where the web allow-list matters).
+@dataclass(frozen=True)
+class TextVariant:
+    text: str
+    preset: str
+    verdict: str
+    note: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.verdict}|{self.preset}|{self.note}|{self.text}"
+
+
+_TEXT_REFUSED = (
+    ("個人LINE: taro_private / 090-1234-5678", "the review's label"),
+    ("LINE ID taro_private", "the review's title"),
+    ("LINE ID: taro", "LINE ID with a colon"),
+    ("LINE: taro", "LINE and a colon"),
+    ("LINE→taro", "LINE and an arrow"),
+    ("LINE taro1985", "LINE and an ID with digits"),
+    ("ライン taro", "katakana LINE and a word"),
+    ("ＬＩＮＥ ＩＤ：ｔａｒｏ", "full-width LINE ID"),
+    ("IDは taro_private", "ID は"),
+    ("ID: taro", "ID and a colon"),
+    ("taro_private", "a handle on its own"),
+    ("@taro_private", "@handle that is not the company's"),
+    ("＠taro", "full-width @handle"),
+    ("~taro_private", "~handle"),
+    ("WeChat taro", "WeChat and a word"),
+    ("微信 taro", "WeChat in Chinese"),
+    ("Telegram: @taro", "Telegram"),
+    ("KakaoTalk taro", "KakaoTalk"),
+    ("Instagram taro.private", "Instagram"),
+    ("WhatsApp 819012345678", "WhatsApp number"),
+    ("携帯 090-1234-5678", "personal mobile"),
+    ("090 1234 5678", "personal mobile with spaces"),
+    ("０９０ー１２３４ー５６７８", "full-width mobile with long-vowel dashes"),
+    ("+81 90-1234-5678", "mobile in international form"),
+    ("(090)1234-5678", "mobile with brackets"),
+    ("9012345678", "mobile without the leading 0"),
+    ("taro.private@gmail.com", "Gmail address"),
+    ("taro＠gmail.com", "Gmail with a full-width at"),
+    ("taro(at)gmail.com", "spelled-out at"),
+    ("taro アットマーク gmail.com", "at-mark in Japanese"),
+    ("https://line.me/ti/p/~taro", "personal LINE URL"),
+    ("line.me/ti/p/~taro", "personal LINE URL without a scheme"),
+    ("lin.ee/AbCdEf", "LINE short link"),
+    ("t.me/taro", "Telegram link"),
+    ("bit.ly/3xYz", "shortener"),
+    ("wa.me", "bare WhatsApp host"),
+    ("https://evil.example/", "a link to any host, with the web allow-list set"),
+)
+_TEXT_ACCEPTED = (
+    "営業部", "課長", "第2営業部", "カスタマーサポート部", "Sales Manager", "Line Manager", "Product Line Manager",
+    "ID管理部", "ID Management Lead", "LINE公式アカウント", "LINE Official Account", "LINE公式アカウントで相談",
+    "WhatsApp Business", "LINE WORKS", "WeChat Pay 担当", "Skype for Business", "LINE @acme", "＠ａｃｍｅ",
+    "代表 03-1234-5678", "Hotline 03-1234-5678", "sales@acme.example", "Node.js エンジニア", "ASP.NET 開発",
+    "2026-11-28 着任", "株式会社アクメ Co.,Ltd.", "平日 9:00-18:00", "ISO 9001:2015 推進室", "営業部_東京",
+    "https://www.acme.example/recruit", "www.acme.example", "Sales @ Tokyo", "Direct Line", "",
+)
+
+TEXT_VARIANTS: tuple[TextVariant, ...] = (
+    *(TextVariant(text, "acme_web", "refuse", note) for text, note in _TEXT_REFUSED),
+    *(TextVariant(text, "acme_web", "accept", "ordinary text") for text in _TEXT_ACCEPTED),
+    TextVariant("個人LINE: taro_private / 090-1234-5678", "none", "accept", "no policy: text is not checked"),
+)

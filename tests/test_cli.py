@@ -201,6 +201,23 @@ def test_policy_refuses_personal_channels(cli: Any, kind: str, target: str) -> N
     assert ok(cli("channel", "list", "--employee", TARO, "--json")).json == before == []
 
 
+def test_policy_refuses_a_personal_contact_in_free_text(cli: Any) -> None:
+    """Finding 12: a label, title or department printed on the card carries no personal contact."""
+    with_policy(cli)
+    assert "title" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name", "山田 太郎",
+                                                "--title", "LINE ID taro_private"))
+    assert "department" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name", "山田 太郎",
+                                                     "--department", "営業部 090-1234-5678"))
+    assert ok(cli("employee", "list", "--json")).json == []
+    add_taro(cli)
+    assert "label" in assert_one_line_error(cli("channel", "add", "--employee", TARO, "--kind", "phone",
+                                                "--target", "03-1234-5678",
+                                                "--label", "個人LINE: taro_private / 090-1234-5678"))
+    assert ok(cli("channel", "list", "--employee", TARO, "--json")).json == []
+    ok(cli("channel", "add", "--employee", TARO, "--kind", "line", "--target", "https://line.me/R/ti/p/@sample-shoji",
+           "--label", "LINE公式アカウント"))
+
+
 @pytest.mark.parametrize("kind", ["web", "custom", "booking"])
 def test_javascript_target_refused(cli: Any, kind: str) -> None:
     add_taro(cli)

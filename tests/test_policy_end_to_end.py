@@ -154,3 +154,41 @@ def test_settings_refuse_an_allow_list_entry_that_cannot_be_a_company_host(
     r = post(seeded.client, "/admin/settings", _settings(allow_web_hosts=entry))
     assert r.status_code == 400 and message in r.text
     assert seeded.run(seeded.service.company).allow_web_hosts == ()
+
+
+def test_console_refuses_a_personal_contact_in_a_label_title_or_department(seeded: Harness) -> None:
+    taro = seeded.run(seeded.service.find_employee, TARO)
+    before = seeded.run(seeded.service.channels, taro.id)
+    r = post(seeded.client, f"/admin/employees/{taro.id}/channels",
+             {"kind": "phone", "target": "03-1234-9999", "label": "個人LINE: taro_private / 090-1234-5678"})
+    assert r.status_code == 400 and "the label must not carry" in r.text
+    assert seeded.run(seeded.service.channels, taro.id) == before
+    r = post(seeded.client, f"/admin/employees/{taro.id}",
+             {"family_name": "山田", "given_name": "太郎", "email": TARO, "title": "LINE ID taro_private"})
+    assert r.status_code == 400 and "the title must not carry" in r.text
+    r = post(seeded.client, "/admin/employees/new",
+             {"family_name": "佐藤", "email": "hanako@example.co.jp", "department": "営業部 hanako.sato@gmail.com"})
+    assert r.status_code == 400 and "the department must not carry" in r.text
+    assert [e.email for e in seeded.run(seeded.service.employees)] == [TARO]
+    assert seeded.run(seeded.service.find_employee, TARO).title == "課長"
+    ok = post(seeded.client, f"/admin/employees/{taro.id}/channels",
+              {"kind": "line", "target": "https://line.me/R/ti/p/@sample", "label": "LINE公式アカウント"})
+    assert ok.status_code == 303
+
+
+def test_a_label_stored_before_the_tightening_hides_its_channel(seeded: Harness) -> None:
+    issued = seeded.run(seeded.service.current_card, TARO)
+    assert issued is not None
+    taro = seeded.run(seeded.service.find_employee, TARO)
+    store = seeded.service._store
+
+    async def write() -> int:
+        async with store.transaction():
+            return await store.add_channel(taro.id, ChannelKind.PHONE, "tel:+81312349999", "個人LINE: taro_private")
+
+    channel_id = seeded.run(write)
+    seeded.service.invalidate()
+    page = seeded.client.get(seeded.path(issued)).text
+    assert "taro_private" not in page and len(GO_LINK.findall(page)) == 3
+    assert "taro_private" not in seeded.client.get(seeded.path(issued) + "/vcard").text
+    assert seeded.client.get(f"{seeded.path(issued)}/go/{channel_id}").status_code == 404

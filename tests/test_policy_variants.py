@@ -9,7 +9,7 @@ import pytest
 from contactcard import policy
 from contactcard.models import ChannelKind, ValidationError
 
-from .policy_variants import PRESETS, VARIANTS, Variant
+from .policy_variants import PRESETS, TEXT_VARIANTS, VARIANTS, TextVariant, Variant
 
 
 def verdict(variant: Variant) -> tuple[str, str]:
@@ -41,3 +41,14 @@ def test_the_table_covers_the_review() -> None:
     assert findings["1"] >= 27 and findings["2"] >= 2 and findings["5"] >= 12 and findings["12"] >= 24
     assert sum(1 for v in VARIANTS if v.note.startswith("personal mobile")) == 46
     assert len({v.id for v in VARIANTS}) == len(VARIANTS), "no row is listed twice"
+
+
+@pytest.mark.parametrize("variant", TEXT_VARIANTS, ids=lambda v: v.id)
+def test_free_text_variant(variant: TextVariant) -> None:
+    try:
+        policy.check_text(PRESETS[variant.preset], "label", variant.text)
+    except ValidationError as err:
+        assert variant.verdict == "refuse", f"{variant.note}: {err}"
+        assert "\n" not in str(err) and str(err).startswith("the label must not carry")
+    else:
+        assert variant.verdict == "accept", f"{variant.note}: accepted"
