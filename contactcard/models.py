@@ -71,6 +71,11 @@ class Outcome(enum.StrEnum):
     BAD_CHANNEL = "bad_channel"  # a live card, but no such channel
 
 
+# What counts as a scan, everywhere (dashboard, stats, /me): someone opening a card link, the live page or the page
+# an ended link shows instead. Bots are recorded but never counted as people.
+SCAN_OUTCOMES: tuple[Outcome, ...] = (Outcome.VIEW, Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED)
+
+
 @dataclass(frozen=True)
 class Channel:
     id: int
@@ -181,6 +186,27 @@ class ScanEvent:
     os: str = ""
     browser: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DayTotals:
+    """People's counts over one local day (or a span, ``day`` "first..last") at one scope: a card, an employee
+    (``card_id`` 0) or the company (both 0). Bots are counted apart and never as people."""
+
+    day: str
+    scans: int = 0  # SCAN_OUTCOMES hits
+    visitors: int = 0  # distinct visitor keys among those scans
+    clicks: int = 0  # channel buttons followed
+    clickers: int = 0  # distinct visitor keys among those clicks
+    vcards: int = 0  # contacts saved
+    bots: int = 0
+    employee_id: int = 0
+    card_id: int = 0
+
+    @property
+    def click_rate(self) -> float:
+        """The share of visitors who followed a channel."""
+        return 0.0 if not self.visitors else min(1.0, self.clickers / self.visitors)
 
 
 class Role(enum.StrEnum):

@@ -15,12 +15,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import stats
-from .models import Company, Employee, Outcome
+from .models import SCAN_OUTCOMES, Company, Employee, Outcome
 from .stats import local_day_bounds
 from .store import EventRow, Store
 
-# A scan is someone opening a card link: the live page, or the page an ended link shows instead.
-SCAN_OUTCOMES: tuple[Outcome, ...] = (Outcome.VIEW, Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED)
 # Hits on links that no longer (or never did) lead to a person: worth an admin's eye.
 ALERT_OUTCOMES: tuple[Outcome, ...] = (Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED, Outcome.UNKNOWN,
                                        Outcome.MALFORMED)

@@ -16,6 +16,7 @@ from . import policy, reports, tokens
 from . import stats as analytics
 from .brand import check_color
 from .models import (
+    SCAN_OUTCOMES,
     AuditEvent,
     Card,
     Channel,
@@ -440,17 +441,15 @@ class Service:
         return self._issued(record)
 
     async def scan_counts(self, employee_id: int) -> ScanCounts:
-        """The employee's own scans (page views) today in the company's time zone, last 7 and last 30 days.
-
-        The one place that defines what /me counts, so a later rule (people only, no bots) changes it here.
-        """
+        """The employee's own scans (``SCAN_OUTCOMES``, people only) today in the company's time zone, last 7 and
+        last 30 days: the same count the console shows for them."""
         now = self.clock()
         midnight = local_time(await self.company(), now).replace(hour=0, minute=0, second=0, microsecond=0)
-        views = (Outcome.VIEW.value,)
+        scans = [o.value for o in SCAN_OUTCOMES]
         return ScanCounts(
-            today=await self._store.count_card_events(employee_id, views, midnight.astimezone(UTC)),
-            week=await self._store.count_card_events(employee_id, views, now - timedelta(days=7)),
-            month=await self._store.count_card_events(employee_id, views, now - timedelta(days=30)),
+            today=await self._store.count_card_events(employee_id, scans, midnight.astimezone(UTC)),
+            week=await self._store.count_card_events(employee_id, scans, now - timedelta(days=7)),
+            month=await self._store.count_card_events(employee_id, scans, now - timedelta(days=30)),
         )
 
     async def current_card(self, employee_ref: str | int) -> IssuedCard | None:

@@ -17,6 +17,7 @@ company and the time.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,8 +25,8 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from .models import Company
-from .store import DayTotals, Store
+from .models import Company, DayTotals
+from .store import Store
 
 if TYPE_CHECKING:  # the service calls in here; only the daily job calls back
     from .service import Service
@@ -36,36 +37,21 @@ MAX_DAYS = 3660
 
 
 @dataclass(frozen=True)
-class DayStats:
-    day: str
-    scans: int = 0
-    visitors: int = 0
-    clicks: int = 0
-    clickers: int = 0
-    vcards: int = 0
-    bots: int = 0
-
-    @property
-    def click_rate(self) -> float:
-        return 0.0 if not self.visitors else min(1.0, self.clickers / self.visitors)
-
-
-@dataclass(frozen=True)
 class Stats:
     """One scope (an employee, a card, or the whole company) over consecutive days, oldest first."""
 
     employee_id: int | None
     card_id: int | None
-    days: tuple[DayStats, ...]
+    days: tuple[DayTotals, ...]
 
     @property
-    def total(self) -> DayStats:
+    def total(self) -> DayTotals:
         fields = ("scans", "visitors", "clicks", "clickers", "vcards", "bots")
         sums = {f: sum(getattr(d, f) for d in self.days) for f in fields}
-        return DayStats(f"{self.days[0].day}..{self.days[-1].day}" if self.days else "", **sums)
+        return DayTotals(f"{self.days[0].day}..{self.days[-1].day}" if self.days else "", **sums)
 
     def as_json(self) -> dict[str, object]:
-        def one(d: DayStats) -> dict[str, object]:
+        def one(d: DayTotals) -> dict[str, object]:
             return {"day": d.day, "scans": d.scans, "unique_visitors": d.visitors, "clicks": d.clicks,
                     "clicking_visitors": d.clickers, "vcards": d.vcards, "bots": d.bots,
                     "click_rate": round(d.click_rate, 4)}
@@ -129,11 +115,8 @@ async def stats(store: Store, company: Company, now: datetime, *, employee_id: i
     return Stats(employee_id, card_id, tuple(out))
 
 
-def _day(key: str, t: DayTotals | None) -> DayStats:
-    if t is None:
-        return DayStats(key)
-    return DayStats(key, scans=t.scans, visitors=t.visitors, clicks=t.clicks, clickers=t.clickers,
-                    vcards=t.vcards, bots=t.bots)
+def _day(key: str, t: DayTotals | None) -> DayTotals:
+    return DayTotals(key) if t is None else dataclasses.replace(t, day=key)
 
 
 async def purge(store: Store, company: Company, now: datetime) -> int:

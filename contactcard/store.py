@@ -30,12 +30,14 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from .models import (
+    SCAN_OUTCOMES,
     AuditEvent,
     Card,
     Channel,
     ChannelKind,
     Company,
     Conflict,
+    DayTotals,
     Employee,
     EmployeeStatus,
     NotFound,
@@ -124,7 +126,7 @@ _INSERT_EVENTS = """INSERT INTO events (time, card_id, employee_id, outcome, cha
     referrer, accept_language, visitor_key, is_bot, device, os, browser) VALUES """
 _EVENT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 MAX_APPEND = 2000  # 14 parameters a row stays under SQLite's 32,766 bound parameters
-_SCAN_OUTCOMES = "('view', 'expired', 'revoked', 'departed')"
+_SCAN_OUTCOMES = "(" + ", ".join(f"'{o.value}'" for o in SCAN_OUTCOMES) + ")"  # enum constants, not input
 _TOTALS = f"""
     SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
     SUM(is_bot),
@@ -132,21 +134,6 @@ _TOTALS = f"""
     SUM(is_bot = 0 AND outcome = 'click'),
     COUNT(DISTINCT CASE WHEN is_bot = 0 AND outcome = 'click' THEN visitor_key END),
     SUM(is_bot = 0 AND outcome = 'vcard')"""
-
-
-@dataclass(frozen=True)
-class DayTotals:
-    """One day's counts at one scope: a card, an employee (card_id 0) or the company (both 0)."""
-
-    day: str
-    employee_id: int
-    card_id: int
-    scans: int = 0
-    bots: int = 0
-    visitors: int = 0
-    clicks: int = 0
-    clickers: int = 0
-    vcards: int = 0
 
 
 SYNCHRONOUS = "FULL"  # every commit is on disk before the answer that depends on it is sent
@@ -604,7 +591,9 @@ class Store:
                     WHERE time >= ? AND time < ? AND {where} {group}""",  # noqa: S608 (constants only)
                 (ts(start), ts(end)),
             )
-            out.extend(DayTotals("", int(r[0]), int(r[1]), *(int(x or 0) for x in tuple(r)[2:])) for r in rows)
+            out.extend(DayTotals("", employee_id=int(r[0]), card_id=int(r[1]), scans=int(r[2] or 0),
+                                 bots=int(r[3] or 0), visitors=int(r[4] or 0), clicks=int(r[5] or 0),
+                                 clickers=int(r[6] or 0), vcards=int(r[7] or 0)) for r in rows)
         return out
 
     async def save_totals(self, day: str, totals: Iterable[DayTotals]) -> None:
@@ -625,8 +614,9 @@ class Store:
                ORDER BY day""",
             (first_day, last_day, employee_id, card_id),
         )
-        return [DayTotals(r["day"], r["employee_id"], r["card_id"], r["scans"], r["bots"], r["visitors"],
-                          r["clicks"], r["clickers"], r["vcards"]) for r in rows]
+        return [DayTotals(r["day"], employee_id=r["employee_id"], card_id=r["card_id"], scans=r["scans"],
+                          bots=r["bots"], visitors=r["visitors"], clicks=r["clicks"], clickers=r["clickers"],
+                          vcards=r["vcards"]) for r in rows]
 
     async def delete_events_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to ``limit`` of the oldest events before ``cutoff``; the caller holds a transaction."""

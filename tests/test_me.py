@@ -164,12 +164,17 @@ def test_installable_manifest_icons_and_service_worker(harness: Harness) -> None
     assert client.get("/icons/icon-64.png").status_code == 404
 
 
-def test_scan_counts_count_page_views_only(harness: Harness) -> None:
+def test_scan_counts_count_scans_as_the_console_does(harness: Harness) -> None:
     issued = harness.seed()
     harness.client.get(harness.path(issued))
     harness.client.get(harness.path(issued) + "/vcard")
     employee = harness.run(harness.service.find_employee, "taro@example.co.jp")
     counts = harness.run(harness.service.scan_counts, employee.id)
-    assert (counts.today, counts.week, counts.month) == (1, 1, 1)
-    assert [e.outcome for e in harness.events()] == [Outcome.VIEW, Outcome.VCARD]
+    assert (counts.today, counts.week, counts.month) == (1, 1, 1), "a saved contact is not a scan"
+    harness.run(harness.service.rotate_card, employee.id, actor="cli")
+    assert harness.client.get(harness.path(issued)).status_code == 410  # the old QR, still a scan of theirs
+    counts = harness.run(harness.service.scan_counts, employee.id)
+    assert (counts.today, counts.week, counts.month) == (2, 2, 2)
+    assert harness.run(harness.service.stats, employee_id=employee.id).total.scans == 2, "one definition"
+    assert [e.outcome for e in harness.events()] == [Outcome.VIEW, Outcome.VCARD, Outcome.REVOKED]
     assert accounts(harness) is not None
