@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from . import stats
 from .models import SCAN_OUTCOMES, Company, Employee, Outcome
 from .stats import local_day_bounds
-from .store import EventRow, Store
+from .store import EventFilter, EventRow, Store
 
 # Hits on links that no longer (or never did) lead to a person: worth an admin's eye.
 ALERT_OUTCOMES: tuple[Outcome, ...] = (Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED, Outcome.UNKNOWN,
@@ -54,8 +54,8 @@ def last_days(zone: str, now: datetime, count: int) -> list[tuple[date, datetime
     return [(d, *local_day_bounds(zone, d)) for d in (today - timedelta(days=n) for n in range(count - 1, -1, -1))]
 
 
-def _values(outcomes: Sequence[Outcome]) -> list[str]:
-    return [o.value for o in outcomes]
+def _values(outcomes: Sequence[Outcome]) -> tuple[str, ...]:
+    return tuple(o.value for o in outcomes)
 
 
 async def scans_per_day(store: Store, company: Company, now: datetime, days: int = CHART_DAYS) -> list[DayCount]:
@@ -77,10 +77,10 @@ async def dashboard(store: Store, company: Company, now: datetime, *, top: int =
     alert_since = now - timedelta(days=ALERT_DAYS)
     by_outcome = await store.count_by_outcome(alert_since, until)
     alerts = {o.value: by_outcome[o.value] for o in ALERT_OUTCOMES if by_outcome.get(o.value)}
-    alert_events = await store.search_events(outcomes=_values(ALERT_OUTCOMES), since=alert_since, limit=10)
+    alert_events = await store.events(EventFilter(outcomes=_values(ALERT_OUTCOMES), since=alert_since), limit=10)
     return Dashboard(
         days=tuple(days), total=sum(d.count for d in days), top=tuple(top_rows),
-        recent=tuple(await store.search_events(limit=recent)),
+        recent=tuple(await store.events(limit=recent)),
         alerts=alerts, alert_events=tuple(alert_events),
     )
 
@@ -94,22 +94,18 @@ class ScanFilter:
     start: date | None = None
     end: date | None = None
 
-    def bounds(self, zone: str) -> tuple[datetime | None, datetime | None]:
-        since = None if self.start is None else local_day_bounds(zone, self.start)[0]
-        until = None if self.end is None else local_day_bounds(zone, self.end)[1]
-        return since, until
+    def events(self, zone: str) -> EventFilter:
+        """The store's filter for these, the local days turned into instants."""
+        return EventFilter(
+            employee_id=self.employee_id, outcomes=() if self.outcome is None else (self.outcome.value,),
+            since=None if self.start is None else local_day_bounds(zone, self.start)[0],
+            until=None if self.end is None else local_day_bounds(zone, self.end)[1])
 
 
 async def scan_log(store: Store, company: Company, flt: ScanFilter, *, limit: int, offset: int = 0,
                    before_id: int | None = None) -> list[EventRow]:
-    since, until = flt.bounds(company.timezone)
-    return await store.search_events(
-        employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
-        since=since, until=until, before_id=before_id, limit=limit, offset=offset)
+    return await store.events(flt.events(company.timezone), before_id=before_id, limit=limit, offset=offset)
 
 
 async def count_scan_log(store: Store, company: Company, flt: ScanFilter) -> int:
-    since, until = flt.bounds(company.timezone)
-    return await store.count_search_events(
-        employee_id=flt.employee_id, outcomes=() if flt.outcome is None else (flt.outcome.value,),
-        since=since, until=until)
+    return await store.count_events(flt.events(company.timezone))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
@@ -36,6 +36,7 @@ Clock = Callable[[], datetime]
 MAX_TEXT = 200
 MAX_CARD_DAYS = 3650
 CARD_CACHE_SIZE = 10_000
+EXPORT_PAGE = 1000  # rows per read while streaming an export
 
 
 def system_clock() -> datetime:
@@ -499,6 +500,14 @@ class Service:
         """Roll up finished days, then delete events older than the retention; returns rows deleted."""
         return await analytics.purge(self._store, await self.company(), self.clock())
 
+    def scan_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[EventRow]]:
+        """Every event the filter selects, newest first, a page at a time (for exports)."""
+        return _keyset_pages(lambda below: self.scan_log(flt, limit=EXPORT_PAGE, before_id=below))
+
+    def audit_pages(self, *, actor: str | None = None) -> AsyncIterator[list[AuditEvent]]:
+        """The whole audit trail (or one actor's rows), newest first, a page at a time (for exports)."""
+        return _keyset_pages(lambda below: self._store.audit_events(actor=actor, before_id=below, limit=EXPORT_PAGE))
+
     async def audit_log(self, *, actor: str | None = None, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
         """The audit trail, newest first, optionally one actor's rows only."""
         return await self._store.audit_events(actor=actor, limit=limit, offset=offset)
@@ -573,6 +582,23 @@ class Service:
         """Only a channel the page itself offered may be followed: the card's own, or the company's."""
         offered = resolution.channels if resolution.live else resolution.company.channels
         return next((c for c in offered if c.id == channel_id), None)
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Keyed)
+
+
+async def _keyset_pages(fetch: Callable[[int | None], Awaitable[list[_Row]]]) -> AsyncIterator[list[_Row]]:
+    """Pages newest first, each asking for the ids below the last one seen (None: from the newest). Rows
+    committed during a long export are never seen, and none is skipped or written twice (offsets would shift)."""
+    below: int | None = None
+    while page := await fetch(below):
+        yield page
+        below = page[-1].id
 
 
 def _within_policy(company: Company, channel: Channel) -> bool:

@@ -96,6 +96,16 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class EventFilter:
+    """Which events to read; every part optional, times are instants, [since, until)."""
+
+    employee_id: int | None = None
+    outcomes: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class UserRecord:
     """A user with the secrets that never leave the accounts service."""
 
@@ -548,20 +558,22 @@ class Store:
         rows = await self._rows("SELECT day, outcome, dropped FROM event_overflow ORDER BY day, outcome")
         return {(r["day"], r["outcome"]): int(r["dropped"]) for r in rows}
 
-    async def events(self, *, employee_id: int | None = None, since: datetime | None = None,
-                     limit: int = 100, offset: int = 0) -> list[EventRow]:
+    async def events(self, flt: EventFilter | None = None, *, before_id: int | None = None, limit: int = 50,
+                     offset: int = 0) -> list[EventRow]:
+        """The events the filter selects, newest first. Exports page by keyset: ``before_id`` is the last id of
+        the previous page, so rows committed meanwhile are never seen and none is skipped or repeated."""
+        where, params = _event_filter(flt or EventFilter(), before_id)
         rows = await self._rows(
-            """SELECT events.*, employees.email AS employee_email FROM events
-               LEFT JOIN employees ON employees.id = events.employee_id
-               WHERE (? IS NULL OR events.employee_id = ?) AND (? IS NULL OR events.time >= ?)
-               ORDER BY events.id DESC LIMIT ? OFFSET ?""",
-            (employee_id, employee_id, None if since is None else ts(since),
-             None if since is None else ts(since), limit, offset),
+            f"""SELECT events.*, employees.email AS employee_email FROM events
+                LEFT JOIN employees ON employees.id = events.employee_id
+                WHERE {where} ORDER BY events.id DESC LIMIT ? OFFSET ?""",  # noqa: S608
+            (*params, limit, offset),
         )
         return [_event_row(r) for r in rows]
 
-    async def count_events(self) -> int:
-        return int(await self._scalar("SELECT COUNT(*) FROM events"))
+    async def count_events(self, flt: EventFilter | None = None) -> int:
+        where, params = _event_filter(flt or EventFilter(), None)
+        return int(await self._scalar(f"SELECT COUNT(*) FROM events WHERE {where}", params))  # noqa: S608
 
     # --- analytics (see stats.py) -------------------------------------------------------------
 
@@ -748,14 +760,14 @@ class Store:
 
     async def audit_events(self, *, actor: str | None = None, action: str | None = None,
                            since: datetime | None = None, until: datetime | None = None,
-                           limit: int = 100, offset: int = 0) -> list[AuditEvent]:
-        """Newest first; every filter optional."""
+                           before_id: int | None = None, limit: int = 100, offset: int = 0) -> list[AuditEvent]:
+        """Newest first; every filter optional; ``before_id`` pages by keyset as ``events`` does."""
         rows = await self._rows(
             """SELECT * FROM audit WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR action = ?)
-                   AND (? IS NULL OR time >= ?) AND (? IS NULL OR time < ?)
+                   AND (? IS NULL OR time >= ?) AND (? IS NULL OR time < ?) AND (? IS NULL OR id < ?)
                ORDER BY id DESC LIMIT ? OFFSET ?""",
             (actor, actor, action, action, *(2 * [None if since is None else ts(since)]),
-             *(2 * [None if until is None else ts(until)]), limit, offset),
+             *(2 * [None if until is None else ts(until)]), before_id, before_id, limit, offset),
         )
         return [AuditEvent(id=r["id"], time=parse_ts(r["time"]), actor=r["actor"], action=r["action"],
                            target=r["target"], before=r["before"], after=r["after"]) for r in rows]
@@ -791,24 +803,6 @@ class Store:
         )
         return {r["outcome"]: int(r["n"]) for r in rows}
 
-    async def search_events(self, *, employee_id: int | None = None, outcomes: Sequence[str] = (),
-                            since: datetime | None = None, until: datetime | None = None,
-                            before_id: int | None = None, limit: int = 50, offset: int = 0) -> list[EventRow]:
-        """The scan log, newest first; every filter optional. ``before_id`` pins a page set for exports."""
-        where, params = _event_filter(employee_id, outcomes, since, until, before_id)
-        rows = await self._rows(
-            f"""SELECT events.*, employees.email AS employee_email FROM events
-                LEFT JOIN employees ON employees.id = events.employee_id
-                WHERE {where} ORDER BY events.id DESC LIMIT ? OFFSET ?""",  # noqa: S608
-            (*params, limit, offset),
-        )
-        return [_event_row(r) for r in rows]
-
-    async def count_search_events(self, *, employee_id: int | None = None, outcomes: Sequence[str] = (),
-                                  since: datetime | None = None, until: datetime | None = None) -> int:
-        where, params = _event_filter(employee_id, outcomes, since, until, None)
-        return int(await self._scalar(f"SELECT COUNT(*) FROM events WHERE {where}", params))  # noqa: S608
-
     async def count_audit_events(self, *, actor: str | None = None) -> int:
         return int(await self._scalar("SELECT COUNT(*) FROM audit WHERE ? IS NULL OR actor = ?", (actor, actor)))
 
@@ -820,22 +814,21 @@ class Store:
 _COUNTED = "events.is_bot = 0"
 
 
-def _event_filter(employee_id: int | None, outcomes: Sequence[str], since: datetime | None,
-                  until: datetime | None, before_id: int | None) -> tuple[str, list[Any]]:
+def _event_filter(flt: EventFilter, before_id: int | None) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1 = 1"]
     params: list[Any] = []
-    if employee_id is not None:
+    if flt.employee_id is not None:
         clauses.append("events.employee_id = ?")
-        params.append(employee_id)
-    if outcomes:
-        clauses.append(f"events.outcome IN ({', '.join('?' for _ in outcomes)})")
-        params.extend(outcomes)
-    if since is not None:
+        params.append(flt.employee_id)
+    if flt.outcomes:
+        clauses.append(f"events.outcome IN ({', '.join('?' for _ in flt.outcomes)})")
+        params.extend(flt.outcomes)
+    if flt.since is not None:
         clauses.append("events.time >= ?")
-        params.append(ts(since))
-    if until is not None:
+        params.append(ts(flt.since))
+    if flt.until is not None:
         clauses.append("events.time < ?")
-        params.append(ts(until))
+        params.append(ts(flt.until))
     if before_id is not None:
         clauses.append("events.id < ?")
         params.append(before_id)

@@ -12,6 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from contactcard import chart, csvexport, reports
+from contactcard import service as service_module
 from contactcard.models import Outcome, ScanEvent
 from contactcard.stats import local_day_bounds
 
@@ -191,6 +192,31 @@ def test_csv_export_is_complete_across_pages(seeded: Harness) -> None:
     add_events(seeded, *[_scan(seeded, base + timedelta(minutes=i), Outcome.UNKNOWN, None) for i in range(2500)])
     rows = list(csv.DictReader(io.StringIO(seeded.client.get("/admin/scans.csv").content.decode("utf-8-sig"))))
     assert len(rows) == 2500 and len({r["id"] for r in rows}) == 2500
+
+
+def test_exports_page_by_keyset_so_rows_written_meanwhile_neither_shift_nor_join(
+        seeded: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All three CSV exports read through Service.scan_pages / audit_pages."""
+    monkeypatch.setattr(service_module, "EXPORT_PAGE", 7)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    add_events(seeded, *[_scan(seeded, base + timedelta(minutes=i), Outcome.UNKNOWN, None) for i in range(30)])
+    before = [e.id for e in seeded.events()]
+
+    async def export_while_scans_arrive() -> list[int]:
+        seen: list[int] = []
+        async for page in seeded.service.scan_pages(reports.ScanFilter()):
+            seen.extend(e.id for e in page)
+            async with seeded.service._store.transaction():  # a scan committed between two pages
+                await seeded.service._store.insert_events([_scan(seeded, base, Outcome.UNKNOWN, None)])
+        return seen
+
+    assert seeded.run(export_while_scans_arrive) == sorted(before, reverse=True)
+    audit_ids = [r.id for r in seeded.run(seeded.service.audit_log, limit=1000)]
+
+    async def audit_export() -> list[int]:
+        return [r.id async for page in seeded.service.audit_pages() for r in page]
+
+    assert seeded.run(audit_export) == audit_ids
 
 
 def test_audit_csv_has_bom_and_neutralised_cells(seeded: Harness) -> None:

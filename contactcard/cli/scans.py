@@ -14,7 +14,6 @@ from ..service import Service
 from . import format as fmt
 from .base import ANY_EMPLOYEE, JSON, Command, UsageError, arg, emit, out, positive, uses_service
 
-EXPORT_PAGE = 500
 DEFAULT_SCAN_LIMIT = 50
 
 async def _employee_id(service: Service, ref: str | None) -> int | None:
@@ -52,14 +51,10 @@ async def _write_events_csv(service: Service, sink: IO[str], employee_id: int | 
     """Every event, newest first, paged; returns the number of rows written."""
     writer = csvexport.Writer(sink)
     writer.writerow(csvexport.EVENT_HEADER)
-    count, offset, below = 0, 0, None
-    while page := await service.scan_log(ScanFilter(employee_id=employee_id), limit=EXPORT_PAGE, offset=offset):
-        offset += len(page)
-        # scans committed during the export push older rows down a page: skip any already written
-        fresh = [e for e in page if below is None or e.id < below]
-        writer.writerows(csvexport.event_row(e) for e in fresh)
-        count += len(fresh)
-        below = min([e.id for e in fresh], default=below)
+    count = 0
+    async for page in service.scan_pages(ScanFilter(employee_id=employee_id)):
+        writer.writerows(csvexport.event_row(e) for e in page)
+        count += len(page)
     return count
 
 

@@ -18,7 +18,6 @@ from ..session import require_admin
 from .base import PAGE_SIZE, csv_download, page, page_count, page_number, service_of
 
 MAX_ACTOR = 254
-EXPORT_PAGE = 1000
 AUDIT_HEADER = ("id", "time", "local_time", "actor", "action", "target", "before", "after")
 
 
@@ -51,21 +50,13 @@ async def audit_csv(request: Request) -> Response:
     service = service_of(request)
     company = await service.company()
     actor = _actor(request)
-    newest = await service.audit_log(actor=actor, limit=1)
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([AUDIT_HEADER])
-        if not newest:
-            return
-        offset, below = 0, newest[0].id + 1
-        while rows := await service.audit_log(actor=actor, limit=EXPORT_PAGE, offset=offset):
-            offset += len(rows)
-            # rows appended during the download push older ones down a page: skip any already written
-            fresh = [r for r in rows if r.id < below]
+        async for rows in service.audit_pages(actor=actor):
             yield csvexport.lines(
                 [r.id, r.time.strftime("%Y-%m-%dT%H:%M:%SZ"), local_time(company, r.time).strftime("%Y-%m-%d %H:%M:%S"),
-                 r.actor, r.action, r.target, r.before, r.after] for r in fresh)
-            below = min([r.id for r in fresh], default=below)
+                 r.actor, r.action, r.target, r.before, r.after] for r in rows)
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
     return csv_download(body(), f"audit-{stamp}.csv")

@@ -21,8 +21,6 @@ from ...service import local_time
 from ..session import require_admin
 from .base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
 
-EXPORT_PAGE = 1000
-
 
 def parse_filter(request: Request) -> tuple[reports.ScanFilter, list[str]]:
     """The filter from the query string and the names of the fields that were ignored as invalid."""
@@ -87,17 +85,12 @@ async def scan_csv(request: Request) -> Response:
     if bad:  # never export more than was asked for: show the log and what was not understood instead
         return await _log_page(request, user, flt, bad)
     company = await service.company()
-    newest = await service.scan_log(flt, limit=1)
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
-        if not newest:
-            return
-        below = newest[0].id + 1
-        while rows := await service.scan_log(flt, limit=EXPORT_PAGE, before_id=below):
+        async for rows in service.scan_pages(flt):
             yield csvexport.lines(
                 [*csvexport.event_row(e), local_time(company, e.time).strftime("%Y-%m-%d %H:%M:%S")] for e in rows)
-            below = rows[-1].id
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
     return csv_download(body(), f"scans-{stamp}.csv")
