@@ -149,6 +149,8 @@ def resource_error_handler(notices: OncePerInterval) -> Any:
 
 def run(app: Any, settings: Settings) -> None:
     """Serve ``app`` until SIGINT/SIGTERM (uvicorn re-raises the signal after the graceful stop)."""
+    # no log line shows the thread or process: skip looking them up for every record
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     open_files = raise_open_files_limit()
     notices = OncePerInterval(log)
     limits = Limits(max_connections=connection_cap(open_files))
