@@ -89,3 +89,18 @@ def test_a_flood_of_one_condition_is_one_line_per_interval(caplog: pytest.LogCap
     assert sum(logged) == 2
     assert len(caplog.records) == 2
     assert "9999 more in the last 10 s" in caplog.records[1].getMessage()
+
+
+def test_route_template_is_matched_once_per_request() -> None:
+    from starlette.routing import Route, Router
+
+    from contactcard.web.routes_info import route_template
+
+    class App:
+        router = Router(routes=[Route("/c/{token}", lambda r: None), Route("/invite/{token}", lambda r: None)])
+
+    scope = {"type": "http", "method": "GET", "path": f"/invite/{INVITE}", "root_path": "", "app": App()}
+    assert route_template(scope) == "/invite/{token}"
+    App.router.routes.clear()
+    assert route_template(scope) == "/invite/{token}", "the second caller gets the remembered template"
+    assert route_template({**scope, "path": "/elsewhere", "contactcard.route_template": None}) == "(no route)"

@@ -14,6 +14,7 @@ from starlette.types import Scope
 
 UNMATCHED = "(no route)"
 _CARD_PREFIX = "/c/{token}"
+_TEMPLATE = "contactcard.route_template"
 
 
 def _matched_route(scope: Scope) -> BaseRoute | None:
@@ -33,13 +34,22 @@ def _matched_route(scope: Scope) -> BaseRoute | None:
 
 
 def route_template(scope: Scope) -> str:
-    """The template of the route this request matched, e.g. ``/c/{token}/go/{channel}``; ``(no route)`` if none."""
+    """The template of the route this request matched, e.g. ``/c/{token}/go/{channel}``; ``(no route)`` if none.
+
+    Call it once the request has been answered. Remembered in the scope: the metrics and the access log both ask.
+    """
+    known: str | None = scope.get(_TEMPLATE)
+    if known is not None:
+        return known
     route = _matched_route(scope)
     if isinstance(route, Mount):
-        return route.path + "/{path}"
-    if isinstance(route, Route):
-        return route.path
-    return UNMATCHED
+        template = route.path + "/{path}"
+    elif isinstance(route, Route):
+        template = route.path
+    else:
+        template = UNMATCHED
+    scope[_TEMPLATE] = template
+    return template
 
 
 def card_digest(scope: Scope, template: str) -> str | None:
