@@ -122,6 +122,7 @@ def test_stalled_connections_neither_stop_scans_nor_flood_the_log(served: tuple[
     log = server.log.read_text(errors="replace")
     assert "Traceback" not in log
     assert log.count("connection cap of") <= 3, "evictions are logged once per interval"
+    assert log.count("Too many open files") <= 3, "running out of descriptors is logged once per interval"
 
 
 def _load(port: int, path: str, number: int, stop: threading.Event, answered: list[str]) -> None:
