@@ -11,11 +11,11 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
   deletes the row; setting a password ends every session of that user.
 - One-time links (invitation, password reset): 32 random bytes, SHA-256 stored, 72 hours, single use;
   issuing a new link retires the user's older unused ones.
-- Throttling: a failure counts against three keys: this client on this account (the pair), this client (a
-  pseudonym of its address), and the typed account (known or not, so throttling reveals nothing about which
-  accounts exist). A key past its threshold within 15 minutes is refused for 30 s, doubling with every further
-  failure up to 15 minutes, counted from its last failure; a refused attempt does not check the password.
-  The message never says whether the email or the password was wrong.
+- Throttling: a failure counts against three keys: this client on this account (the pair), this client (a pseudonym
+  of its address under a random key held only in memory: ``auth.client_key``), and the typed account (known or not,
+  so throttling reveals nothing about which accounts exist). A key past its threshold within 15 minutes is refused
+  for 30 s, doubling with every further failure up to 15 minutes, counted from its last failure; a refused attempt
+  does not check the password. The message never says whether the email or the password was wrong.
 
   - The pair allows 5 failures. Only the client that fails is held back: a stranger can never lock the
     owner (or an admin) out of an account from another address.
@@ -93,8 +93,8 @@ class ThrottleKeys:
     account: str
 
     @classmethod
-    def of(cls, secret: bytes, email: str, client_ip: str) -> ThrottleKeys:
-        account, client = auth.account_key(email), auth.client_key(secret, client_ip)
+    def of(cls, email: str, client_ip: str) -> ThrottleKeys:
+        account, client = auth.account_key(email), auth.client_key(client_ip)
         return cls(pair=auth.pair_key(account, client), client=client, account=account)
 
     @property
@@ -146,9 +146,8 @@ async def _verify(password: str, stored: str | None) -> bool:
 
 
 class Accounts:
-    def __init__(self, store: Store, secret: bytes, clock: Clock, *, base_url: str = "") -> None:
+    def __init__(self, store: Store, clock: Clock, *, base_url: str = "") -> None:
         self._store = store
-        self._secret = secret
         self.clock = clock
         self.base_url = base_url
 
@@ -272,7 +271,7 @@ class Accounts:
     async def sign_in(self, email: str, password: str, client_ip: str) -> SignedIn:
         email = email.strip()[:254]
         now = self.clock()
-        keys = ThrottleKeys.of(self._secret, email, client_ip)
+        keys = ThrottleKeys.of(email, client_ip)
         record = await self._store.user_by_email(email) if policy.is_email(email) else None
         # The typed name is never an actor: it is unauthenticated input. The trail names the account only
         # when the address is one of ours, and the client only by its pseudonym.
@@ -302,7 +301,7 @@ class Accounts:
         a stranger who keeps an account throttled can never keep its owner out.
         """
         user = await self.accept_link(token, password)
-        return await self._open_session(user, ThrottleKeys.of(self._secret, user.email, client_ip), self.clock())
+        return await self._open_session(user, ThrottleKeys.of(user.email, client_ip), self.clock())
 
     async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
                             rehashed: str | None = None) -> SignedIn:

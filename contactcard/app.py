@@ -20,6 +20,7 @@ from .metrics import Metrics
 from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
+from .tokens import DailyPseudonyms
 from .web import admin, auth_routes, customer, me, ops, pages
 from .web.accesslog import AccessLog
 from .web.context import AppContext
@@ -61,7 +62,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             await store.close()
             raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
-        accounts = Accounts(store, secret, service.clock, base_url=settings.base_url)
+        accounts = Accounts(store, service.clock, base_url=settings.base_url)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size,
                             observer=metrics)
         metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
@@ -69,7 +70,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         visitors.warm()
         maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
         app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, writer=writer,
-                                   renderer=renderer, metrics=metrics, metrics_token=metrics_token)
+                                   renderer=renderer, metrics=metrics, metrics_token=metrics_token,
+                                   visitor_keys=DailyPseudonyms())
         try:
             yield
         finally:

@@ -105,9 +105,15 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "replace")).digest()
 
 
-def client_key(secret: bytes, ip: str) -> str:
+# Keys the client pseudonym. Random per process and never written anywhere, so the pseudonyms stored in the
+# throttle table and the audit log cannot be turned back into addresses, even with the server secret. The
+# cost: a restart forgets which client failed how often (the per-account count, which is stored, remains).
+_CLIENT_KEY = secrets.token_bytes(32)
+
+
+def client_key(ip: str) -> str:
     """A pseudonym for the client address, used only to count sign-in failures; the IP is not stored."""
-    mac = hmac.new(secret, b"contactcard/client/v1\x00" + ip.encode("utf-8", "replace"), hashlib.sha256)
+    mac = hmac.new(_CLIENT_KEY, b"contactcard/client/v1\x00" + ip.encode("utf-8", "replace"), hashlib.sha256)
     return "client:" + mac.hexdigest()[:32]
 
 

@@ -44,6 +44,7 @@ class Settings:
     log_format: str = "text"  # "text" or "json" (one object per line)
     hsts: str = DEFAULT_HSTS  # Strict-Transport-Security value sent with an https base URL; "" sends none
     metrics_token_file: Path | None = None  # without one, /metrics answers loopback peers only
+    scan_deadline: float = 2.0  # seconds; a scan not recorded by then is answered 503 and never stored
 
     @property
     def secure_cookies(self) -> bool:

@@ -9,7 +9,8 @@ Exceptions::
     ├── ValidationError         input that can never be right (bad URL scheme, empty name, bad value)
     │   └── PolicyError         a well-formed target that is not a company channel under the policy
     ├── NotFound                the thing named does not exist (employee, channel, card)
-    └── Conflict                the request clashes with current state (duplicate email, no live card)
+    ├── Conflict                the request clashes with current state (duplicate email, no live card)
+    └── Busy                    another program holds the database's write lock; nothing was written
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class NotFound(ContactcardError):
 
 class Conflict(ContactcardError):
     """The request clashes with the current state."""
+
+
+class Busy(ContactcardError):
+    """Another connection held the database's write lock too long; nothing was written, try again."""
 
 
 class ChannelKind(enum.StrEnum):

@@ -1,9 +1,14 @@
-"""Recording scans: the visitor record built from a request, and the group-committing writer.
+"""Recording scans: the group-committing writer.
 
 Every request under /c/ hands one event to ``ScanWriter.record`` and waits for the commit of the batch
 that carries it, so an answered scan is always on disk. One task owns the writes: whatever queued while
 the previous commit ran goes into the next transaction, up to a cap. No fixed wait before a batch: it
 costs throughput and buys nothing.
+
+Each event has a deadline. While the database is locked by another connection the writer retries in short
+slices; an event whose deadline passes before a commit attempt takes it is withdrawn and its request answered
+503 with nothing stored. An event already inside an attempt waits for that attempt (one busy slice at most):
+whatever it says, committed or not, is the answer. So every success is stored and no failure is.
 """
 
 from __future__ import annotations
@@ -16,28 +21,18 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .metrics import ScanObserver
-from .models import ContactcardError, Outcome, ScanEvent
+from .models import Busy, ContactcardError, Outcome, ScanEvent
 from .store import MAX_APPEND, Store
 
 log = logging.getLogger(__name__)
 
-MAX_USER_AGENT = 512
-MAX_REFERRER = 512
-MAX_ACCEPT_LANGUAGE = 128
-MAX_HEADER = 8 * 1024  # a longer user agent (or any header) is answered 431, still recorded cropped
 LIMITED = frozenset({Outcome.UNKNOWN, Outcome.MALFORMED})
+PATIENCE = 5.0  # seconds an event given no deadline of its own may wait for a locked database
+BUSY_PAUSE = 0.005  # between two commit attempts while another connection holds the lock
 
 
 class ScanNotRecorded(ContactcardError):
-    """The event could not be committed (queue full, shutting down, or the commit failed)."""
-
-
-def crop(value: str, limit: int) -> str:
-    """Keep a bounded, printable prefix of a header value."""
-    value = value[:limit]
-    if value.isprintable():
-        return value
-    return "".join(c if c.isprintable() else "\ufffd" for c in value)
+    """The event was not committed (queue full, deadline passed, shutting down, or the commit failed)."""
 
 
 class BadTokenLimiter:
@@ -67,11 +62,14 @@ class BadTokenLimiter:
         return True
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     event: ScanEvent
     done: asyncio.Future[None]
+    deadline: float  # loop time
     overflow: bool = False  # count it in event_overflow instead of storing the row
+    committing: bool = False  # inside a commit attempt: only that attempt's outcome may answer it
+    withdrawn: bool = False  # answered "not recorded": must never be committed
 
 
 class ScanWriter:
@@ -97,21 +95,34 @@ class ScanWriter:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="scan-writer")
 
-    async def record(self, event: ScanEvent, *, overflow: bool = False) -> None:
-        """Return once ``event`` is committed (as a row, or as a count with ``overflow``); else raise ScanNotRecorded.
+    async def record(self, event: ScanEvent, *, deadline: float | None = None) -> None:
+        """Return once ``event`` is committed; else raise ScanNotRecorded, and then it is never stored.
 
-        A client that hangs up cancels only its wait: the event stays queued and is committed anyway.
+        ``deadline`` is a time of the running loop (``loop.time()``). Hits on unknown or malformed links
+        beyond the limiter's allowance are committed as a count per day, not a row. A client that hangs up
+        cancels only its wait: the event stays queued and is committed anyway.
         """
         if self._closing or self._task is None or self._task.done():
             self.observer.shed("shutting_down")
             raise ScanNotRecorded("the server is shutting down")
-        pending = _Pending(event, asyncio.get_running_loop().create_future(), overflow)
+        loop = asyncio.get_running_loop()
+        overflow = event.outcome in LIMITED and not self.limiter.allow(event.visitor_key, time.monotonic())
+        pending = _Pending(event, loop.create_future(), loop.time() + PATIENCE if deadline is None else deadline,
+                           overflow)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             self.observer.shed("queue_full")
             raise ScanNotRecorded("too many scans at once") from None
-        await pending.done
+        try:
+            async with asyncio.timeout_at(pending.deadline):
+                await asyncio.shield(pending.done)
+        except TimeoutError:
+            if not pending.committing:
+                pending.withdrawn = True
+                self.observer.shed("deadline")
+                raise ScanNotRecorded("the scan could not be saved in time") from None
+            await pending.done  # an attempt has it: its outcome is the answer (one busy slice at most)
 
     async def close(self) -> None:
         """Stop taking events, commit everything already queued, then end the task."""
@@ -125,38 +136,68 @@ class ScanWriter:
 
     async def _run(self) -> None:
         stopping = False
+        batch: list[_Pending] = []
         try:
-            while not stopping:
-                first = await self._queue.get()
-                if first is None:
-                    break
-                batch = [first]
+            while batch or not stopping:
+                if not batch:
+                    first = await self._queue.get()
+                    if first is None:
+                        break
+                    batch = [first]
                 while len(batch) < self._max_batch and not self._queue.empty():
                     item = self._queue.get_nowait()
                     if item is None:
                         stopping = True
                         break
                     batch.append(item)
-                await self._commit(batch)
+                batch = self._still_wanted(batch)
+                if batch and await self._commit(batch):
+                    batch = []
+                elif batch:
+                    await asyncio.sleep(BUSY_PAUSE)  # locked elsewhere: let other work use the connection
         finally:
             # Whatever ends this task (cancellation included), nobody may be left waiting on an event.
             self._closing = True
             while not self._queue.empty():
                 item = self._queue.get_nowait()
-                if item is not None and not item.done.done():
-                    item.done.set_exception(ScanNotRecorded("the server is shutting down"))
+                if item is not None:
+                    batch.append(item)
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(ScanNotRecorded("the server is shutting down"))
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    def _still_wanted(self, batch: list[_Pending]) -> list[_Pending]:
+        """Drop what was answered "not recorded" while it waited, and what is past its deadline."""
+        now = asyncio.get_running_loop().time()
+        kept = []
+        for p in batch:
+            if not p.withdrawn and p.deadline <= now:
+                p.withdrawn = True
+                self.observer.shed("deadline")
+                if not p.done.done():
+                    p.done.set_exception(ScanNotRecorded("the scan could not be saved in time"))
+            if not p.withdrawn:
+                kept.append(p)
+        return kept
+
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """One attempt; False if another connection held the lock (the batch is to be tried again)."""
         rows = [p.event for p in batch if not p.overflow]
         dropped = Counter((p.event.time.strftime("%Y-%m-%d"), p.event.outcome.value) for p in batch if p.overflow)
         started = time.perf_counter()
+        for p in batch:
+            p.committing = True
         try:
             if dropped:
-                async with self._store.transaction():
+                async with self._store.transaction(patience=0):
                     await self._store.insert_events(rows)
                     await self._store.add_overflow(dropped)
             else:  # the common case: one statement, one implicit transaction, one round trip
                 await self._store.append_events(rows)
+        except Busy:
+            for p in batch:
+                p.committing = False
+            return False
         except BaseException as exc:  # a failed commit must answer every waiter, never hang them
             if not isinstance(exc, Exception):
                 for p in batch:
@@ -168,12 +209,13 @@ class ScanWriter:
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(ScanNotRecorded("the scan could not be saved"))
-            return
+            return True
         self.committed += len(rows)
         self.observer.committed(rows, [p.event for p in batch if p.overflow], time.perf_counter() - started)
         for p in batch:
             if not p.done.done():
                 p.done.set_result(None)
+        return True
 
 
 async def cancel_quietly(task: asyncio.Task[None]) -> None:

@@ -28,9 +28,11 @@ from .models import (
     IssuedCard,
     NotFound,
     Outcome,
+    ScanEvent,
     ValidationError,
 )
 from .store import CardRecord, EventRow, Store
+from .visitors import Visitor
 
 Clock = Callable[[], datetime]
 MAX_TEXT = 200
@@ -101,7 +103,7 @@ DEFAULT_COMPANY = Company(
 class Service:
     def __init__(self, store: Store, *, secret: bytes, base_url: str, clock: Clock = system_clock) -> None:
         self._store = store
-        self._secret = secret  # keys card tokens and visitor pseudonyms; never leaves the service
+        self._secret = secret  # keys card tokens; never leaves the service
         self.base_url = base_url
         self.clock = clock
         # The hot path reads these on every scan; they are dropped on every change made here and
@@ -520,10 +522,6 @@ class Service:
 
     # --- the scan path ------------------------------------------------------------------------
 
-    def visitor_key(self, company: Company, when: datetime, ip: str, user_agent: str) -> str:
-        """The visitor's pseudonym; it rotates with the company's day, the day unique visitors are counted by."""
-        return tokens.visitor_key(self._secret, local_time(company, when).date().isoformat(), ip, user_agent)
-
     async def resolve(self, token: str) -> Resolution:
         """Decide what a link shows. Never raises for a bad token: that is an outcome too."""
         await self._refresh()
@@ -577,6 +575,19 @@ class Service:
             seen.add(nxt.id)
             current = nxt
         return None, None
+
+    def scan_event(self, resolution: Resolution, outcome: Outcome, visitor: Visitor, channel: Channel | None = None,
+                   *, at: datetime) -> ScanEvent:
+        """The event that records one hit on a link (what it resolved to, who came, which button)."""
+        return ScanEvent(
+            time=at, outcome=outcome,
+            card_id=resolution.card.id if resolution.card else None,
+            employee_id=resolution.employee.id if resolution.employee else None,
+            channel_id=channel.id if channel else None, channel_kind=channel.kind.value if channel else None,
+            user_agent=visitor.user_agent, referrer=visitor.referrer, accept_language=visitor.accept_language,
+            visitor_key=visitor.key, is_bot=visitor.is_bot, device=visitor.device, os=visitor.os,
+            browser=visitor.browser,
+        )
 
     def channel_for(self, resolution: Resolution, channel_id: int) -> Channel | None:
         """Only a channel the page itself offered may be followed: the card's own, or the company's."""

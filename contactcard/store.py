@@ -32,6 +32,7 @@ import aiosqlite
 from .models import (
     SCAN_OUTCOMES,
     AuditEvent,
+    Busy,
     Card,
     Channel,
     ChannelKind,
@@ -47,6 +48,13 @@ from .models import (
     ValidationError,
 )
 from .schema import LATEST, MIGRATIONS
+
+BUSY_SLICE_MS = 50  # the longest one statement waits for another connection's lock
+PATIENCE = 5.0  # how long a transaction keeps trying to begin while another connection writes
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY  # BUSY and its extended codes
 
 
 def ts(dt: datetime) -> str:
@@ -149,7 +157,7 @@ _TOTALS = f"""
 SYNCHRONOUS = "FULL"  # every commit is on disk before the answer that depends on it is sent
 T = TypeVar("T")
 READERS = 3  # read-only connections: enough for a report, an export and a cache miss at once on 2 cores
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # the readers' (a reader waiting blocks only its own worker thread)
 # Set while the current task holds the writer's transaction: its reads must see its own writes.
 _in_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("in_transaction", default=False)
 
@@ -234,7 +242,9 @@ class Store:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
             await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Short: while SQLite waits for a lock held by another connection, this connection's thread is
+            # blocked, and the scan path's data_version check would queue behind it. Callers retry instead.
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_SLICE_MS}")
             await store.migrate(migrate_to)
         except BaseException:
             await store.close()
@@ -276,11 +286,12 @@ class Store:
         return applied
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, *, patience: float = PATIENCE) -> AsyncIterator[None]:
+        """A write transaction; Busy if another connection holds the lock for longer than ``patience`` seconds."""
         async with self._write_lock:
             inside = _in_transaction.set(True)
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await self._begin(patience)
                 yield
                 await self._conn.execute("COMMIT")
             except BaseException:
@@ -303,6 +314,22 @@ class Store:
         except sqlite3.Error:
             return False
         return True
+
+    async def _begin(self, patience: float) -> None:
+        # Retried in short slices rather than one long busy wait, so other statements (the data_version
+        # check of every scan) run in between on this connection's thread.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + patience
+        while True:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if loop.time() >= give_up:
+                    raise Busy("the database is busy (locked by another program); try again") from None
+            await asyncio.sleep(0.005)
 
     async def data_version(self) -> int:
         """Changes whenever another connection (the CLI, another worker) commits.
@@ -544,7 +571,12 @@ class Store:
             ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind, e.user_agent,
             e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os, e.browser)]
         async with self._write_lock:
-            await self._conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(events)), params)
+            try:
+                await self._conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(events)), params)
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):  # nothing was written: the caller may try again
+                    raise Busy("the database is locked by another connection") from None
+                raise
 
     async def add_overflow(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count rate-limited events as numbers per (UTC day, outcome); the caller holds the transaction."""

@@ -10,7 +10,6 @@ HMAC(server secret, nonce), cut to 120 bits and base64url-encoded (20 characters
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import re
@@ -45,19 +44,24 @@ def verify(secret: bytes, nonce: bytes, token: str) -> bool:
     return hmac.compare_digest(token_for(secret, nonce).encode("ascii"), token.encode("ascii"))
 
 
-def visitor_key(secret: bytes, day: str, ip: str, user_agent: str) -> str:
-    """A pseudonym for one visitor on one day; the raw IP never leaves this function.
+class DailyPseudonyms:
+    """Visitor pseudonyms: HMAC(day key, client address ‖ user agent), where the day key is random, made when
+    the company's day begins and held only in this process's memory (never written anywhere).
 
-    The key is derived from the secret and the day (the caller passes the company's local date), so it
-    rotates daily and is never stored: yesterday's pseudonyms cannot be linked to today's.
+    So a backup of the database and the secret together cannot turn a stored pseudonym back into an address
+    by trying them all, and yesterday's pseudonyms cannot be linked to today's. The cost: a restart in the
+    middle of a day gives a returning visitor a second pseudonym for the rest of that day (counted twice among
+    the day's unique visitors).
     """
-    mac = _day_mac(secret, day).copy()
-    mac.update(ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace"))
-    return mac.hexdigest()[:32]
 
+    def __init__(self) -> None:
+        self._day = ""
+        self._mac = hmac.new(secrets.token_bytes(32), digestmod=hashlib.sha256)
 
-@functools.lru_cache(maxsize=8)
-def _day_mac(secret: bytes, day: str) -> hmac.HMAC:
-    """An HMAC keyed with the day's visitor key, copied per use (the key is the same all day)."""
-    day_key = hmac.digest(secret, b"contactcard/visitor/v1\x00" + day.encode("ascii"), "sha256")
-    return hmac.new(day_key, digestmod=hashlib.sha256)
+    def key(self, day: str, ip: str, user_agent: str) -> str:
+        """``day``: the company's local date. A new day drops the previous day's key for good."""
+        if day != self._day:
+            self._day, self._mac = day, hmac.new(secrets.token_bytes(32), digestmod=hashlib.sha256)
+        mac = self._mac.copy()  # the keyed state is computed once a day, copied per use
+        mac.update(ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace"))
+        return mac.hexdigest()[:32]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Message
 
 from contactcard.app import create_app
 from contactcard.config import Settings
@@ -118,3 +119,24 @@ def employee_client(harness: Harness) -> TestClient:
     taro = make_employee(harness)
     assert login(harness.client, taro.email, taro.password).status_code == 303
     return harness.client
+
+
+async def asgi_get(app: ASGIApp, path: str, headers: Sequence[tuple[bytes, bytes]] = ((b"user-agent", b"testclient"),),
+                   client: tuple[str, int] = ("127.0.0.1", 50000)) -> int:
+    """One GET straight into the ASGI app, headers as raw bytes: no client library re-encodes them or takes a
+    step between the request and the app's first one."""
+    path, _, query = path.partition("?")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
+             "headers": [(b"host", b"127.0.0.1"), *headers], "client": client, "server": ("127.0.0.1", 80)}
+    statuses: list[int] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0]

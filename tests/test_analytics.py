@@ -4,15 +4,20 @@ the unknown-token rate limit, and the scan writer's failure modes (503, never a 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
+import threading
+import time
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
 
 from contactcard import cli, stats, visitors
+from contactcard.app import create_app
 from contactcard.config import Settings
 from contactcard.models import Outcome, ScanEvent
 from contactcard.scans import BadTokenLimiter, ScanNotRecorded, ScanWriter
@@ -176,19 +181,56 @@ def test_limiter_window_and_bounds() -> None:
     assert limiter.allow("a", 61.0), "a new minute"
 
 
-def test_a_commit_that_fails_answers_503_not_success(harness: Harness, settings: Settings) -> None:
-    issued = harness.seed()
-    blocker = sqlite3.connect(settings.db_path, timeout=0, isolation_level=None)
-    try:
-        blocker.execute("BEGIN EXCLUSIVE")  # a real lock held past busy_timeout: the batch cannot commit
-        r = harness.client.get(harness.path(issued), headers={"user-agent": "locked-out"})
-        assert r.status_code == 503 and r.headers["retry-after"] == "1"
-        assert "no-store" in r.headers["cache-control"] and "nonce-" in r.headers["content-security-policy"]
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
-    assert harness.client.get(harness.path(issued)).status_code == 200, "the writer recovers at once"
-    assert [e.user_agent for e in harness.events()] == ["testclient"]
+def test_a_write_lock_held_elsewhere_gets_a_prompt_503_and_nothing_is_stored(settings: Settings,
+                                                                             clock: FakeClock) -> None:
+    """Finding 6: another program holds the write lock; every scan answers 503 by its deadline, none is stored
+    (not even once the lock is released), and scans are answered and stored again at once after."""
+    deadline = 0.4
+    app = create_app(dataclasses.replace(settings, scan_deadline=deadline), clock=clock)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        harness = Harness(client)
+        issued = harness.seed()
+        path = harness.path(issued)
+        assert client.get(path, headers={"user-agent": "before"}).status_code == 200
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_lock() -> None:  # a real second connection, as `sqlite3 cc.db` with BEGIN EXCLUSIVE would
+            with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as other:
+                other.execute("BEGIN EXCLUSIVE")
+                locked.set()
+                release.wait(30)
+                other.execute("ROLLBACK")
+
+        holder = threading.Thread(target=hold_lock)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            timed = []
+
+            def scan(n: int) -> None:
+                start = time.monotonic()
+                kind = ("", "/vcard", "/go/1")[n % 3]
+                r = client.get(path + kind + ("?x=1" if n % 2 else ""), headers={"user-agent": f"locked-out-{n}"})
+                timed.append((r.status_code, r.headers.get("retry-after"), time.monotonic() - start))
+
+            scanners = [threading.Thread(target=scan, args=(n,)) for n in range(8)]
+            for t in scanners:
+                t.start()
+            checks = []
+            while any(t.is_alive() for t in scanners):  # meanwhile the writer retries its batch, in vain
+                start = time.monotonic()
+                harness.run(harness.service.resolve, issued.token)
+                checks.append(time.monotonic() - start)
+            for t in scanners:
+                t.join()
+            assert checks and max(checks) < 0.3, f"resolve() waited behind the writer: {max(checks):.2f} s"
+            assert [(status, retry) for status, retry, _ in timed] == [(503, "1")] * 8
+            assert max(took for _, _, took in timed) < deadline + 1.0, timed  # was 5 s and more
+        finally:
+            release.set()
+            holder.join()
+        assert client.get(path, headers={"user-agent": "after"}).status_code == 200, "the writer recovers at once"
+        assert [e.user_agent for e in harness.events()] == ["before", "after"], "a 503 is never stored"
 
 
 def _event(n: int) -> ScanEvent:

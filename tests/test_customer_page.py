@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import sqlite3
+from contextlib import closing
 
+import pytest
 import vobject
 
+from contactcard.accounts import SignInRefused
+from contactcard.config import Settings
 from contactcard.models import ChannelKind, Outcome
 
-from .conftest import Harness
+from .accounts_kit import accounts
+from .conftest import Harness, asgi_get
 
 
 def test_live_card_shows_person_channels_in_order_and_hours(harness: Harness) -> None:
@@ -201,3 +209,52 @@ def test_a_channel_saved_before_the_policy_was_tightened_is_not_shown(harness: H
     assert len(re.findall(r'href="(/c/[^"]+/go/\d+)"', page)) == 3
     private = next(c for c in harness.run(svc.channels, "taro@example.co.jp") if "gmail" in c.target)
     assert harness.client.get(f"{harness.path(issued)}/go/{private.id}").status_code == 404
+
+
+def test_utf8_headers_are_stored_as_sent_not_garbled(harness: Harness) -> None:
+    """Finding 20: user agents (and referrers, languages) were decoded as Latin-1."""
+    issued = harness.seed()
+    agent = "Mozilla/5.0 (iPhone) Mobile/15E148 ハンディ電話"
+    app = harness.client.app
+    for path in (harness.path(issued), harness.path(issued) + "?x=1"):  # the fast path and the routed page
+        assert harness.run(asgi_get, app, path, [(b"user-agent", agent.encode()), (b"x-junk", b"\xff\xfe"),
+                                                 (b"referer", "https://例え.jp/ページ".encode())]) == 200
+        event = harness.events()[-1]
+        assert (event.user_agent, event.referrer) == (agent, "https://例え.jp/ページ")
+        assert harness.run(asgi_get, app, path, [(b"user-agent", b"Broken \xe3\x81 agent")]) == 200
+        assert harness.events()[-1].user_agent == "Broken \ufffd agent", "invalid UTF-8 is replaced, never a 500"
+
+
+def _old_visitor_key(secret: bytes, day: str, ip: str, user_agent: str) -> str:
+    day_key = hmac.digest(secret, b"contactcard/visitor/v1\x00" + day.encode(), "sha256")
+    return hmac.new(day_key, ip.encode() + b"\x00" + user_agent.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _old_client_key(secret: bytes, ip: str) -> str:
+    return "client:" + hmac.new(secret, b"contactcard/client/v1\x00" + ip.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_backup_with_the_secret_cannot_turn_pseudonyms_back_into_addresses(harness: Harness,
+                                                                             settings: Settings) -> None:
+    """Finding 11: visitor and sign-in client keys were HMACs under the long-lived secret, so a copy of the
+    database and the secret gave the address back by trying them all. Now keyed by random values held only in
+    the server's memory; one client is still one key within a day (unique counts) and for the throttle."""
+    issued = harness.seed()
+    app, ip = harness.client.app, "198.51.100.7"
+    for client in (ip, ip, "198.51.100.8"):
+        assert harness.run(asgi_get, app, harness.path(issued), [(b"user-agent", b"PhoneA")], (client, 5000)) == 200
+    keys = [e.visitor_key for e in harness.events()]
+    assert keys[0] == keys[1] != keys[2]
+    for _ in range(2):
+        with pytest.raises(SignInRefused):
+            harness.run(accounts(harness).sign_in, "nobody@example.co.jp", "not the password", ip)
+
+    secret = bytes.fromhex(settings.secret_file.read_text().strip())  # the backup: the secret ...
+    with closing(sqlite3.connect(settings.db_path)) as db:  # ... and every value in the database
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        dump = "\n".join(str(row) for t in tables for row in db.execute(f'SELECT * FROM "{t}"'))
+    addresses = [f"198.51.100.{n}" for n in range(256)]
+    assert not {_old_visitor_key(secret, "2026-11-28", a, "PhoneA") for a in addresses} & set(keys)
+    assert not any(_old_client_key(secret, a) in dump for a in addresses)
+    stored_clients = re.findall(r"client:[0-9a-f]{32}", dump)
+    assert len(stored_clients) >= 2 and len(set(stored_clients)) == 1, "one client, one throttle key"

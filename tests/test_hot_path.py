@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.types import ASGIApp, Message
 
 from contactcard.app import create_app
 from contactcard.config import Settings, load_secret
 from contactcard.service import Service
 from contactcard.store import Store
 
-from .conftest import Harness
+from .conftest import Harness, asgi_get
 
 BUDGET = 30 * 1024
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -79,16 +78,11 @@ def test_a_warm_scan_opens_no_file_and_runs_only_the_sql_it_needs(harness: Harne
     assert sum(s.startswith("INSERT") for s in statements) == 3, "one event per scan, nothing else written"
 
 
-def test_the_fast_path_answers_exactly_like_the_routed_page(harness: Harness) -> None:
-    issued = harness.seed()
-    path = harness.path(issued)
-    fast = harness.client.get(path, headers={"accept-language": "en"})
-    routed = harness.client.get(path + "?utm_source=poster", headers={"accept-language": "en"})
-    assert fast.status_code == routed.status_code == 200
-
+def _assert_same_answer(fast: Any, routed: Any) -> None:
     def normal(text: str) -> str:
         return re.sub(r'nonce="[^"]+"', 'nonce=""', text)
 
+    assert fast.status_code == routed.status_code
     assert normal(fast.text) == normal(routed.text)
     skip = {"date", "content-security-policy", "content-length"}
     assert {k: v for k, v in fast.headers.items() if k not in skip} == \
@@ -97,7 +91,28 @@ def test_the_fast_path_answers_exactly_like_the_routed_page(harness: Harness) ->
     assert re.sub(r"nonce-[^']+", "", fast_csp) == re.sub(r"nonce-[^']+", "", routed_csp)
     nonce = fast_csp.split("'nonce-")[1].split("'")[0]
     assert f'nonce="{nonce}"' in fast.text, "the page's style carries the response's own nonce"
-    assert len(harness.events()) == 2
+
+
+def test_the_fast_path_answers_exactly_like_the_routed_page(harness: Harness, clock: Any) -> None:
+    """A plain GET takes the raw-ASGI fast path; a query string sends the same hit through the routes."""
+    issued = harness.seed()
+    path = harness.path(issued)
+    unknown = "/c/" + "A" * 20
+    pages = [(path, 200), (unknown, 404)]
+    for lang in ("ja", "en"):
+        for target, status in pages:
+            fast = harness.client.get(target, headers={"accept-language": lang})
+            routed = harness.client.get(target + "?utm_source=poster", headers={"accept-language": lang})
+            assert fast.status_code == status, (target, lang)
+            _assert_same_answer(fast, routed)
+    harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
+    for lang in ("ja", "en"):
+        fast = harness.client.get(path, headers={"accept-language": lang})
+        routed = harness.client.get(path + "?utm_source=poster", headers={"accept-language": lang})
+        assert fast.status_code == 410
+        _assert_same_answer(fast, routed)
+    assert [e.outcome.value for e in harness.events()] == ["view", "view", "unknown", "unknown"] * 2 + [
+        "revoked"] * 4, "every hit recorded once, whichever path answered it"
 
 
 def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, settings: Settings) -> None:
@@ -117,25 +132,6 @@ def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, s
     assert harness.client.get(path).status_code == 410, "the cached card was dropped on the other commit"
 
 
-async def _asgi_get(app: ASGIApp, path: str) -> int:
-    """One GET straight into the ASGI app: no client library between the request and the app's first step."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"127.0.0.1"), (b"user-agent", IPHONE.encode())],
-             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
-    statuses: list[int] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
-
-    await app(scope, receive, send)
-    return statuses[0]
-
-
 def test_a_request_sent_after_a_revoke_returned_on_another_server_never_gets_the_card(
         harness: Harness, settings: Settings, clock: Any) -> None:
     """Finding 19: server B must not answer from a data_version check that was already in flight."""
@@ -146,8 +142,8 @@ def test_a_request_sent_after_a_revoke_returned_on_another_server_never_gets_the
         other = create_app(settings, clock=clock)  # server B: its own store on the same file, on this loop
         async with other.router.lifespan_context(other):
             b_service = other.state.ctx.service
-            assert await _asgi_get(other, path) == 200  # B has the live card cached
-            before = asyncio.create_task(_asgi_get(other, path))
+            assert await asgi_get(other, path) == 200  # B has the live card cached
+            before = asyncio.create_task(asgi_get(other, path))
             for _ in range(1000):  # until B's check for that request is in flight ...
                 if b_service._check_in_flight is not None:
                     break
@@ -156,7 +152,7 @@ def test_a_request_sent_after_a_revoke_returned_on_another_server_never_gets_the
             await asyncio.sleep(0)  # ... and has sent its PRAGMA to B's database thread
             # Server A revokes and returns; B's loop is held meanwhile, so its check cannot finish first.
             harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
-            after = asyncio.create_task(_asgi_get(other, path))  # sent after the revoke returned
+            after = asyncio.create_task(asgi_get(other, path))  # sent after the revoke returned
             return await before, await after
 
     first, second = asyncio.run(scenario())

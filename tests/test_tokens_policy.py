@@ -36,12 +36,14 @@ def test_token_needs_the_secret_and_verifies_in_constant_time() -> None:
     assert not tokens.verify(secret, nonce, token[:-1] + ("A" if token[-1] != "A" else "B"))
 
 
-def test_visitor_key_rotates_daily_and_hides_the_ip() -> None:
-    secret = os.urandom(32)
-    today = tokens.visitor_key(secret, "2026-11-28", "203.0.113.9", "UA")
-    assert today == tokens.visitor_key(secret, "2026-11-28", "203.0.113.9", "UA")
-    assert today != tokens.visitor_key(secret, "2026-11-29", "203.0.113.9", "UA")
-    assert "203" not in today
+def test_visitor_key_is_stable_within_a_day_and_rotates_with_it() -> None:
+    keys = tokens.DailyPseudonyms()
+    today = keys.key("2026-11-28", "203.0.113.9", "UA")
+    assert today == keys.key("2026-11-28", "203.0.113.9", "UA")
+    assert today != keys.key("2026-11-28", "203.0.113.10", "UA") != keys.key("2026-11-28", "203.0.113.9", "UA2")
+    assert today != keys.key("2026-11-29", "203.0.113.9", "UA")
+    assert keys.key("2026-11-28", "203.0.113.9", "UA") != today, "a day's key, once dropped, never comes back"
+    assert today != tokens.DailyPseudonyms().key("2026-11-28", "203.0.113.9", "UA"), "the key is per process"
 
 
 def test_secret_file_is_created_owner_only_and_refused_when_others_can_read(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Opened]:
     try:
         secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
         service = Service(store, secret=secret, base_url=settings.base_url)
-        yield Opened(service, Accounts(store, secret, service.clock, base_url=settings.base_url))
+        yield Opened(service, Accounts(store, service.clock, base_url=settings.base_url))
     finally:
         await store.close()
 

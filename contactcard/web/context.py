@@ -11,6 +11,7 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..scans import ScanWriter
 from ..service import Service
+from ..tokens import DailyPseudonyms
 from .render import Renderer
 
 
@@ -22,6 +23,7 @@ class AppContext:
     writer: ScanWriter
     renderer: Renderer
     metrics: Metrics
+    visitor_keys: DailyPseudonyms  # in memory only: see tokens.DailyPseudonyms
     metrics_token: bytes | None = None  # required by /metrics when set
 
 

@@ -1,13 +1,17 @@
 """The customer's side: /c/{token}, its channel redirects and vCard. Every hit is recorded first.
 
-The order is the same on every route: resolve the token, decide the answer, commit the event, respond.
+Every route, and the raw-ASGI fast path for a plain scan, goes through one pipeline, ``track``: resolve the
+token, decide the outcome, commit the event, and only then respond. A hit that cannot be committed within the
+scan deadline is answered 503 with ``Retry-After`` and nothing is stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,139 +19,149 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import vcard, visitors
-from ..models import Channel, Outcome, ScanEvent
-from ..scans import LIMITED, MAX_ACCEPT_LANGUAGE, MAX_HEADER, MAX_REFERRER, MAX_USER_AGENT, ScanNotRecorded, crop
-from ..service import Resolution
+from .. import vcard
+from ..models import Channel, Outcome
+from ..scans import ScanNotRecorded
+from ..service import Resolution, local_time
 from ..tokens import TOKEN_PATTERN
+from ..visitors import MAX_HEADER, Visitor
 from .accesslog import note_visitor
 from .context import AppContext, app_context
 from .security import new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
 log = logging.getLogger(__name__)
-NO_STORE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+CARD_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 
-async def record(request: Request, ctx: AppContext, res: Resolution, outcome: Outcome,
-                 channel: Channel | None = None) -> None:
-    """Commit one event for this hit. The raw IP only feeds the daily pseudonym and is then dropped.
+@dataclass(frozen=True)
+class Hit:
+    """A recorded hit: what the link resolved to, the channel followed (if any), whether to answer 431."""
 
-    Hits on unknown or malformed links beyond the rate limit are committed as a count, not a row. A request
-    with an oversized header is recorded (cropped, as a bot) and then answered 431.
+    res: Resolution
+    channel: Channel | None
+    oversized: bool
+
+
+Decide = Callable[[Resolution], tuple[Outcome, Channel | None]]
+
+
+def as_resolved(res: Resolution) -> tuple[Outcome, Channel | None]:
+    return res.outcome, None
+
+
+async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide) -> Hit | None:
+    """Resolve, decide, record. None when the hit was not recorded: the caller answers 503.
+
+    The scan deadline covers the whole of it: a database locked by another program delays neither the
+    answer nor, past the deadline, stores the event.
     """
+    deadline = asyncio.get_running_loop().time() + ctx.settings.scan_deadline
+    try:
+        async with asyncio.timeout_at(deadline):
+            res = await ctx.service.resolve(token)
+    except TimeoutError:
+        return None
+    outcome, channel = decide(res)
     now = ctx.service.clock()
-    raw_headers = request.scope["headers"]
-    first = dict(reversed(raw_headers))  # one pass, the first of any repeated header wins (as Headers.get)
-    user_agent = first.get(b"user-agent", b"").decode("latin-1")
-    ip = request.client.host if request.client else ""
-    oversized = any(len(value) > MAX_HEADER for _, value in raw_headers)
-    who = visitors.classify(user_agent, request.method)
-    key = ctx.service.visitor_key(res.company, now, ip, user_agent)
-    note_visitor(request.scope, key)
-    overflow = outcome in LIMITED and not ctx.writer.limiter.allow(key, time.monotonic())
-    await ctx.writer.record(ScanEvent(
-        time=now,
-        outcome=outcome,
-        card_id=res.card.id if res.card else None,
-        employee_id=res.employee.id if res.employee else None,
-        channel_id=channel.id if channel else None,
-        channel_kind=channel.kind.value if channel else None,
-        user_agent=crop(user_agent, MAX_USER_AGENT),
-        referrer=crop(first.get(b"referer", b"").decode("latin-1"), MAX_REFERRER),
-        accept_language=crop(first.get(b"accept-language", b"").decode("latin-1"), MAX_ACCEPT_LANGUAGE),
-        visitor_key=key,
-        is_bot=who.is_bot or oversized,
-        device="bot" if oversized else who.device,
-        os=who.os,
-        browser=who.browser,
-    ), overflow=overflow)
-    if oversized:
-        raise HTTPException(431)
+    client = scope.get("client")
+    visitor = Visitor.from_headers(scope["headers"], scope["method"], client[0] if client else "",
+                                   ctx.visitor_keys, local_time(res.company, now).date().isoformat())
+    note_visitor(scope, visitor.key)
+    try:
+        await ctx.writer.record(ctx.service.scan_event(res, outcome, visitor, channel, at=now), deadline=deadline)
+    except ScanNotRecorded:
+        return None
+    return Hit(res, channel, visitor.oversized)
 
 
 def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:
+    """The card page for a live link, else the page with the company's channels (410, or 404)."""
     if res.live:
         return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token},
-                                 status=status or 200, company=res.company, headers=NO_STORE,
+                                 status=status or 200, company=res.company, headers=CARD_HEADERS,
                                  pins=(res.company, res.card, res.employee, res.channels))
     code = status or (410 if res.outcome in GONE else 404)
     return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token},
-                             status=code, company=res.company, headers=NO_STORE)
+                             status=code, company=res.company, headers=CARD_HEADERS)
 
 
 def busy(request: Request, ctx: AppContext) -> Response:
-    headers = {**NO_STORE, "Retry-After": "1"}
+    headers = {**CARD_HEADERS, "Retry-After": "1"}
     return ctx.renderer.page(request, "error.html", {"status": 503}, status=503, headers=headers)
 
 
-async def card_page(request: Request) -> Response:
+Respond = Callable[[Hit], Response]
+
+
+async def tracked(request: Request, token: str, decide: Decide, respond: Respond) -> Response:
+    """A routed hit: the pipeline, then 503 if it was not recorded, 431 for an oversized header, else ``respond``."""
     ctx = app_context(request)
-    token = request.path_params["token"]
-    res = await ctx.service.resolve(token)
-    try:
-        await record(request, ctx, res, res.outcome)
-    except ScanNotRecorded:
+    hit = await track(ctx, request.scope, token, decide)
+    if hit is None:
         return busy(request, ctx)
-    return page_for(request, ctx, res, token)
+    if hit.oversized:
+        raise HTTPException(431)
+    return respond(hit)
+
+
+async def card_page(request: Request) -> Response:
+    token = request.path_params["token"]
+    return await tracked(request, token, as_resolved,
+                         lambda hit: page_for(request, app_context(request), hit.res, token))
 
 
 async def go(request: Request) -> Response:
     """Follow a channel button. Only a channel the page offered: the target comes from the database."""
     ctx = app_context(request)
     token = request.path_params["token"]
-    res = await ctx.service.resolve(token)
     raw_id = request.path_params["channel"]
-    channel = ctx.service.channel_for(res, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 12 else None
-    try:
-        await record(request, ctx, res, Outcome.CLICK if channel else Outcome.BAD_CHANNEL, channel)
-    except ScanNotRecorded:
-        return busy(request, ctx)
-    if channel is None:
-        return page_for(request, ctx, res, token, status=404 if res.live else None)
-    return RedirectResponse(channel.target, status_code=303, headers=NO_STORE)
+
+    def decide(res: Resolution) -> tuple[Outcome, Channel | None]:
+        channel = ctx.service.channel_for(res, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 12 else None
+        return (Outcome.CLICK if channel else Outcome.BAD_CHANNEL), channel
+
+    def respond(hit: Hit) -> Response:
+        if hit.channel is None:
+            return page_for(request, ctx, hit.res, token, status=404 if hit.res.live else None)
+        return RedirectResponse(hit.channel.target, status_code=303, headers=CARD_HEADERS)
+
+    return await tracked(request, token, decide, respond)
 
 
 async def vcard_download(request: Request) -> Response:
     ctx = app_context(request)
     token = request.path_params["token"]
-    res = await ctx.service.resolve(token)
-    try:
-        await record(request, ctx, res, Outcome.VCARD if res.live else res.outcome)
-    except ScanNotRecorded:
-        return busy(request, ctx)
-    if not res.live or res.employee is None:
-        return page_for(request, ctx, res, token)
-    body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels)
-    return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
-        **NO_STORE, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
-    })
+
+    def respond(hit: Hit) -> Response:
+        res = hit.res
+        if not res.live or res.employee is None:
+            return page_for(request, ctx, res, token)
+        body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels)
+        return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
+            **CARD_HEADERS, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
+        })
+
+    return await tracked(request, token, lambda res: (Outcome.VCARD if res.live else res.outcome, None), respond)
 
 
 async def stray(request: Request) -> Response:
     """Anything else under /c/ is still a hit on a link: recorded, answered with the company's channels."""
-    ctx = app_context(request)
-    res = await ctx.service.resolve("")
-    try:
-        await record(request, ctx, res, Outcome.MALFORMED)
-    except ScanNotRecorded:
-        return busy(request, ctx)
-    return page_for(request, ctx, res, "", status=404)
+    return await tracked(request, "", lambda res: (Outcome.MALFORMED, None),
+                         lambda hit: page_for(request, app_context(request), hit.res, "", status=404))
 
 
 _FAST = re.compile("/c/" + TOKEN_PATTERN)
-_FAST_HEADERS = [(b"content-type", b"text/html; charset=utf-8"), (b"vary", b"Accept-Language, Cookie"),
-                 *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in NO_STORE.items())]
 
 
 class FastCardPage:
-    """The hot path in raw ASGI: a plain ``GET /c/{token}`` of a live card, the request a QR scan makes.
+    """The hot path in raw ASGI: a plain ``GET /c/{token}``, the request a QR scan makes.
 
-    Same steps and the same answer as ``card_page`` (resolve, commit the event, render), without the
-    per-request cost of the routing and middleware layers (it wraps the whole stack: see ``app.App``).
-    Anything else, and any live-card hit that cannot be answered here (a query string, an oversized header,
-    an error before the event is committed), goes to the ordinary routes, which resolve and record it themselves:
-    an event is never recorded twice, because the fast path hands over only when it committed nothing.
+    The same pipeline and the same page builder as ``card_page``, without the per-request cost of the routing
+    and middleware layers (it wraps the whole stack: see ``app.App``). Anything else (a query string, an
+    oversized header, another path or method) goes to the ordinary routes. An error before the event is
+    committed hands over to them too (they resolve and record it themselves); after it, a bare 500, so an event
+    is never recorded twice.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -161,38 +175,22 @@ class FastCardPage:
             return
         ctx: AppContext = scope["app"].state.ctx
         token = scope["path"][3:]
-        request = Request(scope)
         nonce = new_nonce()
+        scope.setdefault("state", {})["csp_nonce"] = nonce
         try:
-            res = await ctx.service.resolve(token)
-            if res.live:
-                await record(request, ctx, res, Outcome.VIEW)
-        except ScanNotRecorded:  # full queue or failed commit: 503 at once (a second try would wait again)
-            scope.setdefault("state", {})["csp_nonce"] = nonce
-            response = busy(request, ctx)
-            response.raw_headers.extend(security_headers(nonce))
-            await response(scope, receive, send)
-            return
+            hit = await track(ctx, scope, token, as_resolved)
         except Exception:  # nothing was recorded: the ordinary route answers (and records), 503 or 500
-            res = None
-        if res is None or not res.live:
             await self.app(scope, receive, send)
             return
+        request = Request(scope)
         try:
-            scope.setdefault("state", {})["csp_nonce"] = nonce
-            html, lang = ctx.renderer.html(request, "card/page.html", {"res": res, "token": token},
-                                           company=res.company, pins=(res.company, res.card, res.employee,
-                                                                      res.channels))
-            body = html.encode("utf-8")
-            status, headers = 200, [(b"content-length", str(len(body)).encode("ascii")), *_FAST_HEADERS,
-                                    (b"content-language", lang.encode("ascii"))]
+            response = busy(request, ctx) if hit is None else page_for(request, ctx, hit.res, token)
         except Exception:  # recorded, so never handed on (it would be recorded twice): a bare 500
-            log.exception("error rendering %s", scope["path"])
-            body, status = b"Internal Server Error", 500
-            headers = [(b"content-length", b"21"), (b"content-type", b"text/plain; charset=utf-8"),
-                       (b"cache-control", b"no-store")]
-        await send({"type": "http.response.start", "status": status, "headers": headers + security_headers(nonce)})
-        await send({"type": "http.response.body", "body": body})
+            log.exception("error rendering a card page")
+            response = Response(b"Internal Server Error", status_code=500, media_type="text/plain",
+                                headers={"Cache-Control": "no-store"})
+        response.raw_headers.extend(security_headers(nonce))
+        await response(scope, receive, send)
 
 
 routes: list[BaseRoute] = [
