@@ -3,7 +3,8 @@ Debian's ``caddy`` and ``wrk``).
 
 Starts the real ``contactcard serve`` (its access log on, to a file) behind Caddy with ``tls internal``, and
 drives ``GET /c/{token}`` with ``wrk -t1`` at 64 connections: direct over http, and through Caddy over https,
-interleaved in short pairs so that other load on the machine hits both alike. Then the same for the serving
+interleaved in short pairs so that other load on the machine hits both alike, and reports each process's CPU
+time per answered request (steadier than requests/s on a shared machine). Then the same for the serving
 layers alone: ``contactcard serve`` (guarded protocol, access log) against the app on plain uvicorn with no log
 (``bench.serve``). Options: ``--seconds N`` per run (default 5), ``--pairs N`` (default 3).
 """
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
@@ -44,6 +46,34 @@ class Serve:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(15)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: per request, a measure that other load on the machine
+    disturbs far less than requests per second."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Cpu:
+    """CPU µs per answered request, per process, summed over runs."""
+
+    def __init__(self, **pids: int) -> None:
+        self.pids = pids
+        self.seconds = dict.fromkeys(pids, 0.0)
+        self.requests = 0
+
+    def run(self, go: Callable[[], Run]) -> Run:
+        before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        result = go()
+        for name, pid in self.pids.items():
+            self.seconds[name] += cpu_seconds(pid) - before[name]
+        self.requests += result.ok
+        return result
+
+    def per_request(self) -> str:
+        return ", ".join(f"{name} {self.seconds[name] / max(self.requests, 1) * 1e6:.0f} µs"
+                         for name in self.pids)
 
 
 def _row(label: str, runs: list[Run]) -> str:
@@ -76,18 +106,21 @@ def main(argv: list[str] | None = None) -> int:
                 drive_url(url, path, 2, script)  # warm-up
             plain_runs: list[Run] = []
             direct, proxied = [], []
+            direct_cpu, proxied_cpu = Cpu(app=serve.proc.pid), Cpu(app=serve.proc.pid, caddy=caddy.proc.pid)
             log_before, events_before = serve.log.stat().st_size, count_events(db)
             for _ in range(args.pairs):
-                direct.append(drive_url(direct_url, path, args.seconds, script))
-                proxied.append(drive_url(proxied_url, path, args.seconds, script))
+                direct.append(direct_cpu.run(lambda: drive_url(direct_url, path, args.seconds, script)))
+                proxied.append(proxied_cpu.run(lambda: drive_url(proxied_url, path, args.seconds, script)))
             answered = sum(r.ok for r in direct + proxied)
             log_bytes = serve.log.stat().st_size - log_before
             committed = count_events(db) - events_before
             drive(plain.port, path, CONNECTIONS, 2, True, script)  # warm-up
             edge: list[Run] = []
+            plain_cpu, edge_cpu = Cpu(app=plain.proc.pid), Cpu(app=serve.proc.pid)
             for _ in range(args.pairs):
-                plain_runs.append(drive(plain.port, path, CONNECTIONS, args.seconds, True, script))
-                edge.append(drive_url(direct_url, path, args.seconds, script))
+                plain_runs.append(plain_cpu.run(
+                    lambda: drive(plain.port, path, CONNECTIONS, args.seconds, True, script)))
+                edge.append(edge_cpu.run(lambda: drive_url(direct_url, path, args.seconds, script)))
         finally:
             plain.stop()
             caddy.stop()
@@ -95,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scan path GET /c/{{token}}, wrk -t1 -c{CONNECTIONS}, {args.pairs} interleaved pairs of {args.seconds} s, "
           "medians:")
     print(_row("direct (http)", direct))
+    print(f"  CPU per request: {direct_cpu.per_request()}")
     print(_row("through Caddy (https)", proxied))
+    print(f"  CPU per request: {proxied_cpu.per_request()}")
     print(f"  Caddy / direct: {median(r.rps for r in proxied) / median(r.rps for r in direct):.0%} of the rate; "
           f"{answered:,} 2xx, {committed:,} events committed; access log {log_bytes / max(answered, 1):.0f} bytes "
           "per request")
     print(_row("plain uvicorn, no log", plain_runs))
+    print(f"  CPU per request: {plain_cpu.per_request()}")
     print(_row("contactcard serve (edge on)", edge))
+    print(f"  CPU per request: {edge_cpu.per_request()}")
     print(f"  serve / plain: {median(r.rps for r in edge) / median(r.rps for r in plain_runs):.0%}")
     return 0
 
