@@ -117,7 +117,11 @@ def test_log_holds_no_address_and_no_token(tmp_path: Path, log_format: str) -> N
                        for e in lines), template
         else:
             assert f" {template} " in log, template
+    # card lines carry the short card digest and the visitor's pseudonym prefix, 8 hex digits each
     if log_format == "json":
-        for line in log.splitlines():
-            if line.startswith("{"):
-                json.loads(line)
+        entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        scans = [e for e in entries if e.get("route") == "/c/{token}"]
+        assert scans and all(re.fullmatch("[0-9a-f]{8}", e["card"]) and re.fullmatch("[0-9a-f]{8}", e["visitor"])
+                             for e in scans)
+    else:
+        assert re.search(r" GET /c/\{token\} 200 [0-9.]+ms card=[0-9a-f]{8} visitor=[0-9a-f]{8}\n", log)
