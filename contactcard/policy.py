@@ -256,6 +256,8 @@ def check_policy(company: Company, kind: ChannelKind, target: str) -> None:
     url = urls.parse_https(target)
     if why := blocked_reason(url):
         raise PolicyError(f"{url.host} is {why}, so it cannot be a company channel")
+    if url.port is not None and _on(url.host, LINE_DOMAINS + LINE_WORKS_DOMAINS + WHATSAPP_DOMAINS + TEAMS_DOMAINS):
+        raise PolicyError(f"a {url.host} link has no port of its own; use the plain https://{url.host}/… link")
     if _on(url.host, LINE_DOMAINS):
         _check_line(company, url)
     elif _on(url.host, LINE_WORKS_DOMAINS):

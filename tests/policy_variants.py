@@ -391,6 +391,8 @@ HOST_READING = (
     ("web", "https://a..b.jp/", "empty label"),
     ("web", "https://www.acme.example:99999/", "port out of range"),
     ("web", "https://line%ff.me/", "host escape that is not UTF-8"),
+    ("line", "https://line.me:8443/R/ti/p/@acme", "company LINE link on another port"),
+    ("whatsapp", "https://wa.me:8443/81312345678", "company WhatsApp link on another port"),
 )
 
 
