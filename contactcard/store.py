@@ -1100,6 +1100,8 @@ def restore_database(backup: DatabaseReport, target: Path, stamp: str) -> Path |
             conn = sqlite3.connect(target, isolation_level=None)
             try:  # nobody else has it open: fold the WAL into the file, so the copy kept aside is complete
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError:
+                pass  # a broken database (the usual reason to restore) is kept aside as it is, WAL and all
             finally:
                 conn.close()
             aside = target.with_name(f"{target.name}.replaced-{stamp}")

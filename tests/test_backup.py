@@ -99,6 +99,19 @@ def test_restore_brings_back_the_backup_and_keeps_the_replaced_file(cli: Cli, se
     assert cli.json("check")["ok"] is True
 
 
+def test_restore_replaces_a_broken_database(cli: Cli, settings: Settings, tmp_path: Path) -> None:
+    seed(cli)
+    backup = tmp_path / "b.sqlite3"
+    cli.ok("backup", "--output", str(backup))
+    settings.db_path.write_bytes(b"this is not a database " * 1000)  # e.g. a disk fault
+    cli.refused("check")
+    cli.ok("restore", str(backup))
+    assert employees(cli) == [TARO] and cli.json("check")["ok"] is True
+    (kept,) = (p for p in settings.db_path.parent.glob(settings.db_path.name + ".replaced-*")
+               if not p.name.endswith(("-wal", "-shm")))  # those, if any, are kept beside it
+    assert kept.read_bytes().startswith(b"this is not a database")
+
+
 def test_restore_refuses_while_the_server_has_the_database_open(harness: Harness, cli: Cli, tmp_path: Path) -> None:
     card = harness.path(harness.seed())
     backup = tmp_path / "b.sqlite3"
