@@ -39,7 +39,9 @@ https://127.0.0.1:{https_port} {{
 
 
 class Caddy:
-    def __init__(self, workdir: Path, upstream_port: int, *, https_port: int | None = None) -> None:
+    def __init__(self, workdir: Path, upstream_port: int, *, https_port: int | None = None,
+                 config_text: str | None = None) -> None:
+        """``config_text`` replaces the generated Caddyfile (it must serve ``https_port`` on 127.0.0.1)."""
         binary = shutil.which("caddy")
         if binary is None:
             raise RuntimeError("caddy is missing (apt-get install caddy)")
@@ -48,7 +50,7 @@ class Caddy:
         home = workdir / "caddy-home"
         home.mkdir(parents=True, exist_ok=True)
         config = workdir / "Caddyfile"
-        config.write_text(caddyfile(workdir / "caddy-data", self.port, _free_port(), upstream_port))
+        config.write_text(config_text or caddyfile(workdir / "caddy-data", self.port, _free_port(), upstream_port))
         self.log = workdir / "caddy.log"
         env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
         with self.log.open("wb") as out:

@@ -118,3 +118,65 @@ def test_readme_deploys_with_these_files() -> None:
     section = readme.split("## Deploying", 1)[1].split("\n## ", 1)[0]
     for name in ("Caddyfile", *UNITS):
         assert f"deploy/{name}" in section or name in section, name
+
+
+def local_caddyfile(storage: Path, https_port: int, http_port: int, upstream_port: int) -> str:
+    """deploy/Caddyfile as shipped, moved onto 127.0.0.1 with Caddy's internal CA and a temp state directory."""
+    text = (DEPLOY / "Caddyfile").read_text()
+    edits = (
+        ("{\n\tservers {", f"{{\n\tadmin off\n\tskip_install_trust\n\tstorage file_system {storage}\n"
+                           f"\thttp_port {http_port}\n\thttps_port {https_port}\n\tauto_https disable_redirects\n"
+                           "\tservers {"),
+        ("cards.example.co.jp {", f"https://127.0.0.1:{https_port} {{\n\tbind 127.0.0.1\n\ttls internal\n"),
+        ("reverse_proxy 127.0.0.1:8000", f"reverse_proxy 127.0.0.1:{upstream_port}"),
+    )
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.mark.slow
+def test_the_shipped_caddyfile_in_front_of_the_real_server(tmp_path: Path) -> None:
+    need("caddy")
+    import socket
+    import ssl
+
+    import httpx2 as httpx
+
+    from bench.caddy import Caddy
+
+    from .live_server import LiveServer, free_port
+
+    port = free_port()
+    https = f"https://127.0.0.1:{port}"
+    app = LiveServer({"CONTACTCARD_DB": str(tmp_path / "cc.sqlite3"), "CONTACTCARD_SECRET_FILE": str(tmp_path / "k"),
+                      "CONTACTCARD_BASE_URL": https, "CONTACTCARD_TRUSTED_PROXIES": "127.0.0.1"}, tmp_path / "app.log")
+    app.cli("employee", "add", "--email", "taro@acme.example", "--name", "山田 太郎")
+    card = app.cli("card", "issue", "--employee", "taro@acme.example").split()[0].removeprefix(https)
+    app.start()
+    caddy = Caddy(tmp_path, app.port, https_port=port,
+                  config_text=local_caddyfile(tmp_path / "caddy-data", port, free_port(), app.port))
+    try:
+        caddy.wait_ready()
+        with httpx.Client(transport=httpx.HTTPTransport(verify=False), base_url=https, timeout=15,
+                          follow_redirects=False) as client:
+            page = client.get(card, headers={"Accept-Encoding": "gzip"})
+            assert page.status_code == 200 and page.headers["content-encoding"] == "gzip" and "<html" in page.text
+            assert 'h3=":' in page.headers["alt-svc"]  # HTTP/3 offered
+            login = client.get("/login", headers={"Accept-Encoding": "gzip"})  # a page with a CSRF token
+            assert login.status_code == 200 and "content-encoding" not in login.headers
+            for internal in ("/metrics", "/readyz"):
+                assert client.get(internal).status_code == 404  # through the proxy: not there
+            assert client.get("/healthz").status_code == 200
+        with httpx.Client(base_url=app.base, timeout=15) as direct:  # on the machine: there
+            assert direct.get("/metrics").status_code == 200 and direct.get("/readyz").status_code == 200
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+    finally:
+        caddy.stop()
+        app.stop()
