@@ -1,6 +1,7 @@
 """Backup under load, for real: a running ``contactcard serve`` takes scans from several clients while
 ``contactcard backup`` copies the database; the copy restores elsewhere, passes ``check`` and holds every scan
-answered before the backup started. A restore into the running server's database is refused."""
+answered before the backup started. A restore into the running server's database is refused, and the server's
+/metrics counts exactly the scans it committed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from .live_server import ROOT, LiveServer
 
@@ -54,6 +56,17 @@ def _wait_for(answered: list[tuple[float, str]], count: int, timeout: float = 60
         time.sleep(0.01)
 
 
+def _get(port: int, path: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert response.status == 200, path
+        return response.read().decode()
+    finally:
+        conn.close()
+
+
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "contactcard.cli", *args], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=False)
@@ -80,11 +93,19 @@ def test_backup_under_load_restores_with_every_scan_answered_before_it(tmp_path:
         finished = time.monotonic()
         _wait_for(answered, len(answered) + 100)  # and goes on after the copy
         refused = _run(server.env, "restore", str(backup))
-    finally:
         stop.set()
         for thread in clients:
             thread.join(30)
+        metrics = _get(server.port, "/metrics")
+        assert _get(server.port, "/readyz") == "ready"
+    finally:
+        stop.set()
         server.stop()
+    with sqlite3.connect(db) as conn:  # what this server committed, read back from the file
+        views = conn.execute("SELECT COUNT(*) FROM events WHERE user_agent LIKE 'backup-load/%'").fetchone()[0]
+    committed = {tuple(sorted(s.labels.items())): s.value for family in text_string_to_metric_families(metrics)
+                 for s in family.samples if s.name == "contactcard_scans_committed_total"}
+    assert committed == {(("outcome", "view"), ("visitor", "person")): views}  # the counter says what is stored
     assert refused.returncode == 1 and "in use" in refused.stderr  # the server had the database open
     before = {ua for at, ua in answered if at < started}
     during = [ua for at, ua in answered if started <= at < finished]
