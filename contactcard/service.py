@@ -178,9 +178,9 @@ class Service:
     async def schema_version(self) -> int:
         return await self._store.schema_version()
 
-    async def database_writable(self) -> bool:
-        """Whether a write transaction can start now (for the readiness probe)."""
-        return await self._store.writable()
+    async def database_writable(self, patience: float) -> bool:
+        """Whether a write transaction can start within ``patience`` seconds (for the readiness probe)."""
+        return await self._store.writable(patience)
 
     async def media(self, sha: str) -> tuple[bytes, str] | None:
         """A stored image (photo or logo) and its content type, by content address."""

@@ -306,12 +306,13 @@ class Store:
             finally:
                 _in_transaction.reset(inside)
 
-    async def writable(self) -> bool:
-        """Take the write lock and let it go, changing nothing: False on a read-only or failing database."""
+    async def writable(self, patience: float) -> bool:
+        """Take the write lock and let it go, changing nothing: False on a read-only or failing database, or when
+        another connection holds the lock for longer than ``patience`` seconds."""
         try:
-            async with self.transaction():
+            async with self.transaction(patience=patience):
                 pass
-        except sqlite3.Error:
+        except (sqlite3.Error, Busy):
             return False
         return True
 

@@ -57,9 +57,9 @@ async def readyz(request: Request) -> Response:
     ctx = app_context(request)
     if ctx.writer.queue_depth >= ctx.writer.queue_bound:
         return _not_ready(f"scan queue full ({ctx.writer.queue_depth} of {ctx.writer.queue_bound})")
-    try:
-        async with asyncio.timeout(WRITE_PROBE_SECONDS):
-            writable = await ctx.service.database_writable()
+    try:  # the outer bound also covers waiting for this process's own writer to let go of the connection
+        async with asyncio.timeout(WRITE_PROBE_SECONDS * 2):
+            writable = await ctx.service.database_writable(WRITE_PROBE_SECONDS)
     except TimeoutError:
         writable = False
     if not writable:
