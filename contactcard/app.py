@@ -21,7 +21,7 @@ from .scans import ScanWriter, cancel_quietly
 from .service import Clock, Service, system_clock
 from .store import Store
 from .tokens import DailyPseudonyms
-from .web import admin, auth_routes, customer, me, ops, pages
+from .web import admin, auth_routes, customer, forms, me, ops, pages
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -88,6 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *admin.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
+    forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app
     app = App(
         routes=routes,
         middleware=[Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],

@@ -1,5 +1,5 @@
 """The admin console through the real app: every page renders for an admin, forms refuse bad input with a
-message and write nothing, a wrong CSRF token is a 403 with nothing written, and unknown ids are 404s."""
+message and write nothing, and unknown ids are 404s. (A wrong CSRF token on every form: test_admin_forms.)"""
 
 from __future__ import annotations
 
@@ -127,30 +127,6 @@ def test_wrong_type_upload_in_a_text_field_is_just_bad_input(seeded: Harness) ->
                            files={"family_name": ("x.txt", b"hello", "text/plain")})
     assert r.status_code in (400, 403)
     assert len(seeded.run(seeded.service.employees)) == 1
-
-
-@pytest.mark.parametrize("bad_token", ["", "nope", "x" * 5000])
-def test_wrong_csrf_is_403_and_nothing_written(seeded: Harness, bad_token: str) -> None:
-    eid = taro_id(seeded)
-    before = audit_count(seeded)
-    attempts = [
-        ("/admin/employees/new", {"family_name": "x", "email": "x@example.co.jp"}),
-        (f"/admin/employees/{eid}", {"family_name": "x", "email": "taro@example.co.jp"}),
-        (f"/admin/employees/{eid}/channels", {"kind": "phone", "target": "03-1234-9999"}),
-        (f"/admin/employees/{eid}/card/revoke", {}),
-        (f"/admin/employees/{eid}/card/rotate", {}),
-        (f"/admin/employees/{eid}/depart", {}),
-        (f"/admin/employees/{eid}/invite", {}),
-        ("/admin/settings", {"name": "x"}),
-        ("/admin/settings/channels", {"kind": "phone", "target": "03-1234-9999"}),
-    ]
-    for url, data in attempts:
-        r = seeded.client.post(url, data={"csrf": bad_token, **data} if bad_token else data)
-        assert r.status_code == 403, url
-    assert audit_count(seeded) == before
-    taro = seeded.run(seeded.service.find_employee, eid)
-    assert taro.family_name == "山田" and taro.status is EmployeeStatus.ACTIVE
-    assert seeded.run(seeded.service.current_card, eid) is not None
 
 
 def test_unknown_and_odd_ids_are_404_never_500(seeded: Harness) -> None:

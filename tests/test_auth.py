@@ -7,7 +7,6 @@ import sqlite3
 import threading
 
 import pytest
-from starlette.routing import BaseRoute, Mount, Route
 
 from contactcard import auth
 from contactcard.models import ValidationError
@@ -25,6 +24,7 @@ from .accounts_kit import (
     post_form,
 )
 from .conftest import FakeClock, Harness
+from .route_walk import concrete, flatten
 
 WRONG = "not the password at all"
 
@@ -463,23 +463,9 @@ def test_departed_employee_cannot_sign_in_and_loses_the_session(harness: Harness
 # --- authorisation of every admin route ----------------------------------------------------------
 
 
-def _flatten(routes: list[BaseRoute], prefix: str = "") -> list[tuple[str, set[str]]]:
-    out: list[tuple[str, set[str]]] = []
-    for route in routes:
-        if isinstance(route, Mount):
-            out += _flatten(list(route.routes), prefix + route.path)
-        elif isinstance(route, Route):
-            out.append((prefix + route.path, set(route.methods or {"GET"}) - {"HEAD"}))
-    return out
-
-
-def _concrete(path: str) -> str:
-    return re.sub(r"\{[^}]+\}", "1", path)
-
-
 def admin_routes(harness: Harness) -> list[tuple[str, str]]:
-    routes = _flatten(list(harness.client.app.routes))  # type: ignore[attr-defined]
-    return sorted((method, _concrete(path)) for path, methods in routes if path.startswith("/admin")
+    routes = flatten(list(harness.client.app.routes))  # type: ignore[attr-defined]
+    return sorted((method, concrete(path)) for path, methods in routes if path.startswith("/admin")
                   for method in methods)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -10,12 +11,12 @@ from .. import auth
 from ..accounts import LinkInvalid, SignInRefused
 from ..models import Role, User, ValidationError
 from .context import app_context
+from .forms import FormRoute, anyone
 from .session import (
     SESSION_COOKIE,
     accounts,
     clear_session_cookie,
     cookie_name,
-    csrf_form,
     current_user,
     safe_next,
     set_session_cookie,
@@ -51,8 +52,7 @@ async def login_form(request: Request) -> Response:
     return await _login_page(request, next_url=next_url)
 
 
-async def login(request: Request) -> Response:
-    form = await csrf_form(request)
+async def login(request: Request, _: None, form: FormData) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     next_url = safe_next(str(form.get("next", "")), "")
     t = app_context(request).renderer.translator(request)
@@ -72,8 +72,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-async def logout(request: Request) -> Response:
-    await csrf_form(request)
+async def logout(request: Request, _: None, form: FormData) -> Response:
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
     if token:
         await accounts(request).sign_out(token)
@@ -101,9 +100,8 @@ async def invite_form(request: Request) -> Response:
     return await _invite_page(request, request.path_params["token"])
 
 
-async def invite_accept(request: Request) -> Response:
+async def invite_accept(request: Request, _: None, form: FormData) -> Response:
     token = request.path_params["token"]
-    form = await csrf_form(request)
     password, again = str(form.get("password", "")), str(form.get("password2", ""))
     t = app_context(request).renderer.translator(request)
     if password != again:
@@ -124,8 +122,8 @@ async def invite_accept(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/login", login_form, methods=["GET"]),
-    Route("/login", login, methods=["POST"]),
-    Route("/logout", logout, methods=["POST"]),
+    FormRoute("/login", login, guard=anyone),
+    FormRoute("/logout", logout, guard=anyone),
     Route("/invite/{token}", invite_form, methods=["GET"]),
-    Route("/invite/{token}", invite_accept, methods=["POST"]),
+    FormRoute("/invite/{token}", invite_accept, guard=anyone),
 ]

@@ -27,6 +27,7 @@ from ..tokens import TOKEN_PATTERN
 from ..visitors import MAX_HEADER, Visitor
 from .accesslog import note_visitor
 from .context import AppContext, app_context
+from .forms import SessionlessRoute
 from .security import new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
@@ -197,6 +198,7 @@ routes: list[BaseRoute] = [
     Route("/c/{token}", card_page, methods=["GET"]),
     Route("/c/{token}/go/{channel}", go, methods=["GET"]),
     Route("/c/{token}/vcard", vcard_download, methods=["GET"]),
-    Route("/c/{rest:path}", stray, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
+    # Any method under /c/ is a recorded stray hit and nothing else; no session or cookie is read.
+    SessionlessRoute("/c/{rest:path}", stray, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]),
     Route("/c", stray, methods=["GET"]),
 ]

@@ -18,6 +18,7 @@ import json
 import re
 
 from PIL import Image, ImageDraw
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -27,7 +28,8 @@ from .. import qr
 from ..models import Card, ContactcardError, Employee, User
 from ..service import local_time
 from .context import app_context
-from .session import csrf_form, require_user, template_context
+from .forms import FormRoute
+from .session import require_user, template_context
 
 _QR_NAME = re.compile(r"(\d{1,12})-(\d{1,9})\.(svg|png)")
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
@@ -73,9 +75,7 @@ async def me(request: Request) -> Response:
     return await me_page(request)
 
 
-async def rotate(request: Request) -> Response:
-    user = await require_user(request)
-    await csrf_form(request)
+async def rotate(request: Request, user: User, form: FormData) -> Response:
     employee = await _employee(request, user)
     if employee is None:
         raise HTTPException(403)
@@ -167,7 +167,7 @@ async def service_worker(request: Request) -> Response:
 
 routes: list[BaseRoute] = [
     Route("/me", me, methods=["GET"]),
-    Route("/me/rotate", rotate, methods=["POST"]),
+    FormRoute("/me/rotate", rotate, guard=require_user),
     Route("/me/qr/{name}", qr_image, methods=["GET"]),
     Route("/manifest.webmanifest", manifest, methods=["GET"]),
     Route("/icons/icon-{size}.png", icon, methods=["GET"]),

@@ -1,10 +1,10 @@
 """Who is signed in, who may do what, and CSRF: the interface every signed-in page codes against.
 
-    user = await require_admin(request)          # 303 to /login?next=... when signed out, 403 for employees
-    form = await csrf_form(request)              # 403 unless form["csrf"] matches the session's token
+    user = await require_admin(request)             # 303 to /login?next=... when signed out, 403 for employees
+    FormRoute(path, handler, guard=require_admin)   # a POST: handler(request, user, form) once the token matched
     ctx.renderer.page(request, "admin/x.html", {**template_context(request, user), ...})
-    {% include "_csrf.html" %}                   # inside every <form method="post">
-    await service.rotate_card(ref, actor=user.email)   # the audit trail's actor is the user's email
+    {% include "_csrf.html" %}                      # inside every <form method="post">
+    await service.rotate_card(ref, actor=user.email)  # the audit trail's actor is the user's email
 
 Sessions are server-side rows (see ``accounts``); the cookie holds only a random id. Signed-out forms (sign-in,
 invitation) use a double-submit token: a random value in an HttpOnly cookie that the form must repeat.
@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +33,7 @@ __all__ = [
     "accounts",
     "clear_session_cookie",
     "cookie_name",
-    "csrf_form",
+    "csrf_matches",
     "current_user",
     "require_admin",
     "require_user",
@@ -49,8 +48,6 @@ SECURE_PREFIX = "__Host-"  # https: kept only if Secure, Path=/ and no Domain, s
 _STATE_SESSION = "cc_session"
 _STATE_PRE = "cc_csrf_pre"
 _STATE_PRE_USED = "cc_csrf_pre_used"
-MAX_FORM_FIELDS = 200
-MAX_FORM_PART = 64 * 1024
 
 
 def accounts(request: Request) -> Accounts:
@@ -103,20 +100,16 @@ def _expected_csrf(request: Request) -> str | None:
     return request.cookies.get(cookie_name(request, CSRF_COOKIE)) or None
 
 
-async def csrf_form(request: Request, *, max_files: int = 0, max_part_size: int = MAX_FORM_PART) -> FormData:
-    """The posted form, once its ``csrf`` field matches; else HTTPException(403) and nothing is done.
+async def csrf_matches(request: Request, sent: str) -> bool:
+    """Whether a posted ``csrf`` value is this visitor's token, compared in constant time.
 
-    Signed in: the token is the session's. Signed out: the double-submit cookie's. Forms with uploads
-    pass ``max_files`` and a larger ``max_part_size`` (the app also caps the whole body).
+    Signed in: the session's token. Signed out: the double-submit cookie's. Only ``forms.FormRoute`` asks.
     """
     await _session(request)
-    form = await request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS, max_part_size=max_part_size)
-    sent = form.get("csrf")
     expected = _expected_csrf(request)
-    if not isinstance(sent, str) or not expected or not auth.same(sent, expected):
-        await form.close()  # uploaded parts sit in temp files until closed
-        raise HTTPException(403)
-    return form
+    if not expected:
+        return False
+    return auth.same(sent, expected)
 
 
 def template_context(request: Request, user: User | None) -> dict[str, object]:

@@ -1,24 +1,24 @@
 """The admin console, /admin: the dashboard, and the route table of every admin area (one module each).
 
-Every handler starts with ``require_admin`` (303 to sign-in, 403 for employees) and every POST reads its
-form through ``csrf_form`` (403 on a bad token, before anything is done); see ``base``.
+Every route is declared with ``base.admin_get`` / ``base.admin_post`` (or ``employees.employee_post``): the
+handler runs only for an admin (303 to sign-in, 403 for employees), and a POST's only once its CSRF token
+matched (403 before anything is done; see ``web.forms``).
 """
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 
 from ... import chart
+from ...models import User
 from ..context import app_context
-from ..session import require_admin
 from . import audit, cards, employees, scans, settings
-from .base import page
+from .base import admin_get, page
 
 
-async def dashboard(request: Request) -> Response:
-    user = await require_admin(request)
+async def dashboard(request: Request, user: User) -> Response:
     service = app_context(request).service
     t = app_context(request).renderer.translator(request)
     data = await service.dashboard()
@@ -33,9 +33,9 @@ async def dashboard(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/admin", dashboard, methods=["GET"]),
+    admin_get("/admin", dashboard),
     Mount("/admin", routes=[
-        Route("/", dashboard, methods=["GET"]),
+        admin_get("/", dashboard),
         *employees.routes,
         *cards.routes,
         *scans.routes,

@@ -10,12 +10,12 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ... import csvexport
+from ...models import User
 from ...service import local_time
-from ..session import require_admin
-from .base import PAGE_SIZE, csv_download, page, page_count, page_number, service_of
+from .base import PAGE_SIZE, admin_get, csv_download, page, page_count, page_number, service_of
 
 MAX_ACTOR = 254
 AUDIT_HEADER = ("id", "time", "local_time", "actor", "action", "target", "before", "after")
@@ -26,8 +26,7 @@ def _actor(request: Request) -> str | None:
     return raw[:MAX_ACTOR] or None
 
 
-async def audit_log(request: Request) -> Response:
-    user = await require_admin(request)
+async def audit_log(request: Request, user: User) -> Response:
     service = service_of(request)
     actor = _actor(request)
     total = await service.count_audit_log(actor=actor)
@@ -45,8 +44,7 @@ async def audit_log(request: Request) -> Response:
     })
 
 
-async def audit_csv(request: Request) -> Response:
-    await require_admin(request)
+async def audit_csv(request: Request, user: User) -> Response:
     service = service_of(request)
     company = await service.company()
     actor = _actor(request)
@@ -63,6 +61,6 @@ async def audit_csv(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/audit", audit_log, methods=["GET"]),
-    Route("/audit.csv", audit_csv, methods=["GET"]),
+    admin_get("/audit", audit_log),
+    admin_get("/audit.csv", audit_csv),
 ]

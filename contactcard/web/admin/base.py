@@ -1,7 +1,9 @@
-"""What every admin console area shares: id and form parsing, the redirect after a POST, page rendering.
+"""What every admin console area shares: the route helpers, id and form parsing, the redirect after a POST,
+page rendering.
 
-Every handler starts with ``require_admin`` (303 to sign-in, 403 for employees) and every POST reads its
-form through ``csrf_form`` (403 on a bad token, before anything is done). Ids in URLs are checked here
+Routes are declared with ``admin_get`` (the handler gets ``(request, user)``, only for an admin: 303 to
+sign-in, 403 for employees) and ``admin_post`` (``(request, user, form)``, only once the form's CSRF token
+matched: 403 before anything is done; see ``forms``). Ids in URLs are checked here
 (digits, a sane length) and an unknown one is a 404. Bad input re-renders the form with a message and
 writes nothing; a good POST redirects (303) back with ``?done=...`` for the confirmation line.
 """
@@ -9,7 +11,7 @@ writes nothing; a good POST redirects (303) back with ``?done=...`` for the conf
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -18,12 +20,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
 
 from ... import images
 from ...models import User
 from ...service import Service, local_time
 from ..context import app_context
-from ..session import csrf_form, template_context
+from ..forms import FormRoute
+from ..session import require_admin, template_context
 
 MAX_ID_DIGITS = 12
 PAGE_SIZE = 50
@@ -107,42 +111,40 @@ def service_of(request: Request) -> Service:
     return app_context(request).service
 
 
-async def upload_image(request: Request, convert: Callable[[bytes], bytes]) -> tuple[bytes | None, str | None]:
-    """The CSRF-checked upload's ``file`` run through ``convert``, or the reason code it was refused.
+def admin_get(path: str, handler: Callable[[Request, User], Awaitable[Response]]) -> Route:
+    """A console page: ``handler(request, user)`` for an admin; 303 to sign-in or 403 for anyone else."""
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, await require_admin(request))
+
+    return Route(path, endpoint, methods=["GET"], name=handler.__name__)
+
+
+def admin_post(path: str, handler: Callable[[Request, User, FormData], Awaitable[Response]]) -> FormRoute[User]:
+    """A console form: ``handler(request, user, form)`` for an admin, once the form's CSRF token matched."""
+    return FormRoute(path, handler, guard=require_admin)
+
+
+def admin_upload(path: str, handler: Callable[[Request, User, FormData], Awaitable[Response]], *,
+                 refused: Callable[[Request, User, str], Awaitable[Response]]) -> FormRoute[User]:
+    """A console form with one image file (read it with ``converted``); ``refused(request, user, code)``
+    answers an upload too large to read ("too_large") or not a form ("malformed") with the form's page."""
+    return FormRoute(path, handler, guard=require_admin, upload=UPLOAD_FORM_BYTES, refused=refused,
+                     max_body_size=MAX_UPLOAD_BODY)
+
+
+async def converted(form: FormData, convert: Callable[[bytes], bytes]) -> bytes:
+    """The form's uploaded ``file`` run through ``convert``; images.ImageRejected (with a code) if refused.
 
     Answer a refusal with ``refusal_status(code)``.
     """
-    data, problem = await _upload(request)
-    if problem is not None:
-        return None, problem
-    try:
-        # Pillow decodes and re-encodes for up to a second or more on a 40 MP image: in a worker thread, so the
-        # event loop keeps answering scans meanwhile.
-        return await asyncio.to_thread(convert, data), None
-    except images.ImageRejected as err:
-        return None, err.code
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise images.ImageRejected("empty", "no file was uploaded")
+    data = await file.read(images.MAX_UPLOAD_BYTES + 1)
+    # Pillow decodes and re-encodes for up to a second or more on a 40 MP image: in a worker thread, so the
+    # event loop keeps answering scans meanwhile.
+    return await asyncio.to_thread(convert, data)
 
 
 def refusal_status(problem: str) -> int:
     return 413 if problem == "too_large" else 400
-
-
-async def _upload(request: Request) -> tuple[bytes, str | None]:
-    """The CSRF-checked multipart form's ``file`` bytes, or the reason code the upload is refused."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > UPLOAD_FORM_BYTES:
-        return b"", "too_large"  # refused before reading a byte of it
-    try:
-        form = await csrf_form(request, max_files=1, max_part_size=UPLOAD_FORM_BYTES)
-    except HTTPException as exc:
-        await request.close()  # the spooled upload, if the form was parsed before the CSRF check failed
-        if exc.status_code in (400, 413):  # a part past the limit, or a malformed multipart body
-            return b"", "too_large" if exc.status_code == 413 or "exceeded" in str(exc.detail) else "not_image"
-        raise
-    file = form.get("file")
-    if not isinstance(file, UploadFile):
-        await form.close()
-        return b"", "empty"
-    data = await file.read(images.MAX_UPLOAD_BYTES + 1)
-    await form.close()
-    return data, None

@@ -4,43 +4,32 @@ printable business-card sheet (91 x 55 mm, the Japanese standard size)."""
 from __future__ import annotations
 
 from markupsafe import Markup
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ... import qr
-from ...models import ContactcardError, Employee, IssuedCard, User, ValidationError
-from ...service import MAX_CARD_DAYS, Service
-from ..session import csrf_form, require_admin
-from .base import back, field, page, path_id, service_of, whole
-from .employees import detail_page, get_employee
+from ...models import Employee, IssuedCard, User, ValidationError
+from ...service import MAX_CARD_DAYS
+from .base import admin_get, field, page, path_id, service_of, whole
+from .employees import employee_post, get_employee
 
 PNG_BOX = 12  # pixels per module: ~600 px for a typical link, crisp on paper at 3 cm
 NO_STORE = {"Cache-Control": "no-store"}
+DONE = {"issue": "issued", "rotate": "rotated", "revoke": "revoked", "extend": "extended"}
 
 
-async def action(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
+async def card_action(request: Request, user: User, employee: Employee, form: FormData) -> str:
     name = request.path_params["action"]
-    if name not in ("issue", "rotate", "revoke", "extend"):
+    if name not in DONE:
         raise HTTPException(404)
-    form = await csrf_form(request)
-    try:
-        await _run(service, employee, name, field(form, "days"), user)
-    except ContactcardError as err:
-        return await detail_page(request, user, employee, errors={"card": str(err)},
-                                 values={"days": field(form, "days")}, status=400)
-    return back(f"/admin/employees/{employee.id}", {"issue": "issued", "rotate": "rotated", "revoke": "revoked",
-                                                   "extend": "extended"}[name])
-
-
-async def _run(service: Service, employee: Employee, name: str, raw_days: str, user: User) -> None:
+    service = service_of(request)
     if name == "revoke":
         await service.revoke_card(employee.id, actor=user.email)
-        return
+        return DONE[name]
+    raw_days = field(form, "days")
     days = whole(raw_days) if raw_days.strip() else None
     if raw_days.strip() and (days is None or not 1 <= days <= MAX_CARD_DAYS):
         raise ValidationError(f"days must be a whole number from 1 to {MAX_CARD_DAYS}")
@@ -50,30 +39,30 @@ async def _run(service: Service, employee: Employee, name: str, raw_days: str, u
         await service.rotate_card(employee.id, days=days, actor=user.email)
     else:
         await service.extend_card(employee.id, days=days, actor=user.email)
+    return DONE[name]
 
 
-async def _current(request: Request) -> tuple[User, Employee, IssuedCard]:
-    user = await require_admin(request)
+async def _current(request: Request) -> tuple[Employee, IssuedCard]:
     service = service_of(request)
     employee = await get_employee(service, path_id(request))
     card = await service.current_card(employee.id)
     if card is None:
         raise HTTPException(404)
-    return user, employee, card
+    return employee, card
 
 
 def _download_name(employee: Employee, card: IssuedCard, ext: str) -> str:
     return f"card-{employee.id}-{card.card.generation}.{ext}"
 
 
-async def qr_png(request: Request) -> Response:
-    _, employee, card = await _current(request)
+async def qr_png(request: Request, user: User) -> Response:
+    employee, card = await _current(request)
     return Response(qr.png_bytes(card.url, box_size=PNG_BOX), media_type="image/png", headers={
         **NO_STORE, "Content-Disposition": f'attachment; filename="{_download_name(employee, card, "png")}"'})
 
 
-async def qr_svg(request: Request) -> Response:
-    _, employee, card = await _current(request)
+async def qr_svg(request: Request, user: User) -> Response:
+    employee, card = await _current(request)
     return Response(qr.svg_bytes(card.url), media_type="image/svg+xml", headers={
         **NO_STORE, "Content-Disposition": f'attachment; filename="{_download_name(employee, card, "svg")}"'})
 
@@ -85,8 +74,8 @@ def inline_svg(url: str) -> Markup:
     return Markup(text[start:])  # noqa: S704 -- qrcode's own markup; the URL is encoded as modules, not text
 
 
-async def print_sheet(request: Request) -> Response:
-    user, employee, card = await _current(request)
+async def print_sheet(request: Request, user: User) -> Response:
+    employee, card = await _current(request)
     return await page(request, user, "admin/card_print.html", {
         "employee": employee, "card": card, "qr_svg": inline_svg(card.url),
         "short_url": card.url.split("://", 1)[-1],
@@ -94,8 +83,8 @@ async def print_sheet(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/employees/{id}/card/qr.png", qr_png, methods=["GET"]),
-    Route("/employees/{id}/card/qr.svg", qr_svg, methods=["GET"]),
-    Route("/employees/{id}/card/print", print_sheet, methods=["GET"]),
-    Route("/employees/{id}/card/{action}", action, methods=["POST"]),
+    admin_get("/employees/{id}/card/qr.png", qr_png),
+    admin_get("/employees/{id}/card/qr.svg", qr_svg),
+    admin_get("/employees/{id}/card/print", print_sheet),
+    employee_post("/employees/{id}/card/{action}", card_action, errors="card", keep=("days",)),
 ]

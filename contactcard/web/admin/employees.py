@@ -3,22 +3,35 @@ departure, sign-in invitation)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ... import images, reports
-from ...accounts import Accounts
 from ...models import ContactcardError, Employee, EmployeeStatus, NotFound, User, ValidationError
 from ...service import Service
-from ..session import accounts, csrf_form, require_admin
+from ..forms import FormRoute
+from ..session import accounts, require_admin
 from . import channels
-from .base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image
+from .base import (
+    MAX_UPLOAD_BODY,
+    UPLOAD_FORM_BYTES,
+    admin_get,
+    admin_post,
+    back,
+    converted,
+    field,
+    page,
+    path_id,
+    refusal_status,
+    service_of,
+)
 
 PROFILE_FIELDS = ("family_name", "given_name", "family_kana", "given_kana", "latin_name", "email", "title",
                   "department")
@@ -35,8 +48,7 @@ def _profile(form: FormData) -> dict[str, str]:
     return {name: field(form, name) for name in PROFILE_FIELDS}
 
 
-async def employee_list(request: Request) -> Response:
-    user = await require_admin(request)
+async def employee_list(request: Request, user: User) -> Response:
     service = service_of(request)
     employees = await service.employees()
     live_cards = await service.live_cards()
@@ -44,14 +56,11 @@ async def employee_list(request: Request) -> Response:
     return await page(request, user, "admin/employees.html", {"employees": employees, "live": live})
 
 
-async def new_form(request: Request) -> Response:
-    user = await require_admin(request)
+async def new_form(request: Request, user: User) -> Response:
     return await page(request, user, "admin/employee_new.html", {"values": {}, "error": None})
 
 
-async def create(request: Request) -> Response:
-    user = await require_admin(request)
-    form = await csrf_form(request)
+async def create(request: Request, user: User, form: FormData) -> Response:
     values = _profile(form)
     try:
         employee = await service_of(request).add_employee(**values, actor=user.email)
@@ -90,116 +99,107 @@ async def detail_page(request: Request, user: User, employee: Employee, *, error
     }, status=status)
 
 
-async def detail(request: Request) -> Response:
+@dataclass(frozen=True)
+class OnEmployee:
+    """What a form on an employee's page acts as and on: the admin, and the employee from the URL."""
+
+    user: User
+    employee: Employee
+
+
+async def admin_on_employee(request: Request) -> OnEmployee:
+    """The guard of the employee page's forms: an admin (303/403 otherwise), then the employee (404)."""
     user = await require_admin(request)
+    return OnEmployee(user, await get_employee(service_of(request), path_id(request)))
+
+
+EmployeeAction = Callable[[Request, User, Employee, FormData], Awaitable[str]]
+
+
+def employee_post(path: str, action: EmployeeAction, *, errors: str, keep: tuple[str, ...] = (),
+                  upload: bool = False) -> FormRoute[OnEmployee]:
+    """A form on the employee's page. ``action(request, user, employee, form)`` returns the ``?done=`` code
+    for the redirect back (303). A ContactcardError it raises re-renders the page (400) with the message
+    beside the ``errors`` form and the ``keep`` fields refilled; an image refused (``upload``) shows the
+    reason there too, with 413 for one too large."""
+
+    async def handler(request: Request, on: OnEmployee, form: FormData) -> Response:
+        try:
+            done = await action(request, on.user, on.employee, form)
+        except images.ImageRejected as err:
+            return await refused(request, on, err.code)
+        except ContactcardError as err:
+            return await detail_page(request, on.user, on.employee, errors={errors: str(err)},
+                                     values={name: field(form, name) for name in keep}, status=400)
+        return back(f"/admin/employees/{on.employee.id}", done)
+
+    async def refused(request: Request, on: OnEmployee, code: str) -> Response:
+        return await detail_page(request, on.user, on.employee, errors={errors: code}, status=refusal_status(code))
+
+    if not upload:
+        return FormRoute(path, handler, guard=admin_on_employee, name=action.__name__)
+    return FormRoute(path, handler, guard=admin_on_employee, upload=UPLOAD_FORM_BYTES, refused=refused,
+                     max_body_size=MAX_UPLOAD_BODY, name=action.__name__)
+
+
+async def detail(request: Request, user: User) -> Response:
     employee = await get_employee(service_of(request), path_id(request))
     return await detail_page(request, user, employee)
 
 
-async def edit(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    form = await csrf_form(request)
-    values = _profile(form)
-    try:
-        await service.edit_employee(employee.id, **values, actor=user.email)
-    except ContactcardError as err:
-        return await detail_page(request, user, employee, errors={"profile": str(err)}, values=values, status=400)
-    return back(f"/admin/employees/{employee.id}", "saved")
+async def edit(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await service_of(request).edit_employee(employee.id, **_profile(form), actor=user.email)
+    return "saved"
 
 
-async def channel_add(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    form = await csrf_form(request)
-    try:
-        await channels.add(service, employee.id, form, user)
-    except ContactcardError as err:
-        values = {"kind": field(form, "kind"), "target": field(form, "target"), "label": field(form, "label")}
-        return await detail_page(request, user, employee, errors={"channel": str(err)}, values=values, status=400)
-    return back(f"/admin/employees/{employee.id}", "channel_added")
+async def channel_add(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await channels.add(service_of(request), employee.id, form, user)
+    return "channel_added"
 
 
-async def channel_remove(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    channel_id = path_id(request, "channel")
-    await csrf_form(request)
-    await channels.remove(service, employee.id, channel_id, user)
-    return back(f"/admin/employees/{employee.id}", "channel_removed")
+async def channel_remove(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await channels.remove(service_of(request), employee.id, path_id(request, "channel"), user)
+    return "channel_removed"
 
 
-async def channel_move(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    channel_id = path_id(request, "channel")
-    form = await csrf_form(request)
-    try:
-        await channels.move(service, employee.id, channel_id, form, user)
-    except ValidationError as err:
-        return await detail_page(request, user, employee, errors={"channel": str(err)}, status=400)
-    return back(f"/admin/employees/{employee.id}", "channel_moved")
+async def channel_move(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await channels.move(service_of(request), employee.id, path_id(request, "channel"), form, user)
+    return "channel_moved"
 
 
-async def photo(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    jpeg, problem = await upload_image(request, images.photo_jpeg)
-    if jpeg is None:
-        assert problem is not None
-        return await detail_page(request, user, employee, errors={"photo": problem}, status=refusal_status(problem))
-    await service.set_photo(employee.id, jpeg, actor=user.email)
-    return back(f"/admin/employees/{employee.id}", "photo")
+async def photo(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    jpeg = await converted(form, images.photo_jpeg)
+    await service_of(request).set_photo(employee.id, jpeg, actor=user.email)
+    return "photo"
 
 
-async def depart(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    form = await csrf_form(request)
+async def depart(request: Request, user: User, employee: Employee, form: FormData) -> str:
     raw = field(form, "successor")
-    successor: int | None = None
-    if raw:
-        if not raw.isdigit() or len(raw) > 12:
-            return await detail_page(request, user, employee, errors={"depart": "choose a successor from the list"},
-                                     status=400)
-        successor = int(raw)
-    try:
-        await service.depart(employee.id, successor, actor=user.email)
-    except ContactcardError as err:
-        return await detail_page(request, user, employee, errors={"depart": str(err)}, status=400)
-    return back(f"/admin/employees/{employee.id}", "departed")
+    if raw and (not raw.isdigit() or len(raw) > 12):
+        raise ValidationError("choose a successor from the list")
+    await service_of(request).depart(employee.id, int(raw) if raw else None, actor=user.email)
+    return "departed"
 
 
-async def invite(request: Request) -> Response:
+async def invite(request: Request, on: OnEmployee, form: FormData) -> Response:
     """A one-time sign-in link for the employee, shown once on the page (never stored in clear)."""
-    user = await require_admin(request)
-    service = service_of(request)
-    employee = await get_employee(service, path_id(request))
-    await csrf_form(request)
-    accts: Accounts = accounts(request)
     try:
-        link = await accts.invite_employee(employee.id, actor=user.email)
+        link = await accounts(request).invite_employee(on.employee.id, actor=on.user.email)
     except ContactcardError as err:
-        return await detail_page(request, user, employee, errors={"invite": str(err)}, status=400)
-    return await detail_page(request, user, employee, invitation=link)
+        return await detail_page(request, on.user, on.employee, errors={"invite": str(err)}, status=400)
+    return await detail_page(request, on.user, on.employee, invitation=link)
 
 
 routes: list[BaseRoute] = [
-    Route("/employees", employee_list, methods=["GET"]),
-    Route("/employees/new", new_form, methods=["GET"]),
-    Route("/employees/new", create, methods=["POST"]),
-    Route("/employees/{id}", detail, methods=["GET"]),
-    Route("/employees/{id}", edit, methods=["POST"]),
-    Route("/employees/{id}/channels", channel_add, methods=["POST"]),
-    Route("/employees/{id}/channels/{channel}/remove", channel_remove, methods=["POST"]),
-    Route("/employees/{id}/channels/{channel}/move", channel_move, methods=["POST"]),
-    Route("/employees/{id}/photo", photo, methods=["POST"], max_body_size=MAX_UPLOAD_BODY),
-    Route("/employees/{id}/depart", depart, methods=["POST"]),
-    Route("/employees/{id}/invite", invite, methods=["POST"]),
+    admin_get("/employees", employee_list),
+    admin_get("/employees/new", new_form),
+    admin_post("/employees/new", create),
+    admin_get("/employees/{id}", detail),
+    employee_post("/employees/{id}", edit, errors="profile", keep=PROFILE_FIELDS),
+    employee_post("/employees/{id}/channels", channel_add, errors="channel", keep=("kind", "target", "label")),
+    employee_post("/employees/{id}/channels/{channel}/remove", channel_remove, errors="channel"),
+    employee_post("/employees/{id}/channels/{channel}/move", channel_move, errors="channel"),
+    employee_post("/employees/{id}/photo", photo, errors="photo", upload=True),
+    employee_post("/employees/{id}/depart", depart, errors="depart"),
+    FormRoute("/employees/{id}/invite", invite, guard=admin_on_employee),
 ]

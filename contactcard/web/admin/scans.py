@@ -13,13 +13,12 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ... import csvexport, reports
 from ...models import Outcome, User
 from ...service import local_time
-from ..session import require_admin
-from .base import PAGE_SIZE, csv_download, page, page_count, page_number, parse_day, service_of
+from .base import PAGE_SIZE, admin_get, csv_download, page, page_count, page_number, parse_day, service_of
 
 
 def parse_filter(request: Request) -> tuple[reports.ScanFilter, list[str]]:
@@ -58,8 +57,7 @@ def _query(flt: reports.ScanFilter, **extra: object) -> str:
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
-async def scan_log(request: Request) -> Response:
-    user = await require_admin(request)
+async def scan_log(request: Request, user: User) -> Response:
     flt, bad = parse_filter(request)
     return await _log_page(request, user, flt, bad)
 
@@ -78,8 +76,7 @@ async def _log_page(request: Request, user: User, flt: reports.ScanFilter, bad: 
     }, status=400 if bad else 200)
 
 
-async def scan_csv(request: Request) -> Response:
-    user = await require_admin(request)
+async def scan_csv(request: Request, user: User) -> Response:
     service = service_of(request)
     flt, bad = parse_filter(request)
     if bad:  # never export more than was asked for: show the log and what was not understood instead
@@ -97,6 +94,6 @@ async def scan_csv(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/scans", scan_log, methods=["GET"]),
-    Route("/scans.csv", scan_csv, methods=["GET"]),
+    admin_get("/scans", scan_log),
+    admin_get("/scans.csv", scan_csv),
 ]

@@ -7,16 +7,28 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from ... import images, policy
 from ...models import ContactcardError, User, ValidationError
 from ...service import MAX_TEXT
-from ..session import csrf_form, require_admin
 from . import channels
-from .base import MAX_UPLOAD_BODY, back, field, page, path_id, refusal_status, service_of, upload_image, whole
+from .base import (
+    admin_get,
+    admin_post,
+    admin_upload,
+    back,
+    converted,
+    field,
+    page,
+    path_id,
+    refusal_status,
+    service_of,
+    whole,
+)
 
 TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
 NUMBER_FIELDS = ("default_card_days", "retention_days")
@@ -38,8 +50,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
     }, status=status)
 
 
-async def show(request: Request) -> Response:
-    user = await require_admin(request)
+async def show(request: Request, user: User) -> Response:
     return await settings_page(request, user)
 
 
@@ -64,10 +75,8 @@ def _changes(form: Mapping[str, str]) -> dict[str, Any]:
     return changes
 
 
-async def save(request: Request) -> Response:
-    user = await require_admin(request)
+async def save(request: Request, user: User, form: FormData) -> Response:
     service = service_of(request)
-    form = await csrf_form(request)
     values = {name: field(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, *POLICY_LISTS)}
     try:
         company = dataclasses.replace(await service.company(), **_changes(values))
@@ -77,27 +86,25 @@ async def save(request: Request) -> Response:
     return back("/admin/settings", "saved")
 
 
-async def logo(request: Request) -> Response:
-    user = await require_admin(request)
-    service = service_of(request)
-    png, problem = await upload_image(request, images.logo_png)
-    if png is None:
-        assert problem is not None
-        return await settings_page(request, user, errors={"logo": problem}, status=refusal_status(problem))
-    await service.set_logo(png, actor=user.email)
+async def logo(request: Request, user: User, form: FormData) -> Response:
+    try:
+        png = await converted(form, images.logo_png)
+    except images.ImageRejected as err:
+        return await logo_refused(request, user, err.code)
+    await service_of(request).set_logo(png, actor=user.email)
     return back("/admin/settings", "logo")
 
 
-async def logo_remove(request: Request) -> Response:
-    user = await require_admin(request)
-    await csrf_form(request)
+async def logo_refused(request: Request, user: User, code: str) -> Response:
+    return await settings_page(request, user, errors={"logo": code}, status=refusal_status(code))
+
+
+async def logo_remove(request: Request, user: User, form: FormData) -> Response:
     await service_of(request).set_logo(None, actor=user.email)
     return back("/admin/settings", "logo")
 
 
-async def channel_add(request: Request) -> Response:
-    user = await require_admin(request)
-    form = await csrf_form(request)
+async def channel_add(request: Request, user: User, form: FormData) -> Response:
     try:
         await channels.add(service_of(request), None, form, user)
     except ContactcardError as err:
@@ -106,31 +113,25 @@ async def channel_add(request: Request) -> Response:
     return back("/admin/settings", "channel_added")
 
 
-async def channel_remove(request: Request) -> Response:
-    user = await require_admin(request)
-    channel_id = path_id(request, "channel")
-    await csrf_form(request)
-    await channels.remove(service_of(request), None, channel_id, user)
+async def channel_remove(request: Request, user: User, form: FormData) -> Response:
+    await channels.remove(service_of(request), None, path_id(request, "channel"), user)
     return back("/admin/settings", "channel_removed")
 
 
-async def channel_move(request: Request) -> Response:
-    user = await require_admin(request)
-    channel_id = path_id(request, "channel")
-    form = await csrf_form(request)
+async def channel_move(request: Request, user: User, form: FormData) -> Response:
     try:
-        await channels.move(service_of(request), None, channel_id, form, user)
+        await channels.move(service_of(request), None, path_id(request, "channel"), form, user)
     except ValidationError as err:
         return await settings_page(request, user, errors={"channel": str(err)}, status=400)
     return back("/admin/settings", "channel_moved")
 
 
 routes: list[BaseRoute] = [
-    Route("/settings", show, methods=["GET"]),
-    Route("/settings", save, methods=["POST"]),
-    Route("/settings/logo", logo, methods=["POST"], max_body_size=MAX_UPLOAD_BODY),
-    Route("/settings/logo/remove", logo_remove, methods=["POST"]),
-    Route("/settings/channels", channel_add, methods=["POST"]),
-    Route("/settings/channels/{channel}/remove", channel_remove, methods=["POST"]),
-    Route("/settings/channels/{channel}/move", channel_move, methods=["POST"]),
+    admin_get("/settings", show),
+    admin_post("/settings", save),
+    admin_upload("/settings/logo", logo, refused=logo_refused),
+    admin_post("/settings/logo/remove", logo_remove),
+    admin_post("/settings/channels", channel_add),
+    admin_post("/settings/channels/{channel}/remove", channel_remove),
+    admin_post("/settings/channels/{channel}/move", channel_move),
 ]
