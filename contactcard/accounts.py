@@ -305,16 +305,17 @@ class Accounts:
 
     async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
                             rehashed: str | None = None) -> SignedIn:
-        session_token, csrf = auth.new_token(), auth.new_token()
+        session_token = auth.new_token()
         async with self._store.transaction():
             await self._store.clear_login_failures(keys.pair)
             if rehashed is not None:
                 await self._store.set_password_hash(user.id, rehashed)
-            await self._store.add_session(auth.token_hash(session_token), user.id, csrf, now)
+            await self._store.add_session(auth.token_hash(session_token), user.id, now)
             await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
                                     {"client": keys.client})
-        return SignedIn(user=user, session_token=session_token, csrf_token=csrf)
+        return SignedIn(user=user, session_token=session_token,
+                        csrf_token=auth.csrf_token(session_token))
 
     async def _may_sign_in(self, record: UserRecord) -> bool:
         if record.disabled_at is not None or record.password_hash is None:
@@ -379,7 +380,8 @@ class Accounts:
         if now - found.last_seen_at >= TOUCH_EVERY:
             async with self._store.transaction():
                 await self._store.touch_session(id_hash, now)
-        return ActiveSession(user=record.user, csrf_token=found.csrf_token, created_at=found.created_at)
+        return ActiveSession(user=record.user, csrf_token=auth.csrf_token(session_token),
+                             created_at=found.created_at)
 
     def _fresh(self, user: User, found: SessionRecord, now: datetime) -> bool:
         rule = SESSION_POLICY.get(user.role, SESSION_POLICY[Role.ADMIN])

@@ -4,8 +4,9 @@ Passwords are hashed with scrypt (``cryptography``), a random 16-byte salt per h
 ``scrypt$n$r$p$salt_b64$hash_b64`` so the cost can be raised later: a hash made with older parameters
 still verifies, and ``needs_rehash`` tells the caller to store a fresh one at the next sign-in.
 
-Session ids, invitation tokens and CSRF tokens are 32 random bytes; only their SHA-256 is stored, so a
-copy of the database opens no session and accepts no invitation.
+Session ids and invitation tokens are 32 random bytes; only their SHA-256 is stored, so a copy of the database
+opens no session and accepts no invitation. A session's CSRF token is derived from its id
+(``csrf_token``), so it is not stored at all.
 """
 
 from __future__ import annotations
@@ -97,8 +98,18 @@ def dummy_hash() -> str:
 
 
 def new_token() -> str:
-    """32 random bytes, URL-safe, for a session id, an invitation link or a CSRF token."""
+    """32 random bytes, URL-safe, for a session id, an invitation link or a signed-out form's CSRF token."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a session: an HMAC keyed with its id, so it is not stored and ends with the session.
+
+    No server secret is needed: the id is 32 random bytes that only the browser holds (the database has its
+    SHA-256), so neither a cross-site page nor a copy of the database can compute the token.
+    """
+    mac = hmac.new(session_token.encode("utf-8", "replace"), b"contactcard/csrf/v1", hashlib.sha256)
+    return _b64(mac.digest())
 
 
 def token_hash(token: str) -> bytes:

@@ -186,6 +186,11 @@ MIGRATIONS: dict[int, str] = {
     6: """
     ALTER TABLE company ADD COLUMN allow_web_hosts TEXT NOT NULL DEFAULT '';
     """,
+    # A session's CSRF token is now derived from its id (auth.csrf_token), so the copy
+    # kept in clear goes. Pages rendered before the upgrade carry the old token: their next post is refused once.
+    7: """
+    ALTER TABLE sessions DROP COLUMN csrf_token;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -126,7 +126,6 @@ class UserRecord:
 @dataclass(frozen=True)
 class SessionRecord:
     user_id: int
-    csrf_token: str
     created_at: datetime
     last_seen_at: datetime
 
@@ -696,17 +695,17 @@ class Store:
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._exec("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
-    async def add_session(self, id_hash: bytes, user_id: int, csrf_token: str, at: datetime) -> None:
+    async def add_session(self, id_hash: bytes, user_id: int, at: datetime) -> None:
         await self._exec(
-            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)",
-            (id_hash, user_id, csrf_token, ts(at), ts(at)),
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
+            (id_hash, user_id, ts(at), ts(at)),
         )
 
     async def session(self, id_hash: bytes) -> SessionRecord | None:
         row = await self._row("SELECT * FROM sessions WHERE id_hash = ?", (id_hash,))
         if row is None:
             return None
-        return SessionRecord(user_id=row["user_id"], csrf_token=row["csrf_token"],
+        return SessionRecord(user_id=row["user_id"],
                              created_at=parse_ts(row["created_at"]), last_seen_at=parse_ts(row["last_seen_at"]))
 
     async def touch_session(self, id_hash: bytes, at: datetime) -> None:

@@ -393,6 +393,57 @@ def test_signed_out_forms_need_the_double_submit_cookie(harness: Harness) -> Non
     assert harness.run(harness.service._store.count_sessions) == 0
 
 
+def test_a_sessions_csrf_token_is_not_stored(harness: Harness, settings: object) -> None:
+    """Finding 20: the CSRF token is derived from the session id; no copy of it is in the database files."""
+    from contactcard.config import Settings
+
+    assert isinstance(settings, Settings)
+    make_admin(harness)
+    login(harness.client, ADMIN_EMAIL)
+    token = csrf_of(harness.client.get("/me").text)
+    files = [p for p in settings.db_path.parent.iterdir() if p.name.startswith(settings.db_path.name)]
+    assert files and not any(token.encode() in p.read_bytes() for p in files)
+    with sqlite3.connect(settings.db_path) as db:
+        assert "csrf_token" not in [row[1] for row in db.execute("PRAGMA table_info(sessions)")]
+    assert harness.client.post("/logout", data={"csrf": token}).status_code == 303, "the token works"
+
+
+def test_the_csrf_column_migration_keeps_sessions(tmp_path: object) -> None:
+    import asyncio
+    from pathlib import Path
+
+    from contactcard.schema import LATEST
+    from contactcard.store import Store
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "old.sqlite3"
+
+    async def make_old() -> None:
+        store = await Store.open(path, migrate_to=6)
+        await store.close()
+
+    asyncio.run(make_old())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO users (email, role, created_at) "
+                   "VALUES ('a@x.jp', 'admin', '2026-01-01T00:00:00.000000Z')")
+        db.execute("INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) "
+                   "VALUES (?, 1, 'in-clear', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z')",
+                   (auth.token_hash("sid"),))
+
+    async def upgrade() -> None:
+        store = await Store.open(path)
+        assert await store.schema_version() == LATEST
+        found = await store.session(auth.token_hash("sid"))
+        assert found is not None and found.user_id == 1
+        await store.close()
+
+    asyncio.run(upgrade())
+    with sqlite3.connect(path) as db:
+        assert "csrf_token" not in [row[1] for row in db.execute("PRAGMA table_info(sessions)")]
+        db.execute("VACUUM")
+    assert b"in-clear" not in path.read_bytes()
+
+
 def test_a_session_token_from_before_sign_in_is_not_reused(harness: Harness) -> None:
     make_admin(harness)
     page = get(harness.client, "/login")
