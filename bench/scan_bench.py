@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from contactcard.models import ChannelKind
+from contactcard.models import ChannelKind, EmployeeProfile
 from contactcard.service import Service
 from contactcard.store import Store, ts
 
@@ -78,8 +78,8 @@ async def seed(db: Path, secret_file: Path) -> str:
                                            business_hours="平日 9:00–18:00", allow_email_domains=("example.co.jp",),
                                            allow_phone_prefixes=("+813",), allow_line_ids=("@bench",)),
                                    general={ChannelKind.PHONE: "03-1234-0000"}, actor="bench")
-        await service.add_employee(email="taro@example.co.jp", family_name="山田", given_name="太郎",
-                                   family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部",
+        await service.add_employee(EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎",
+                                   family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部"),
                                    actor="bench")
         for kind, target in ((ChannelKind.LINE, "https://line.me/R/ti/p/@bench"),
                              (ChannelKind.PHONE, "tel:03-1234-5679"), (ChannelKind.EMAIL, "mailto:taro@example.co.jp")):

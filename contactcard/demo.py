@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import policy
-from .models import ChannelKind, Company, Conflict, Employee, EmployeeStatus, IssuedCard, NotFound
+from .models import ChannelKind, Company, Conflict, Employee, EmployeeProfile, EmployeeStatus, IssuedCard, NotFound
 from .service import Service
 
 ADMIN_EMAIL = "admin@example.co.jp"
@@ -41,21 +41,14 @@ GENERAL_CHANNELS = {
 
 @dataclass(frozen=True)
 class DemoEmployee:
-    email: str
-    family_name: str
-    given_name: str
-    family_kana: str
-    given_kana: str
-    latin_name: str
-    department: str
-    title: str
+    profile: EmployeeProfile
     channels: tuple[tuple[ChannelKind, str], ...]
 
 
 EMPLOYEES = (
     DemoEmployee(
-        email="taro.yamada@example.co.jp", family_name="山田", given_name="太郎", family_kana="ヤマダ",
-        given_kana="タロウ", latin_name="Taro Yamada", department="営業部", title="課長",
+        EmployeeProfile(email="taro.yamada@example.co.jp", family_name="山田", given_name="太郎", family_kana="ヤマダ",
+                        given_kana="タロウ", latin_name="Taro Yamada", department="営業部", title="課長"),
         channels=(
             (ChannelKind.LINE, "https://line.me/R/ti/p/@sample-shoji"),
             (ChannelKind.PHONE, "tel:03-1234-5679"),
@@ -64,8 +57,8 @@ EMPLOYEES = (
         ),
     ),
     DemoEmployee(
-        email="hanako.sato@example.co.jp", family_name="佐藤", given_name="花子", family_kana="サトウ",
-        given_kana="ハナコ", latin_name="Hanako Sato", department="カスタマーサポート部", title="主任",
+        EmployeeProfile(email="hanako.sato@example.co.jp", family_name="佐藤", given_name="花子", family_kana="サトウ",
+                        given_kana="ハナコ", latin_name="Hanako Sato", department="カスタマーサポート部", title="主任"),
         channels=(
             (ChannelKind.LINE, "https://line.me/R/ti/p/@sample-shoji"),
             (ChannelKind.PHONE, "tel:03-1234-5680"),
@@ -99,13 +92,9 @@ async def _seed_company(service: Service) -> None:
 
 async def _seed_employee(service: Service, spec: DemoEmployee) -> Employee:
     try:
-        return await service.find_employee(spec.email)
+        return await service.find_employee(spec.profile.email)
     except NotFound:
-        return await service.add_employee(
-            email=spec.email, family_name=spec.family_name, given_name=spec.given_name,
-            family_kana=spec.family_kana, given_kana=spec.given_kana, latin_name=spec.latin_name,
-            title=spec.title, department=spec.department, actor=ACTOR,
-        )
+        return await service.add_employee(spec.profile, actor=ACTOR)
 
 
 async def _seed_channels(service: Service, employee: Employee, spec: DemoEmployee) -> None:

@@ -16,7 +16,7 @@ Exceptions::
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
@@ -121,6 +121,23 @@ class Company:
 
 
 @dataclass(frozen=True)
+class EmployeeProfile:
+    """What an admin writes about an employee: names, readings, work email, title, department.
+
+    Built by the console's form, the CLI and the demo; the service checks and normalises it.
+    """
+
+    email: str
+    family_name: str
+    given_name: str = ""
+    family_kana: str = ""
+    given_kana: str = ""
+    latin_name: str = ""
+    title: str = ""
+    department: str = ""
+
+
+@dataclass(frozen=True)
 class Employee:
     id: int
     email: str
@@ -144,6 +161,10 @@ class Employee:
         if self.family_name.isascii() and self.given_name.isascii():
             return f"{self.given_name} {self.family_name}"
         return f"{self.family_name} {self.given_name}"
+
+    @property
+    def profile(self) -> EmployeeProfile:
+        return EmployeeProfile(**{f.name: getattr(self, f.name) for f in fields(EmployeeProfile)})
 
     @property
     def kana_name(self) -> str:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypedDict, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
@@ -24,6 +24,7 @@ from .models import (
     Company,
     Conflict,
     Employee,
+    EmployeeProfile,
     EmployeeStatus,
     IssuedCard,
     NotFound,
@@ -226,15 +227,11 @@ class Service:
 
     # --- employees ----------------------------------------------------------------------------
 
-    async def add_employee(self, *, email: str, family_name: str, given_name: str = "", family_kana: str = "",
-                           given_kana: str = "", latin_name: str = "", title: str = "",
-                           department: str = "", actor: str) -> Employee:
-        fields = _employee_fields(email=email, family_name=family_name, given_name=given_name,
-                                  family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
-                                  title=title, department=department)
+    async def add_employee(self, profile: EmployeeProfile, *, actor: str) -> Employee:
+        profile = _checked_profile(profile)
         async with self._change(actor) as change:
-            employee = Employee(id=0, **fields, photo_sha=None, status=EmployeeStatus.ACTIVE, successor_id=None,
-                                created_at=change.now)
+            employee = Employee(id=0, **dataclasses.asdict(profile), photo_sha=None, status=EmployeeStatus.ACTIVE,
+                                successor_id=None, created_at=change.now)
             _check_printed_text(await change.company(), employee)
             employee = dataclasses.replace(employee, id=await self._store.add_employee(employee))
             await change.audit("employee.add", f"employee:{employee.id}", None, _profile(employee))
@@ -281,16 +278,12 @@ class Service:
             )
         return updated
 
-    async def edit_employee(self, employee_ref: str | int, *, email: str, family_name: str, given_name: str = "",
-                            family_kana: str = "", given_kana: str = "", latin_name: str = "", title: str = "",
-                            department: str = "", actor: str) -> Employee:
+    async def edit_employee(self, employee_ref: str | int, profile: EmployeeProfile, *, actor: str) -> Employee:
         """Replace the employee's profile (names, readings, email, title, department)."""
         employee = await self.find_employee(employee_ref)
-        profile = _employee_fields(email=email, family_name=family_name, given_name=given_name,
-                                   family_kana=family_kana, given_kana=given_kana, latin_name=latin_name,
-                                   title=title, department=department)
-        updated = dataclasses.replace(employee, **profile)
-        before, after = audit_trail.changed({k: getattr(employee, k) for k in profile}, profile)
+        fields = dataclasses.asdict(_checked_profile(profile))
+        updated = dataclasses.replace(employee, **fields)
+        before, after = audit_trail.changed(dataclasses.asdict(employee.profile), fields)
         async with self._change(actor) as change:
             _check_printed_text(await change.company(), updated)
             await self._store.update_employee(updated)
@@ -650,29 +643,17 @@ def _text(what: str, value: str, *, required: bool = False, limit: int = MAX_TEX
     return value
 
 
-class _EmployeeFields(TypedDict):
-    email: str
-    family_name: str
-    given_name: str
-    family_kana: str
-    given_kana: str
-    latin_name: str
-    title: str
-    department: str
-
-
-def _employee_fields(*, email: str, family_name: str, given_name: str, family_kana: str, given_kana: str,
-                     latin_name: str, title: str, department: str) -> _EmployeeFields:
-    """An employee's profile fields, checked and normalised (ValidationError names the bad one)."""
-    email = email.strip()
+def _checked_profile(p: EmployeeProfile) -> EmployeeProfile:
+    """The profile checked and normalised (ValidationError names the bad field)."""
+    email = p.email.strip()
     if not policy.is_email(email) or len(email) > 254:
         raise ValidationError(f"not an email address: {email!r}")
-    return {  # the keys are Employee's field names
-        "email": email, "family_name": _text("family name", family_name, required=True),
-        "given_name": _text("given name", given_name), "family_kana": _text("family name reading", family_kana),
-        "given_kana": _text("given name reading", given_kana), "latin_name": _text("Latin name", latin_name),
-        "title": _text("title", title), "department": _text("department", department),
-    }
+    return EmployeeProfile(
+        email=email, family_name=_text("family name", p.family_name, required=True),
+        given_name=_text("given name", p.given_name), family_kana=_text("family name reading", p.family_kana),
+        given_kana=_text("given name reading", p.given_kana), latin_name=_text("Latin name", p.latin_name),
+        title=_text("title", p.title), department=_text("department", p.department),
+    )
 
 
 def _days(days: int) -> int:

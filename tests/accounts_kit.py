@@ -13,7 +13,7 @@ import httpx2 as httpx
 from starlette.testclient import TestClient
 
 from contactcard.accounts import Accounts
-from contactcard.models import IssuedCard, User
+from contactcard.models import EmployeeProfile, IssuedCard, User
 
 from .conftest import Harness
 
@@ -87,6 +87,7 @@ def make_employee(h: Harness, email: str = EMPLOYEE_EMAIL) -> Person:
 def seed_two(h: Harness) -> tuple[IssuedCard, IssuedCard]:
     """The harness seed (taro) plus hanako with her own card."""
     taro = h.seed()
-    h.run(h.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子", actor="cli")
+    h.run(h.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤", given_name="花子"),
+          actor="cli")
     hanako = h.run(h.service.issue_card, "hanako@example.co.jp", actor="cli")
     return taro, hanako

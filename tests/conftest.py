@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message
 
 from contactcard.app import create_app
 from contactcard.config import Settings
-from contactcard.models import ChannelKind, IssuedCard
+from contactcard.models import ChannelKind, EmployeeProfile, IssuedCard
 from contactcard.service import Service
 from contactcard.store import EventRow
 from contactcard.web.context import AppContext
@@ -85,8 +85,9 @@ class Harness:
             business_hours_en="Weekdays 9:00–18:00", allow_email_domains=("example.co.jp",),
             allow_phone_prefixes=("+813",), allow_line_ids=("@sample",)),
             general={ChannelKind.PHONE: "03-1234-0000", ChannelKind.EMAIL: "info@example.co.jp"}, actor="cli")
-        self.run(svc.add_employee, email="taro@example.co.jp", family_name="山田", given_name="太郎",
-                 family_kana="ヤマダ", given_kana="タロウ", title="課長", department="営業部", actor="cli")
+        taro = EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎", family_kana="ヤマダ",
+                               given_kana="タロウ", title="課長", department="営業部")
+        self.run(svc.add_employee, taro, actor="cli")
         self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.LINE, "https://line.me/R/ti/p/@sample", actor="cli")
         self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.PHONE, "tel:03-1234-5679", actor="cli")
         self.run(svc.add_channel, "taro@example.co.jp", ChannelKind.EMAIL, "mailto:taro@example.co.jp", actor="cli")

@@ -26,6 +26,7 @@ from starlette.types import Message
 
 from contactcard.app import create_app
 from contactcard.config import Settings
+from contactcard.models import EmployeeProfile
 from contactcard.web import forms, me, session
 
 from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, csrf_of, login, make_admin, make_employee
@@ -87,7 +88,7 @@ def world(harness: Harness) -> World:
     h = harness
     h.seed()
     taro = h.run(h.service.find_employee, "taro@example.co.jp")
-    h.run(h.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    h.run(h.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤"), actor="cli")
     hanako = h.run(h.service.find_employee, "hanako@example.co.jp")
     link = h.run(accounts(h).invite_employee, hanako.id, actor="cli")
     make_employee(h)

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from contactcard.cli import main as cli_main
 from contactcard.config import Settings
-from contactcard.models import ChannelKind, EmployeeStatus
+from contactcard.models import ChannelKind, EmployeeProfile, EmployeeStatus
 
 from .accounts_kit import csrf_of
 from .conftest import Harness
@@ -146,7 +146,8 @@ def test_unknown_and_odd_ids_are_404_never_500(seeded: Harness) -> None:
 
 
 def test_another_employees_channel_cannot_be_removed_through_this_employee(seeded: Harness) -> None:
-    other = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    other = seeded.run(seeded.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤"),
+                       actor="cli")
     theirs = seeded.run(seeded.service.add_channel, other.id, ChannelKind.PHONE, "03-1234-7777", actor="cli")
     r = post(seeded.client, f"/admin/employees/{taro_id(seeded)}/channels/{theirs.id}/remove", {})
     assert r.status_code == 404
@@ -221,7 +222,8 @@ def test_bad_channel_is_refused_with_a_message(seeded: Harness, data: dict[str, 
 
 def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
     eid = taro_id(seeded)
-    hanako = seeded.run(seeded.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    hanako = seeded.run(seeded.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤"),
+                        actor="cli")
     card = seeded.run(seeded.service.current_card, eid)
     assert card is not None
     r = post(seeded.client, f"/admin/employees/{eid}/depart", {"successor": str(hanako.id)})
@@ -230,8 +232,8 @@ def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
     assert taro.status is EmployeeStatus.DEPARTED and taro.successor_id == hanako.id
     assert seeded.client.get(seeded.path(card)).status_code == 410
     for successor in ("abc", "99999", str(eid)):
-        other = seeded.run(seeded.service.add_employee, email=f"x{successor}@example.co.jp", family_name="x",
-                           actor="cli")
+        other = seeded.run(seeded.service.add_employee,
+                           EmployeeProfile(email=f"x{successor}@example.co.jp", family_name="x"), actor="cli")
         r = post(seeded.client, f"/admin/employees/{other.id}/depart", {"successor": successor})
         assert r.status_code in (400, 404)
         assert seeded.run(seeded.service.find_employee, other.id).status is EmployeeStatus.ACTIVE

@@ -13,7 +13,7 @@ import vobject
 
 from contactcard.accounts import SignInRefused
 from contactcard.config import Settings
-from contactcard.models import ChannelKind, Outcome
+from contactcard.models import ChannelKind, EmployeeProfile, Outcome
 
 from .accounts_kit import accounts
 from .conftest import Harness, asgi_get
@@ -57,7 +57,8 @@ def test_go_redirects_only_to_the_stored_target_and_records_the_click(harness: H
 
 def test_go_refuses_open_redirects_and_foreign_channels(harness: Harness) -> None:
     issued = harness.seed()
-    other = harness.run(harness.service.add_employee, email="hanako@example.co.jp", family_name="佐藤", actor="cli")
+    other = harness.run(harness.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤"),
+                        actor="cli")
     foreign = harness.run(harness.service.add_channel, other.email, ChannelKind.PHONE, "03-9999-0000", actor="cli")
     base = harness.path(issued)
     for attempt in (f"{base}/go/{foreign.id}", f"{base}/go/999999", f"{base}/go/https:%2F%2Fevil.example",
@@ -118,8 +119,8 @@ def test_rotation_kills_the_old_link_at_once_and_revocation_too(harness: Harness
 def test_departed_employee_link_introduces_the_successor(harness: Harness) -> None:
     issued = harness.seed()
     svc = harness.service
-    harness.run(svc.add_employee, email="hanako@example.co.jp", family_name="佐藤", given_name="花子",
-                title="主任", actor="cli")
+    harness.run(svc.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤", given_name="花子",
+                title="主任"), actor="cli")
     successor_card = harness.run(svc.issue_card, "hanako@example.co.jp", actor="cli")
     harness.run(svc.depart, "taro@example.co.jp", "hanako@example.co.jp", actor="cli")
     r = harness.client.get(harness.path(issued), headers={"accept-language": "ja"})
@@ -158,8 +159,8 @@ def test_thousands_of_random_tokens_all_404_never_500(harness: Harness) -> None:
 def test_markup_in_names_renders_as_text(harness: Harness) -> None:
     harness.seed()
     svc = harness.service
-    harness.run(svc.add_employee, email="x@example.co.jp", family_name="<script>alert(1)</script>",
-                title='"><img src=x onerror=alert(1)>', department="R&D", actor="cli")
+    harness.run(svc.add_employee, EmployeeProfile(email="x@example.co.jp", family_name="<script>alert(1)</script>",
+                title='"><img src=x onerror=alert(1)>', department="R&D"), actor="cli")
     issued = harness.run(svc.issue_card, "x@example.co.jp", actor="cli")
     r = harness.client.get(harness.path(issued))
     assert "<script>alert(1)" not in r.text and "<img src=x" not in r.text

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from contactcard.config import load_secret
+from contactcard.models import EmployeeProfile
 from contactcard.service import Service
 from contactcard.store import Store
 
@@ -36,7 +37,8 @@ async def _seed(db: Path, secret: Path) -> str:
     store = await Store.open(db)
     try:
         service = Service(store, secret=load_secret(secret), base_url="http://127.0.0.1")
-        await service.add_employee(email="taro@example.co.jp", family_name="山田", given_name="太郎", actor="test")
+        await service.add_employee(EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎"),
+                                   actor="test")
         await service.add_channel("taro@example.co.jp", "phone", "tel:03-1234-5679", actor="test")
         return "/c/" + (await service.issue_card("taro@example.co.jp", actor="test")).token
     finally:

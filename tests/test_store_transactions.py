@@ -17,7 +17,7 @@ import pytest
 
 from contactcard import stats
 from contactcard.config import load_secret
-from contactcard.models import Outcome, ScanEvent
+from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 from contactcard.service import Service
 from contactcard.store import Store
 
@@ -92,7 +92,7 @@ def test_a_change_and_its_audit_row_carry_one_time(tmp_path: Path) -> None:
         store = await Store.open(tmp_path / "t.sqlite3")
         try:
             service = Service(store, secret=b"k" * 32, base_url="https://cards.example.co.jp", clock=ticking_clock)
-            await service.add_employee(email="taro@example.co.jp", family_name="山田", actor="test")
+            await service.add_employee(EmployeeProfile(email="taro@example.co.jp", family_name="山田"), actor="test")
             await service.issue_card("taro@example.co.jp", actor="test")
             extended = await service.extend_card("taro@example.co.jp", days=10, actor="test")
             revoked = await service.revoke_card("taro@example.co.jp", actor="test")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..models import ChannelKind
+from ..models import ChannelKind, EmployeeProfile
 from ..service import Service
 from . import format as fmt
 from .base import (
@@ -42,10 +42,10 @@ def split_name(full: str, given: str | None) -> tuple[str, str]:
 async def _employee_add(service: Service, args: argparse.Namespace) -> int:
     family, given = split_name(args.name, args.given)
     family_kana, given_kana = split_name(args.kana, args.given_kana) if args.kana else ("", args.given_kana or "")
-    employee = await service.add_employee(
+    employee = await service.add_employee(EmployeeProfile(
         email=args.email, family_name=family, given_name=given, family_kana=family_kana, given_kana=given_kana,
-        latin_name=args.latin or "", title=args.title or "", department=args.department or "", actor=ACTOR,
-    )
+        latin_name=args.latin or "", title=args.title or "", department=args.department or "",
+    ), actor=ACTOR)
     emit(args, fmt.employee_json(employee), [fmt.employee_line(employee)])
     return 0
 

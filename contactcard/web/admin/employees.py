@@ -3,6 +3,7 @@ departure, sign-in invitation)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ... import images, reports
-from ...models import ContactcardError, Employee, EmployeeStatus, NotFound, User, ValidationError
+from ...models import ContactcardError, Employee, EmployeeProfile, EmployeeStatus, NotFound, User, ValidationError
 from ...service import Service
 from ..forms import FormRoute
 from ..session import accounts, require_admin
@@ -33,8 +34,7 @@ from .base import (
     service_of,
 )
 
-PROFILE_FIELDS = ("family_name", "given_name", "family_kana", "given_kana", "latin_name", "email", "title",
-                  "department")
+PROFILE_FIELDS = tuple(f.name for f in dataclasses.fields(EmployeeProfile))
 
 
 async def get_employee(service: Service, employee_id: int) -> Employee:
@@ -44,8 +44,8 @@ async def get_employee(service: Service, employee_id: int) -> Employee:
         raise HTTPException(404) from None
 
 
-def _profile(form: FormData) -> dict[str, str]:
-    return {name: field(form, name) for name in PROFILE_FIELDS}
+def _profile(form: FormData) -> EmployeeProfile:
+    return EmployeeProfile(**{name: field(form, name) for name in PROFILE_FIELDS})
 
 
 async def employee_list(request: Request, user: User) -> Response:
@@ -61,12 +61,12 @@ async def new_form(request: Request, user: User) -> Response:
 
 
 async def create(request: Request, user: User, form: FormData) -> Response:
-    values = _profile(form)
+    profile = _profile(form)
     try:
-        employee = await service_of(request).add_employee(**values, actor=user.email)
+        employee = await service_of(request).add_employee(profile, actor=user.email)
     except ContactcardError as err:
-        return await page(request, user, "admin/employee_new.html", {"values": values, "error": str(err)},
-                          status=400)
+        return await page(request, user, "admin/employee_new.html",
+                          {"values": dataclasses.asdict(profile), "error": str(err)}, status=400)
     return back(f"/admin/employees/{employee.id}", "created")
 
 
@@ -148,7 +148,7 @@ async def detail(request: Request, user: User) -> Response:
 
 
 async def edit(request: Request, user: User, employee: Employee, form: FormData) -> str:
-    await service_of(request).edit_employee(employee.id, **_profile(form), actor=user.email)
+    await service_of(request).edit_employee(employee.id, _profile(form), actor=user.email)
     return "saved"
 
 
