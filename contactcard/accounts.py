@@ -146,6 +146,12 @@ async def _verify(password: str, stored: str | None) -> bool:
 
 
 class Accounts:
+    """Sign-in and everything around it: users, sessions, one-time links, throttling, their audit rows.
+
+    Built once per process over the service's store (the app's lifespan, ``cli.base.open_service``); the web
+    layer reaches it as ``AppContext.accounts``. Changes made for someone else name their ``actor``.
+    """
+
     def __init__(self, store: Store, clock: Clock, *, base_url: str = "") -> None:
         self._store = store
         self.clock = clock

@@ -102,6 +102,13 @@ DEFAULT_COMPANY = Company(
 
 
 class Service:
+    """The use cases: the one door the web, the CLI and the demo go through to read or change the company's data.
+
+    Each write is one ``_change`` (transaction, audit rows, one ``now``, caches dropped); each mutator names its
+    ``actor`` for the audit trail. It caches the company and resolved cards for the scan path and drops them when
+    another connection commits (``PRAGMA data_version``). The store and the secret stay inside.
+    """
+
     def __init__(self, store: Store, *, secret: bytes, base_url: str, clock: Clock = system_clock) -> None:
         self._store = store
         self._secret = secret  # keys card tokens; never leaves the service

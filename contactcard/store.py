@@ -219,6 +219,14 @@ class Readers:
 
 
 class Store:
+    """The database: every SQL statement of the program, as small typed methods returning ``models`` values.
+
+    One writer connection, serialised by ``transaction()`` (shared with the scan writer's batches), and a pool
+    of read-only connections for reads outside a transaction. ``app`` and ``cli.base`` open it and hand it to
+    ``Service``, ``Accounts`` and ``ScanWriter``, which alone use it (with ``reports``/``stats``, called by the
+    service); handlers never touch it.
+    """
+
     def __init__(self, conn: aiosqlite.Connection, readers: Readers, in_use: DatabaseLock | None = None) -> None:
         self._conn = conn
         self._readers = readers

@@ -1,4 +1,13 @@
-"""Fixtures: a real SQLite file per test, the real ASGI app, an injected clock."""
+"""Fixtures: a real SQLite file per test, the real ASGI app, an injected clock.
+
+Test tiers (select with ``-m``):
+
+- pure: functions without I/O (``test_qr``, ``test_vcard``, ``test_tokens_policy``, ``test_i18n``, policy tables)
+- in-process app: the real ASGI app and its lifespan through ``Harness`` on a fresh database (most files)
+- CLI: ``contactcard.cli.main(argv)`` in-process against a temporary database (``test_cli``)
+- real server, marked ``slow``: ``contactcard serve`` processes on 127.0.0.1 (crash, limits, access log, Caddy)
+- browser, marked ``browser`` and ``slow``: real Chromium through Playwright against a real server
+"""
 
 from __future__ import annotations
 
