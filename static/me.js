@@ -1,4 +1,5 @@
-// /me: copy and share the link, install the service worker, note when the page is an offline copy.
+// /me: copy and share the link, install the service worker, note when the page is an offline copy, and
+// forget the offline copy on sign-out.
 // The page works without this file; buttons that need it stay hidden.
 (function () {
   "use strict";
@@ -34,6 +35,20 @@
   var offline = document.getElementById("offline-note");
   window.addEventListener("offline", function () { if (offline) { offline.hidden = false; } });
   if (offline && !navigator.onLine) { offline.hidden = false; }
+
+  // Signing out first deletes the offline copy (the page and its QR) on this phone: the form posts to /logout,
+  // outside the service worker's scope, so the worker never sees it. The answer also carries Clear-Site-Data.
+  var signOut = document.querySelector("form[action='/logout']");
+  if (signOut && window.caches) {
+    signOut.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var send = function () { signOut.submit(); };  // submit() fires no second submit event
+      caches.keys().then(function (names) {
+        return Promise.all(names.filter(function (n) { return n.indexOf("contactcard-me-") === 0; })
+          .map(function (n) { return caches.delete(n); }));
+      }).then(send, send);
+    });
+  }
 
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register("/sw.js", { scope: "/me" }).catch(function () { /* offline copy unavailable */ });

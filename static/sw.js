@@ -1,7 +1,9 @@
 // Service worker for /me (scope /me): the employee's QR stays on screen with no network.
 // /me is network-first: each successful load replaces the cached page; the response header X-Card-QR names
 // the current QR image, which is cached, and every other cached QR (rotated or revoked) is deleted.
-// When /me says there is no live card (empty X-Card-QR), no QR remains in the cache.
+// When /me says there is no live card (empty X-Card-QR), no QR remains in the cache. Signing out is seen
+// by me.js (which deletes the cache before posting /logout, a URL outside this scope) and by the browser
+// (the sign-out answer's Clear-Site-Data); a /me that redirects to /login also empties it here.
 "use strict";
 var CACHE = "contactcard-me-v1";
 var PAGE = "/me";
@@ -89,10 +91,6 @@ self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) { return; }
-  if (request.method === "POST" && (url.pathname === "/logout")) {
-    event.waitUntil(forget());
-    return;
-  }
   if (request.method !== "GET") { return; }
   if (url.pathname === PAGE) { event.respondWith(page(request)); }
   else if (isQr(url)) { event.respondWith(caches.match(request).then(function (hit) { return hit || fetch(request); })); }

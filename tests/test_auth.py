@@ -350,6 +350,7 @@ def test_sign_out_deletes_the_session_row_and_the_cookie_stops_working(harness: 
     assert harness.run(harness.service._store.count_sessions) == 1
     r = post_form(harness.client, "/me", "/logout", {})
     assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert r.headers["clear-site-data"] == '"cache", "storage"', "the phone's offline copy goes too (finding 10)"
     assert harness.run(harness.service._store.count_sessions) == 0
     harness.client.cookies.set("__Host-cc_session", token)
     assert harness.client.get("/me").status_code == 303

@@ -7,6 +7,7 @@ Nothing leaves 127.0.0.1: every request to another host is aborted and only reco
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
@@ -34,6 +35,7 @@ if not CHROMIUM.exists():
                 "set CONTACTCARD_REQUIRE_BROWSER=1 to fail instead", allow_module_level=True)
 
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 from .live_server import LiveServer  # noqa: E402
 
@@ -244,6 +246,70 @@ def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
     for ctx in (admin_ctx, phone_ctx, customer_ctx):
         ctx.close()
     assert time.monotonic() - started < 60
+
+
+def _offline_copy(page: Page) -> list[str]:
+    """What the /me service worker's cache holds (any version of it), as paths."""
+    return list(page.evaluate("""async () => {
+        const paths = [];
+        for (const name of (await caches.keys()).filter(n => n.startsWith('contactcard-me-'))) {
+            const cache = await caches.open(name);
+            paths.push(...(await cache.keys()).map(r => new URL(r.url).pathname));
+        }
+        return paths;
+    }"""))
+
+
+@pytest.mark.parametrize("how", ["tap", "page-script-only", "server-header-only"])
+def test_signing_out_leaves_no_offline_copy_on_the_phone(server: Server, browser: Browser, how: str) -> None:
+    """Finding 10: signed in, /me loaded twice, signed out, offline: /me shows nothing of the employee.
+
+    "tap" is the real button; the other two prove each half on its own: the page deleting the cache before
+    it posts (with Clear-Site-Data stripped from the answer), and the answer's Clear-Site-Data (the form
+    posted by script, which skips me.js's submit handler).
+    """
+    email = f"signout-{how}@example.co.jp"
+    server.cli("employee", "add", "--email", email, "--name", "鈴木 一郎")
+    server.cli("channel", "add", "--employee", email, "--kind", "phone", "--target", "03-1234-5681")
+    server.cli("card", "issue", "--employee", email)
+    invitation = server.cli("user", "invite", "--employee", email).splitlines()[0]
+    attempted: list[str] = []
+    phone_ctx = _phone(browser)
+    _fence(phone_ctx, attempted, server.base)
+    if how == "page-script-only":
+        def without_clear_site_data(route: Route) -> None:
+            answer = route.fetch(max_redirects=0)
+            route.fulfill(response=answer, headers={k: v for k, v in answer.headers.items()
+                                                    if k.lower() != "clear-site-data"})
+
+        phone_ctx.route("**/logout", without_clear_site_data)
+    me = phone_ctx.new_page()
+    me.goto(invitation)
+    me.fill("#password", PASSWORD)
+    me.fill("#password2", PASSWORD)
+    me.click("form button[type=submit]")
+    me.wait_for_url(f"{server.base}/me")
+    me.reload()
+    deadline = time.monotonic() + 10
+    while not _sw_has_qr(me):
+        assert time.monotonic() < deadline, "the service worker never cached /me and its QR"
+        me.wait_for_timeout(200)
+
+    if how == "server-header-only":
+        me.evaluate("document.querySelector(\"form[action='/logout']\").submit()")
+    else:
+        me.click("form[action='/logout'] button[type=submit]")
+    me.wait_for_url(f"{server.base}/login*")
+    phone_ctx.set_offline(True)
+    with contextlib.suppress(PlaywrightError):  # no copy to show: the browser's own offline error page
+        me.goto(f"{server.base}/me")
+    assert me.locator("#qr").count() == 0 and "鈴木" not in me.content()
+    _shot(me, f"10-me-offline-after-sign-out-{how}")
+    phone_ctx.set_offline(False)
+    me.goto(f"{server.base}/login")
+    assert _offline_copy(me) == [], "nothing of the account is left in the cache"
+    phone_ctx.close()
+    assert attempted == []
 
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"

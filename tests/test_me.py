@@ -49,7 +49,7 @@ def test_me_shows_only_my_card_with_link_expiry_and_counts(harness: Harness, clo
     login(harness.client, taro.email)  # a day is past the 8-hour idle limit
     counts = re.findall(r"<dd>(\d+)</dd>", harness.client.get("/me").text)
     assert counts == ["0", "3", "3"]
-    assert "<script" not in r.text.replace('<script src="/static/me.js?v=2" defer></script>', "")
+    assert "<script" not in r.text.replace('<script src="/static/me.js?v=3" defer></script>', "")
 
 
 def test_my_qr_decodes_to_my_link_and_caches_by_generation(harness: Harness) -> None:

@@ -24,6 +24,7 @@ from .session import (
 )
 
 NO_STORE = {"Cache-Control": "no-store"}
+SIGNED_OUT = {"Clear-Site-Data": '"cache", "storage"'}
 
 
 def home_for(user: User) -> str:
@@ -76,7 +77,10 @@ async def logout(request: Request, _: None, form: FormData) -> Response:
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
     if token:
         await accounts(request).sign_out(token)
-    response = RedirectResponse("/login", status_code=303, headers=NO_STORE)
+    # Nothing of the account stays on this device: the /me service worker's offline copy (page and QR) and
+    # any other storage go, even if me.js did not run. Cookies are left alone (the session cookie is cleared
+    # just below, and the signed-out form's CSRF cookie must survive).
+    response = RedirectResponse("/login", status_code=303, headers={**NO_STORE, **SIGNED_OUT})
     clear_session_cookie(request, response)
     return response
 
