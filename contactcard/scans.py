@@ -114,15 +114,18 @@ class ScanWriter:
         except asyncio.QueueFull:
             self.observer.shed("queue_full")
             raise ScanNotRecorded("too many scans at once") from None
+        timer = loop.call_at(pending.deadline, self._overdue, pending)
         try:
-            async with asyncio.timeout_at(pending.deadline):
-                await asyncio.shield(pending.done)
-        except TimeoutError:
-            if not pending.committing:
-                pending.withdrawn = True
-                self.observer.shed("deadline")
-                raise ScanNotRecorded("the scan could not be saved in time") from None
-            await pending.done  # an attempt has it: its outcome is the answer (one busy slice at most)
+            await pending.done
+        finally:
+            timer.cancel()
+
+    def _overdue(self, pending: _Pending) -> None:
+        if pending.done.done() or pending.committing:
+            return  # answered; or an attempt has it, and its outcome is the answer (one busy slice at most)
+        pending.withdrawn = True
+        self.observer.shed("deadline")
+        pending.done.set_exception(ScanNotRecorded("the scan could not be saved in time"))
 
     async def close(self) -> None:
         """Stop taking events, commit everything already queued, then end the task."""

@@ -119,8 +119,10 @@ class Service:
         self._company: Company | None = None
         self._cards: dict[bytes, _CachedCard] = {}
         self._seen_data_version = -1
-        self._check_in_flight: asyncio.Task[None] | None = None
-        self._next_check: asyncio.Task[None] | None = None  # starts when the one in flight ends
+        self._checker: asyncio.Task[None] | None = None  # runs data_version checks while anyone waits
+        self._current: list[asyncio.Future[None]] = []  # waiting for the check now running (or about to)
+        self._current_started = False
+        self._next: list[asyncio.Future[None]] = []  # arrived after it started: waiting for the next one
 
     # --- cache --------------------------------------------------------------------------------
 
@@ -128,36 +130,50 @@ class Service:
         self._company = None
         self._cards.clear()
 
-    async def _refresh(self) -> None:
-        # Checks are coalesced, but a request only trusts a check that started after it arrived: one already
-        # in flight may have read the version before another process committed a revoke that returned before
-        # this request was sent. So a request arriving meanwhile waits for the next check, shared by everyone
-        # who arrives while the current one runs: under load still one round trip serves many requests.
-        if self._next_check is None:
-            if self._check_in_flight is None:
-                self._check_in_flight = self._start_check(None)
-                await asyncio.shield(self._check_in_flight)
-                return
-            self._next_check = self._start_check(self._check_in_flight)
-        await asyncio.shield(self._next_check)
+    async def _refresh(self, deadline: float | None) -> None:
+        """Wait for a data_version check that started after this call; TimeoutError past ``deadline``.
 
-    def _start_check(self, after: asyncio.Task[None] | None) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._check_data_version(after))
-        task.add_done_callback(self._check_done)
-        return task
+        Checks are coalesced, but a request only trusts a check that started after it arrived: one already in
+        flight may have read the version before another process committed a revoke that returned before this
+        request was sent. So whoever arrives while a check runs waits for the next one, which starts as soon as
+        the current one ends and serves them all: under load one round trip still serves many requests.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        if self._checker is None:
+            self._current, self._next = [waiter], []
+            self._checker = loop.create_task(self._run_checks())
+        elif not self._current_started:
+            self._current.append(waiter)
+        else:
+            self._next.append(waiter)
+        # Each waiter has its own future, so a request that gives up (deadline, cancellation) touches no other.
+        timer = None if deadline is None else loop.call_at(deadline, _give_up, waiter)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
 
-    def _check_done(self, task: asyncio.Task[None]) -> None:
-        if self._check_in_flight is task:
-            self._check_in_flight = None
-
-    async def _check_data_version(self, after: asyncio.Task[None] | None) -> None:
-        if after is not None:
-            await asyncio.wait([after])  # its outcome is its own waiters' business
-            self._check_in_flight, self._next_check = asyncio.current_task(), None
-        version = await self._store.data_version()
-        if version != self._seen_data_version:
-            self.invalidate()
-            self._seen_data_version = version
+    async def _run_checks(self) -> None:
+        """Run checks back to back while anyone waits for one."""
+        try:
+            while self._current:
+                self._current_started = True  # whoever comes now waits for the next check
+                try:
+                    version = await self._store.data_version()
+                except Exception as exc:
+                    _answer(self._current, exc)
+                else:
+                    if version != self._seen_data_version:
+                        self.invalidate()
+                        self._seen_data_version = version
+                    _answer(self._current, None)
+                self._current, self._next, self._current_started = self._next, [], False
+        finally:
+            for waiter in self._current + self._next:  # cancelled (shutdown): so are those still waiting
+                waiter.cancel()
+            self._current, self._next, self._checker = [], [], None
 
     # --- changes ------------------------------------------------------------------------------
 
@@ -522,9 +538,12 @@ class Service:
 
     # --- the scan path ------------------------------------------------------------------------
 
-    async def resolve(self, token: str) -> Resolution:
-        """Decide what a link shows. Never raises for a bad token: that is an outcome too."""
-        await self._refresh()
+    async def resolve(self, token: str, *, deadline: float | None = None) -> Resolution:
+        """Decide what a link shows. Never raises for a bad token: that is an outcome too.
+
+        ``deadline`` (a time of the running loop) bounds the wait for the cache check: TimeoutError past it.
+        """
+        await self._refresh(deadline)
         company = await self.company()
         if not tokens.is_well_formed(token):
             return Resolution(Outcome.MALFORMED, company)
@@ -610,6 +629,20 @@ async def _keyset_pages(fetch: Callable[[int | None], Awaitable[list[_Row]]]) ->
     while page := await fetch(below):
         yield page
         below = page[-1].id
+
+
+def _give_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+def _answer(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
 
 def _within_policy(company: Company, channel: Channel) -> bool:

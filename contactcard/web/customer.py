@@ -59,9 +59,9 @@ async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide) -> Hi
     """
     deadline = asyncio.get_running_loop().time() + ctx.settings.scan_deadline
     try:
-        async with asyncio.timeout_at(deadline):
-            res = await ctx.service.resolve(token)
+        res = await ctx.service.resolve(token, deadline=deadline)
     except TimeoutError:
+        ctx.writer.observer.shed("deadline")
         return None
     outcome, channel = decide(res)
     now = ctx.service.clock()
