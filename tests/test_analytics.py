@@ -233,6 +233,19 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_and_nothing_is_stored(set
         assert [e.user_agent for e in harness.events()] == ["before", "after"], "a 503 is never stored"
 
 
+def test_a_scan_past_its_deadline_is_answered_503_and_never_stored(settings: Settings, clock: FakeClock) -> None:
+    """A deadline already over when the request arrives: every route answers 503, and nothing is recorded."""
+    app = create_app(dataclasses.replace(settings, scan_deadline=0.0), clock=clock)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        harness = Harness(client)
+        issued = harness.seed()
+        path = harness.path(issued)
+        for target in (path, path + "?x=1", path + "/vcard", path + "/go/1", "/c/" + "A" * 20, "/c/nope"):
+            r = client.get(target)
+            assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), target
+        assert harness.events() == []
+
+
 def _event(n: int) -> ScanEvent:
     return ScanEvent(time=datetime(2026, 11, 28, tzinfo=UTC), outcome=Outcome.VIEW, user_agent=f"ua{n}")
 
