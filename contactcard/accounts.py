@@ -36,17 +36,15 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import audit as audit_trail
 from . import auth, policy
-from .models import Conflict, ContactcardError, EmployeeStatus, NotFound, Role, User, ValidationError
+from .models import Clock, Conflict, ContactcardError, EmployeeStatus, NotFound, Role, User, ValidationError
 from .store import SessionRecord, Store, UserRecord
-
-Clock = Callable[[], datetime]
 
 INVITATION_LIFETIME = timedelta(hours=72)
 TOUCH_EVERY = timedelta(minutes=1)

@@ -17,8 +17,9 @@ from . import i18n, keycheck, stats, visitors
 from .accounts import Accounts
 from .config import Settings, read_token_file
 from .metrics import Metrics
+from .models import Clock
 from .scans import ScanWriter, cancel_quietly
-from .service import Clock, Service, system_clock
+from .service import Service, system_clock
 from .store import Store
 from .tokens import DailyPseudonyms
 from .web import admin, auth_routes, customer, forms, me, ops, pages

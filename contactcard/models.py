@@ -16,8 +16,11 @@ Exceptions::
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+
+Clock = Callable[[], datetime]  # injected everywhere the time is read (tests pass a fake one)
 
 
 class ContactcardError(Exception):

@@ -21,6 +21,7 @@ from .models import (
     Card,
     Channel,
     ChannelKind,
+    Clock,
     Company,
     Conflict,
     Employee,
@@ -35,7 +36,6 @@ from .models import (
 from .store import CardRecord, EventRow, Store
 from .visitors import Visitor
 
-Clock = Callable[[], datetime]
 MAX_TEXT = 200
 MAX_CARD_DAYS = 3650
 CARD_CACHE_SIZE = 10_000

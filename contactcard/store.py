@@ -558,26 +558,14 @@ class Store:
 
     async def insert_events(self, events: Sequence[ScanEvent]) -> None:
         """Append a batch; the caller (the scan writer) holds the transaction."""
-        await self._conn.executemany(
-            """INSERT INTO events (time, card_id, employee_id, outcome, channel_id, channel_kind, user_agent,
-                   referrer, accept_language, visitor_key, is_bot, device, os, browser)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [
-                (ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind,
-                 e.user_agent, e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os,
-                 e.browser)
-                for e in events
-            ],
-        )
+        await self._conn.executemany(_INSERT_EVENTS + _EVENT_MARKS, [_event_values(e) for e in events])
 
     async def append_events(self, events: Sequence[ScanEvent]) -> None:
         """Commit a batch of events as one multi-row INSERT: one implicit transaction, one round trip to the
         database thread (BEGIN, INSERT, COMMIT would be three). Serialised with ``transaction()``."""
         if not events:
             return
-        params = [v for e in events for v in (
-            ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind, e.user_agent,
-            e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os, e.browser)]
+        params = [v for e in events for v in _event_values(e)]
         async with self._write_lock:
             try:
                 await self._conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(events)), params)
@@ -873,6 +861,12 @@ def _event_filter(flt: EventFilter, before_id: int | None) -> tuple[str, list[An
         clauses.append("events.id < ?")
         params.append(before_id)
     return " AND ".join(clauses), params
+
+
+def _event_values(e: ScanEvent) -> tuple[Any, ...]:
+    """A scan's values in the order of ``_INSERT_EVENTS``'s columns."""
+    return (ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind, e.user_agent,
+            e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os, e.browser)
 
 
 def _event_row(r: sqlite3.Row) -> EventRow:

@@ -13,11 +13,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ... import csvexport
+from ...audit import MAX_ACTOR
 from ...models import User
 from ...service import local_time
 from .base import PAGE_SIZE, admin_get, csv_download, page, page_count, page_number, service_of
 
-MAX_ACTOR = 254
 AUDIT_HEADER = ("id", "time", "local_time", "actor", "action", "target", "before", "after")
 
 
