@@ -140,11 +140,19 @@ class Install:
         return time.monotonic() - start
 
     def forget_totals(self) -> None:
-        """Back to a backlog: no daily totals stored (the server is stopped)."""
+        """Back to a backlog (the server is stopped): see ``as_backlog``."""
         assert self.server is None
-        with sqlite3.connect(self.db) as conn:
-            conn.execute("DELETE FROM daily_totals")
-            conn.execute("UPDATE analytics_state SET totals_through = ''")
+        as_backlog(self.db)
+
+
+def as_backlog(db: Path) -> None:
+    """Every stored event becomes the backlog of an upgrade from a version without live daily totals: nothing
+    counted, the server's roll-up counts them all."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM daily_totals")
+        conn.execute("DELETE FROM daily_visitors")
+        conn.execute("UPDATE analytics_state SET totals_through = '', "
+                     "live_after_id = (SELECT COALESCE(MAX(id), 0) FROM events)")
 
 
 def prefill(db: Path, n: int, secret: bytes) -> float:
@@ -178,6 +186,7 @@ def prefill(db: Path, n: int, secret: bytes) -> float:
         conn.execute("PRAGMA journal_mode=WAL")
     finally:
         conn.close()
+    as_backlog(db)  # written straight into the table: the server rolls the daily totals up itself
     return time.perf_counter() - begin
 
 

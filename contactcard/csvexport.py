@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 from .store import EventRow
 
@@ -57,3 +58,38 @@ def event_row(event: EventRow) -> list[object]:
     """One scan event in ``EVENT_HEADER`` order (times in UTC, ISO 8601)."""
     return [event.id, _iso(event.time), event.outcome.value, event.employee_email, event.channel_kind,
             event.card_id, event.user_agent, event.referrer, event.accept_language, event.visitor_key or None]
+
+
+def _safe(text: str | None) -> str | None:
+    """``neutralise`` for a text cell, at the cost of one comparison for the common case."""
+    return "'" + text if text and text.startswith(FORMULA_STARTS) else text
+
+
+class LocalMinutes:
+    """Stored UTC times as local "YYYY-MM-DD HH:MM:SS", computed once per minute (every zone's offset is a
+    whole number of minutes), so a large export does not convert each row."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._minutes: dict[str, str] = {}
+
+    def __call__(self, stored: str) -> str:
+        minute = stored[:16]
+        local = self._minutes.get(minute)
+        if local is None:
+            if len(self._minutes) > 100_000:
+                self._minutes.clear()
+            local = datetime.fromisoformat(minute).replace(tzinfo=UTC).astimezone(self._zone).strftime("%Y-%m-%d %H:%M")
+            self._minutes[minute] = local
+        return local + stored[16:19]
+
+
+def export_lines(rows: Iterable[Sequence[Any]], local: LocalMinutes) -> str:
+    """Rows of ``Store.export_events`` as CSV text: ``EVENT_HEADER`` then ``local_time``, the same cells
+    ``event_row`` gives (times in UTC, ISO 8601; free text neutralised)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows([
+        (event_id, stored[:19] + "Z", outcome, _safe(email), kind, card_id, _safe(agent), _safe(referrer),
+         _safe(language), visitor, local(stored))
+        for event_id, stored, outcome, email, kind, card_id, agent, referrer, language, visitor in rows])
+    return buf.getvalue()

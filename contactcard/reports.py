@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import stats
-from .models import SCAN_OUTCOMES, Company, Employee, Outcome
+from .models import Company, Employee, Outcome
 from .stats import local_day_bounds
 from .store import EventFilter, EventRow, Store
 
@@ -23,6 +23,7 @@ from .store import EventFilter, EventRow, Store
 ALERT_OUTCOMES: tuple[Outcome, ...] = (Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED, Outcome.UNKNOWN,
                                        Outcome.MALFORMED)
 CHART_DAYS = 30
+COUNT_CAP = 10_000  # the scan log counts this far, then says "10,000+"
 ALERT_DAYS = 7
 
 
@@ -66,16 +67,15 @@ async def scans_per_day(store: Store, company: Company, now: datetime, days: int
 
 async def dashboard(store: Store, company: Company, now: datetime, *, top: int = 10, recent: int = 15) -> Dashboard:
     days = await scans_per_day(store, company, now)
-    since = last_days(company.timezone, now, CHART_DAYS)[0][1]
     until = now + timedelta(seconds=1)
-    ranked = await store.top_employees(since, until, _values(SCAN_OUTCOMES), limit=top)
+    ranked = await store.top_employees(days[0].day.isoformat(), days[-1].day.isoformat(), limit=top)
     top_rows = []
     for employee_id, count in ranked:
         employee = await store.employee(employee_id)
         if employee is not None:
             top_rows.append(EmployeeCount(employee, count))
     alert_since = now - timedelta(days=ALERT_DAYS)
-    by_outcome = await store.count_by_outcome(alert_since, until)
+    by_outcome = await store.count_by_outcome(alert_since, until, _values(ALERT_OUTCOMES))
     alerts = {o.value: by_outcome[o.value] for o in ALERT_OUTCOMES if by_outcome.get(o.value)}
     alert_events = await store.events(EventFilter(outcomes=_values(ALERT_OUTCOMES), since=alert_since), limit=10)
     return Dashboard(
@@ -102,10 +102,12 @@ class ScanFilter:
             until=None if self.end is None else local_day_bounds(zone, self.end)[1])
 
 
-async def scan_log(store: Store, company: Company, flt: ScanFilter, *, limit: int, offset: int = 0,
-                   before_id: int | None = None) -> list[EventRow]:
-    return await store.events(flt.events(company.timezone), before_id=before_id, limit=limit, offset=offset)
+async def scan_log(store: Store, company: Company, flt: ScanFilter, *, limit: int, before_id: int | None = None,
+                   after_id: int | None = None) -> list[EventRow]:
+    """A page of the log, newest first; ``before_id``/``after_id`` page older/newer (see ``Store.events``)."""
+    return await store.events(flt.events(company.timezone), before_id=before_id, after_id=after_id, limit=limit)
 
 
 async def count_scan_log(store: Store, company: Company, flt: ScanFilter) -> int:
-    return await store.count_events(flt.events(company.timezone))
+    """The number of matching events, counted up to ``COUNT_CAP + 1`` (shown as "10,000+")."""
+    return await store.count_events(flt.events(company.timezone), cap=COUNT_CAP)

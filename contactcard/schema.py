@@ -191,6 +191,23 @@ MIGRATIONS: dict[int, str] = {
     7: """
     ALTER TABLE sessions DROP COLUMN csrf_token;
     """,
+    # Daily totals kept live: each batch of scans adds to daily_totals in its own transaction. A visitor key
+    # counts once per day and scope: its row here is new or not (only days still receiving scans are kept).
+    # Events stored before this version are the backlog the roll-up counts. The scan log's outcome filter and
+    # the dashboard's alerts read an index, newest first.
+    8: """
+    CREATE TABLE daily_visitors (
+        day TEXT NOT NULL,
+        employee_id INTEGER NOT NULL,
+        card_id INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('scan', 'click')),
+        visitor_key TEXT NOT NULL,
+        PRIMARY KEY (day, employee_id, card_id, kind, visitor_key)
+    ) WITHOUT ROWID;
+    ALTER TABLE analytics_state ADD COLUMN live_after_id INTEGER NOT NULL DEFAULT 0;
+    UPDATE analytics_state SET live_after_id = (SELECT COALESCE(MAX(id), 0) FROM events) WHERE id = 1;
+    CREATE INDEX events_by_outcome ON events(outcome, time);
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -1,9 +1,10 @@
 """Counting people, not bots: per-day scans, unique visitors, clicks and vCard saves; totals and retention.
 
-Days are local days in the company's time zone. Finished days are rolled up into ``daily_totals`` (by the
-daily job, by ``contactcard purge`` and before any purge), so charts survive the deletion of raw events;
-days not rolled up yet (today, at least) are counted from the events themselves. Bots are recorded but
-never counted as scans, visitors, clicks or saves: they have their own column.
+Days are local days in the company's time zone. ``daily_totals`` is kept as events are stored (each batch of
+scans adds to it in its own transaction), so reports read aggregates whatever the history, and charts survive
+the deletion of raw events. Events stored before that (a database upgraded from an earlier version) are the
+backlog, rolled up day by day by the daily job, by ``contactcard purge`` and before any purge. Bots are
+recorded but never counted as scans, visitors, clicks or saves: they have their own column.
 
 - scans: people who opened the link's page (live, expired, revoked or departed)
 - visitors: distinct daily visitor keys among those scans
@@ -61,34 +62,46 @@ class Stats:
 
 
 async def roll_up(store: Store, company: Company, now: datetime) -> int:
-    """Store the totals of every finished local day not stored yet; returns the number of days written.
+    """Count the backlog: the days of events stored before totals were kept live; returns the days written.
 
-    Each day is its own short transaction, so scans keep committing while a long backlog is rolled up.
+    Events are added to the daily totals as they are stored (see ``Store.append_events``); only events from
+    before that (an upgrade, an import) need this. Each day is counted on a read-only connection and written in
+    its own short transaction, so scans keep committing while a long backlog is rolled up.
     """
     zone = ZoneInfo(company.timezone)
+    end = await store.backlog_end()
+    oldest = await store.oldest_event_time()
+    if end is None or oldest is None:
+        return 0
     yesterday = now.astimezone(zone).date() - timedelta(days=1)
     through = await store.totals_through()
-    oldest = await store.oldest_event_time()
-    if oldest is None:
-        return 0
-    first = oldest.astimezone(zone).date()
+    day = oldest.astimezone(zone).date()
     if through:
-        first = max(first, date.fromisoformat(through) + timedelta(days=1))
+        day = max(day, date.fromisoformat(through) + timedelta(days=1))
     written = 0
-    day = first
-    while day <= yesterday:
-        start, end = local_day_bounds(zone, day)
-        totals = await store.totals_from_events(start, end)
-        async with store.transaction():
-            await store.save_totals(day.isoformat(), totals)
+    while day <= end.astimezone(zone).date():
+        start, stop = local_day_bounds(zone, day)
+        await store.recount_day(day.isoformat(), start, stop, keep_visitors=day >= yesterday)
         written += 1
         day += timedelta(days=1)
     return written
 
 
+async def drop_finished_visitor_sets(store: Store, company: Company, now: datetime) -> None:
+    """Visitor sets of days before yesterday are final: delete them in bounded chunks."""
+    yesterday = now.astimezone(ZoneInfo(company.timezone)).date() - timedelta(days=1)
+    while True:
+        if await store.drop_visitor_sets(yesterday.isoformat(), PURGE_CHUNK) < PURGE_CHUNK:
+            return
+        await asyncio.sleep(0)  # let the scan writer in between chunks
+
+
 async def stats(store: Store, company: Company, now: datetime, *, employee_id: int | None = None,
                 card_id: int | None = None, days: int = 30) -> Stats:
-    """Counts per day for the last ``days`` local days (today included) at one scope."""
+    """Counts per day for the last ``days`` local days (today included) at one scope, from the daily totals.
+
+    The totals are kept as events are stored, so the cost does not grow with the history kept.
+    """
     days = max(1, min(days, MAX_DAYS))
     zone = ZoneInfo(company.timezone)
     today = now.astimezone(zone).date()
@@ -97,20 +110,11 @@ async def stats(store: Store, company: Company, now: datetime, *, employee_id: i
         record = await store.card(card_id)
         employee_id = record.card.employee_id if record is not None else -1
     scope = (employee_id or 0, card_id or 0)
-    through = await store.totals_through()
-    stored = {t.day: t for t in await store.stored_totals(first.isoformat(), through, *scope)} if through else {}
+    stored = {t.day: t for t in await store.stored_totals(first.isoformat(), today.isoformat(), *scope)}
     out = []
     day = first
     while day <= today:
-        key = day.isoformat()
-        found: DayTotals | None
-        if through and key <= through:
-            found = stored.get(key)
-        else:
-            start, end = local_day_bounds(zone, day)
-            found = next((t for t in await store.totals_from_events(start, end)
-                          if (t.employee_id, t.card_id) == scope), None)
-        out.append(_day(key, found))
+        out.append(_day(day.isoformat(), stored.get(day.isoformat())))
         day += timedelta(days=1)
     return Stats(employee_id, card_id, tuple(out))
 
@@ -122,6 +126,7 @@ def _day(key: str, t: DayTotals | None) -> DayTotals:
 async def purge(store: Store, company: Company, now: datetime) -> int:
     """Delete events older than the company's retention, after rolling up their days; returns rows deleted."""
     await roll_up(store, company, now)
+    await drop_finished_visitor_sets(store, company, now)
     cutoff = now - timedelta(days=company.retention_days)
     deleted = 0
     while True:

@@ -16,6 +16,7 @@ import contextlib
 import contextvars
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import os
 import sqlite3
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiosqlite
 
@@ -144,6 +146,8 @@ _INSERT_EVENTS = """INSERT INTO events (time, card_id, employee_id, outcome, cha
 _EVENT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 MAX_APPEND = 2000  # 14 parameters a row stays under SQLite's 32,766 bound parameters
 _SCAN_OUTCOMES = "(" + ", ".join(f"'{o.value}'" for o in SCAN_OUTCOMES) + ")"  # enum constants, not input
+_SCAN_VALUES = tuple(o.value for o in SCAN_OUTCOMES)
+_SCANS_AND_CLICKS = _SCAN_OUTCOMES[:-1] + ", 'click')"
 _TOTALS = f"""
     SUM(is_bot = 0 AND outcome IN {_SCAN_OUTCOMES}),
     SUM(is_bot),
@@ -557,22 +561,29 @@ class Store:
     # --- events -------------------------------------------------------------------------------
 
     async def insert_events(self, events: Sequence[ScanEvent]) -> None:
-        """Append a batch; the caller (the scan writer) holds the transaction."""
-        await self._conn.executemany(_INSERT_EVENTS + _EVENT_MARKS, [_event_values(e) for e in events])
+        """Append events and add them to the daily totals; the caller holds the transaction."""
+        if events:
+            await self._on_writer_thread(_insert_and_count, events)
 
     async def append_events(self, events: Sequence[ScanEvent]) -> None:
-        """Commit a batch of events as one multi-row INSERT: one implicit transaction, one round trip to the
-        database thread (BEGIN, INSERT, COMMIT would be three). Serialised with ``transaction()``."""
+        """Commit a batch of events and their share of the daily totals in one transaction, in one round trip
+        to the database thread (BEGIN, INSERTs and COMMIT as separate calls would be five). Serialised with
+        ``transaction()``."""
         if not events:
             return
-        params = [v for e in events for v in _event_values(e)]
         async with self._write_lock:
             try:
-                await self._conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(events)), params)
+                await self._on_writer_thread(_commit_batch, events)
             except sqlite3.OperationalError as exc:
                 if _is_busy(exc):  # nothing was written: the caller may try again
                     raise Busy("the database is locked by another connection") from None
                 raise
+
+    async def _on_writer_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        # aiosqlite runs queued functions on its connection's thread in order; several statements then cost
+        # one hop. The private call is confined to this method.
+        result: T = await self._conn._execute(fn, self._conn._conn, *args)  # type: ignore[no-untyped-call]  # noqa: SLF001
+        return result
 
     async def add_overflow(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count rate-limited events as numbers per (UTC day, outcome); the caller holds the transaction."""
@@ -586,55 +597,82 @@ class Store:
         rows = await self._rows("SELECT day, outcome, dropped FROM event_overflow ORDER BY day, outcome")
         return {(r["day"], r["outcome"]): int(r["dropped"]) for r in rows}
 
-    async def events(self, flt: EventFilter | None = None, *, before_id: int | None = None, limit: int = 50,
-                     offset: int = 0) -> list[EventRow]:
-        """The events the filter selects, newest first. Exports page by keyset: ``before_id`` is the last id of
-        the previous page, so rows committed meanwhile are never seen and none is skipped or repeated."""
-        where, params = _event_filter(flt or EventFilter(), before_id)
-        rows = await self._rows(
-            f"""SELECT events.*, employees.email AS employee_email FROM events
-                LEFT JOIN employees ON employees.id = events.employee_id
-                WHERE {where} ORDER BY events.id DESC LIMIT ? OFFSET ?""",  # noqa: S608
-            (*params, limit, offset),
-        )
-        return [_event_row(r) for r in rows]
+    async def events(self, flt: EventFilter | None = None, *, before_id: int | None = None,
+                     after_id: int | None = None, limit: int = 50) -> list[EventRow]:
+        """The events the filter selects, newest first (by time, then id), each filter served by an index.
 
-    async def count_events(self, flt: EventFilter | None = None) -> int:
-        where, params = _event_filter(flt or EventFilter(), None)
-        return int(await self._scalar(f"SELECT COUNT(*) FROM events WHERE {where}", params))  # noqa: S608
+        Keyset pages: ``before_id`` gives the rows that follow that event in this order (older), ``after_id``
+        the ``limit`` rows just before it (newer), still newest first. A page costs the same however deep it
+        is, and rows committed meanwhile never shift, repeat or skip a row of the pages that follow.
+        """
+        def page(conn: sqlite3.Connection) -> list[EventRow]:
+            sql, params = _search_sql(conn, flt or EventFilter(), before_id, after_id, limit)
+            rows = [_event_row(r) for r in conn.execute(sql, params)]
+            return rows[::-1] if after_id is not None else rows
+
+        return await self.read(page)
+
+    async def count_events(self, flt: EventFilter | None = None, *, cap: int | None = None) -> int:
+        """How many events the filter selects; with ``cap``, counting no further than ``cap + 1``."""
+        where, params = _event_filter(flt or EventFilter())
+        if cap is None:
+            return int(await self._scalar(f"SELECT COUNT(*) FROM events WHERE {where}", params))  # noqa: S608
+        return int(await self._scalar(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE {where} LIMIT ?)", (*params, cap + 1)))  # noqa: S608
 
     # --- analytics (see stats.py) -------------------------------------------------------------
 
     async def totals_through(self) -> str:
-        """The last local day whose totals are stored in daily_totals ('' for none)."""
+        """The last local day of the backlog (see ``backlog_end``) whose totals are stored ('' for none)."""
         return str(await self._scalar("SELECT totals_through FROM analytics_state WHERE id = 1") or "")
 
     async def oldest_event_time(self) -> datetime | None:
         text = await self._scalar("SELECT MIN(time) FROM events")
         return None if text is None else parse_ts(text)
 
-    async def totals_from_events(self, start: datetime, end: datetime) -> list[DayTotals]:
-        """Totals of the events in [start, end), at card, employee (card 0) and company (0, 0) scope.
+    async def backlog_end(self) -> datetime | None:
+        """The time of the last event stored before totals were kept live (None: no such event is left).
 
-        Bots are counted apart; people count as scans (the link's page, live or not), visitors (distinct
-        visitor keys among scans), clicks, clickers (distinct visitor keys among clicks) and vCard saves.
+        Events since are added to ``daily_totals`` as they are stored; the ones before are the roll-up's backlog.
         """
-        out: list[DayTotals] = []
-        for keys, where, group in (
-            ("employee_id, card_id", "card_id IS NOT NULL AND employee_id IS NOT NULL",
-             "GROUP BY employee_id, card_id"),
-            ("employee_id, 0", "employee_id IS NOT NULL", "GROUP BY employee_id"),
-            ("0, 0", "1", "HAVING COUNT(*) > 0"),
-        ):
-            rows = await self._rows(
-                f"""SELECT {keys}, {_TOTALS} FROM events
-                    WHERE time >= ? AND time < ? AND {where} {group}""",  # noqa: S608 (constants only)
-                (ts(start), ts(end)),
-            )
-            out.extend(DayTotals("", employee_id=int(r[0]), card_id=int(r[1]), scans=int(r[2] or 0),
-                                 bots=int(r[3] or 0), visitors=int(r[4] or 0), clicks=int(r[5] or 0),
-                                 clickers=int(r[6] or 0), vcards=int(r[7] or 0)) for r in rows)
-        return out
+        text = await self._scalar(
+            """SELECT time FROM events WHERE id <= (SELECT live_after_id FROM analytics_state WHERE id = 1)
+               ORDER BY id DESC LIMIT 1""")
+        return None if text is None else parse_ts(text)
+
+    async def totals_from_events(self, start: datetime, end: datetime) -> list[DayTotals]:
+        """Totals of the events in [start, end), counted on a reader; see ``_count_totals``."""
+        return await self.read(lambda conn: _count_totals(conn, start, end))
+
+    async def recount_day(self, day: str, start: datetime, end: datetime, *, keep_visitors: bool) -> None:
+        """Replace one local day's totals with a count of its events and move totals_through to it.
+
+        The events are counted on a reader, outside any lock; the write is one short transaction. Should a
+        scan for that day have been stored since the reader's snapshot, the day is counted again inside the
+        transaction (bounded by one day). ``keep_visitors`` also records the day's visitors, so that scans
+        still arriving for it are counted once (today, yesterday).
+        """
+        def count(conn: sqlite3.Connection) -> tuple[list[DayTotals], int]:
+            newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+            return _count_totals(conn, start, end), int(newest)
+
+        totals, newest = await self.read(count)
+        async with self.transaction():
+            if await self._scalar("SELECT EXISTS (SELECT 1 FROM events WHERE id > ? AND time >= ? AND time < ?)",
+                                  (newest, ts(start), ts(end))):
+                totals = await self._on_writer_thread(_count_totals, start, end)
+            await self.save_totals(day, totals)
+            if keep_visitors:
+                await self._conn.execute(_REBUILD_VISITORS, (day, ts(start), ts(end)) * 3)
+
+    async def drop_visitor_sets(self, before_day: str, limit: int = 5000) -> int:
+        """Delete up to ``limit`` visitor rows of days before ``before_day`` (finished: their counts are final)."""
+        async with self.transaction():
+            cur = await self._conn.execute(
+                """DELETE FROM daily_visitors WHERE (day, employee_id, card_id, kind, visitor_key) IN
+                   (SELECT day, employee_id, card_id, kind, visitor_key FROM daily_visitors WHERE day < ? LIMIT ?)""",
+                (before_day, limit))
+            return int(cur.rowcount)
 
     async def save_totals(self, day: str, totals: Iterable[DayTotals]) -> None:
         """Replace the stored totals of one day and move totals_through to it; the caller holds a transaction."""
@@ -811,25 +849,46 @@ class Store:
 
     # --- reports: aggregates for the admin console (grouping by local day is done with bounds from Python) ---
 
-    async def top_employees(self, since: datetime, until: datetime, outcomes: Sequence[str],
-                            limit: int = 10) -> list[tuple[int, int]]:
-        """(employee id, count) of counted events in [since, until), most first."""
-        marks = ", ".join("?" for _ in outcomes)
+    async def top_employees(self, first_day: str, last_day: str, limit: int = 10) -> list[tuple[int, int]]:
+        """(employee id, people's scans) over those local days from the daily totals, most first."""
         rows = await self._rows(
-            f"""SELECT employee_id, COUNT(*) AS n FROM events
-                WHERE time >= ? AND time < ? AND employee_id IS NOT NULL AND outcome IN ({marks}) AND {_COUNTED}
-                GROUP BY employee_id ORDER BY n DESC, employee_id LIMIT ?""",  # noqa: S608
-            (ts(since), ts(until), *outcomes, limit),
+            """SELECT employee_id, SUM(scans) AS n FROM daily_totals
+               WHERE day BETWEEN ? AND ? AND employee_id > 0 AND card_id = 0
+               GROUP BY employee_id HAVING SUM(scans) > 0 ORDER BY n DESC, employee_id LIMIT ?""",
+            (first_day, last_day, limit),
         )
         return [(int(r["employee_id"]), int(r["n"])) for r in rows]
 
-    async def count_by_outcome(self, since: datetime, until: datetime) -> dict[str, int]:
-        """Every hit in [since, until) by outcome, bots included (alerts are about links, not people)."""
+    async def count_by_outcome(self, since: datetime, until: datetime, outcomes: Sequence[str]) -> dict[str, int]:
+        """Every hit with one of ``outcomes`` in [since, until), bots included (alerts are about links, not
+        people); read from the (outcome, time) index, so the cost follows those hits, not the history."""
+        marks = ", ".join("?" for _ in outcomes)
         rows = await self._rows(
-            "SELECT outcome, COUNT(*) AS n FROM events WHERE time >= ? AND time < ? GROUP BY outcome",
-            (ts(since), ts(until)),
+            f"""SELECT outcome, COUNT(*) AS n FROM events WHERE outcome IN ({marks}) AND time >= ? AND time < ?
+                GROUP BY outcome""",  # noqa: S608
+            (*outcomes, ts(since), ts(until)),
         )
         return {r["outcome"]: int(r["n"]) for r in rows}
+
+    async def export_events(self, flt: EventFilter | None = None, *, before_id: int | None = None,
+                            limit: int = 5000) -> list[tuple[Any, ...]]:
+        """A keyset page of ``events`` as plain tuples in ``EXPORT_COLUMNS`` order (the time as stored):
+        exports stream these without building an ``EventRow`` per row."""
+        def page(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, limit, columns=EXPORT_COLUMNS)
+            cursor = conn.cursor()
+            cursor.row_factory = None
+            return cursor.execute(sql, params).fetchall()
+
+        return await self.read(page)
+
+    async def events_plan(self, flt: EventFilter | None = None, *, before_id: int | None = None) -> list[str]:
+        """SQLite's plan for that ``events`` query (EXPLAIN QUERY PLAN), to check that an index serves it."""
+        def plan(conn: sqlite3.Connection) -> list[str]:
+            sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, 50)
+            return [str(r["detail"]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+        return await self.read(plan)
 
     async def count_audit_events(self, *, actor: str | None = None) -> int:
         return int(await self._scalar("SELECT COUNT(*) FROM audit WHERE ? IS NULL OR actor = ?", (actor, actor)))
@@ -840,9 +899,126 @@ class Store:
 
 # What a report counts as a person's scan: bots (link-preview fetchers, crawlers) are recorded, never counted.
 _COUNTED = "events.is_bot = 0"
+DEFAULT_TIMEZONE = "Asia/Tokyo"  # the company table's default, for events recorded before a profile exists
+_ROWS_PER_STATEMENT = 1000  # multi-row statements stay far under SQLite's 32,766 bound parameters
 
 
-def _event_filter(flt: EventFilter, before_id: int | None) -> tuple[str, list[Any]]:
+_REBUILD_VISITORS = f"""
+    INSERT INTO daily_visitors (day, employee_id, card_id, kind, visitor_key)
+    SELECT ?, 0, 0, CASE outcome WHEN 'click' THEN 'click' ELSE 'scan' END, visitor_key FROM events
+        WHERE time >= ? AND time < ? AND is_bot = 0 AND outcome IN {_SCANS_AND_CLICKS}
+    UNION ALL
+    SELECT ?, employee_id, 0, CASE outcome WHEN 'click' THEN 'click' ELSE 'scan' END, visitor_key FROM events
+        WHERE time >= ? AND time < ? AND is_bot = 0 AND outcome IN {_SCANS_AND_CLICKS}
+          AND employee_id IS NOT NULL
+    UNION ALL
+    SELECT ?, employee_id, card_id, CASE outcome WHEN 'click' THEN 'click' ELSE 'scan' END, visitor_key FROM events
+        WHERE time >= ? AND time < ? AND is_bot = 0 AND outcome IN {_SCANS_AND_CLICKS}
+          AND employee_id IS NOT NULL AND card_id IS NOT NULL
+    ON CONFLICT DO NOTHING"""  # noqa: S608 (constants only)
+
+
+_UPSERT_TOTALS = """
+    INSERT INTO daily_totals (day, employee_id, card_id, scans, bots, visitors, clicks, clickers, vcards)
+    VALUES {marks}
+    ON CONFLICT (day, employee_id, card_id) DO UPDATE SET scans = scans + excluded.scans, bots = bots + excluded.bots,
+        visitors = visitors + excluded.visitors, clicks = clicks + excluded.clicks,
+        clickers = clickers + excluded.clickers, vcards = vcards + excluded.vcards"""
+
+
+def _count_totals(conn: sqlite3.Connection, start: datetime, end: datetime) -> list[DayTotals]:
+    """Totals of the events in [start, end), at card, employee (card 0) and company (0, 0) scope.
+
+    Bots are counted apart; people count as scans (the link's page, live or not), visitors (distinct
+    visitor keys among scans), clicks, clickers (distinct visitor keys among clicks) and vCard saves.
+    """
+    out: list[DayTotals] = []
+    for keys, where, group in (
+        ("employee_id, card_id", "card_id IS NOT NULL AND employee_id IS NOT NULL", "GROUP BY employee_id, card_id"),
+        ("employee_id, 0", "employee_id IS NOT NULL", "GROUP BY employee_id"),
+        ("0, 0", "1", "HAVING COUNT(*) > 0"),
+    ):
+        rows = conn.execute(
+            f"""SELECT {keys}, {_TOTALS} FROM events
+                WHERE time >= ? AND time < ? AND {where} {group}""",  # noqa: S608 (constants only)
+            (ts(start), ts(end)),
+        ).fetchall()
+        out.extend(DayTotals("", int(r[0]), int(r[1]), *(int(x or 0) for x in tuple(r)[2:])) for r in rows)
+    return out
+
+
+def _chunks(rows: Sequence[tuple[Any, ...]]) -> Iterable[Sequence[tuple[Any, ...]]]:
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        yield rows[start:start + _ROWS_PER_STATEMENT]
+
+
+def _commit_batch(conn: sqlite3.Connection, events: Sequence[ScanEvent]) -> None:
+    """On the writer's thread: one transaction with the events and their totals."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _insert_and_count(conn, events)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.OperationalError):
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_and_count(conn: sqlite3.Connection, events: Sequence[ScanEvent]) -> None:
+    """Insert ``events`` and add them to ``daily_totals`` as ``totals_from_events`` would count them.
+
+    Unique visitors are counted with ``daily_visitors``: a key is new for a day and scope only when its row
+    is inserted, which ``RETURNING`` reports. Days are the company's local days.
+    """
+    for chunk in _chunks([_event_values(e) for e in events]):
+        conn.execute(_INSERT_EVENTS + ", ".join([_EVENT_MARKS] * len(chunk)), [v for row in chunk for v in row])
+    found = conn.execute("SELECT timezone FROM company WHERE id = 1").fetchone()
+    zone = _zone(found[0] if found else DEFAULT_TIMEZONE)
+    totals: dict[tuple[str, int, int], list[int]] = {}  # scans, bots, visitors, clicks, clickers, vcards
+    seen: set[tuple[str, int, int, str, str]] = set()
+    for e in events:
+        day = e.time.astimezone(zone).date().isoformat()
+        scopes = [(0, 0)]
+        if e.employee_id is not None:
+            scopes.append((e.employee_id, 0))
+            if e.card_id is not None:
+                scopes.append((e.employee_id, e.card_id))
+        outcome = e.outcome.value
+        kind = "" if e.is_bot else "scan" if outcome in _SCAN_VALUES else "click" if outcome == "click" else ""
+        for employee_id, card_id in scopes:
+            t = totals.setdefault((day, employee_id, card_id), [0, 0, 0, 0, 0, 0])
+            if e.is_bot:
+                t[1] += 1
+            elif kind == "scan":
+                t[0] += 1
+            elif kind == "click":
+                t[3] += 1
+            elif outcome == "vcard":
+                t[5] += 1
+            if kind:
+                seen.add((day, employee_id, card_id, kind, e.visitor_key))
+    for chunk in _chunks(sorted(seen)):
+        for day, employee_id, card_id, kind in conn.execute(
+                "INSERT INTO daily_visitors (day, employee_id, card_id, kind, visitor_key) VALUES "  # noqa: S608
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                + " ON CONFLICT DO NOTHING RETURNING day, employee_id, card_id, kind",
+                [v for row in chunk for v in row]).fetchall():
+            totals[(day, employee_id, card_id)][2 if kind == "scan" else 4] += 1
+    for chunk in _chunks([(*key, *counts) for key, counts in totals.items()]):
+        conn.execute(
+            _UPSERT_TOTALS.format(marks=", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))),
+            [v for row in chunk for v in row])
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(DEFAULT_TIMEZONE)
+
+
+def _event_filter(flt: EventFilter) -> tuple[str, list[Any]]:
     clauses: list[str] = ["1 = 1"]
     params: list[Any] = []
     if flt.employee_id is not None:
@@ -857,9 +1033,6 @@ def _event_filter(flt: EventFilter, before_id: int | None) -> tuple[str, list[An
     if flt.until is not None:
         clauses.append("events.time < ?")
         params.append(ts(flt.until))
-    if before_id is not None:
-        clauses.append("events.id < ?")
-        params.append(before_id)
     return " AND ".join(clauses), params
 
 
@@ -867,6 +1040,35 @@ def _event_values(e: ScanEvent) -> tuple[Any, ...]:
     """A scan's values in the order of ``_INSERT_EVENTS``'s columns."""
     return (ts(e.time), e.card_id, e.employee_id, e.outcome.value, e.channel_id, e.channel_kind, e.user_agent,
             e.referrer, e.accept_language, e.visitor_key, int(e.is_bot), e.device, e.os, e.browser)
+
+
+# id, time (as stored), outcome, employee email, channel kind, card id, user agent, referrer, accept-language, visitor
+EXPORT_COLUMNS = """events.id, events.time, events.outcome, employees.email, events.channel_kind, events.card_id,
+    events.user_agent, events.referrer, events.accept_language, events.visitor_key"""
+
+
+def _search_sql(conn: sqlite3.Connection, flt: EventFilter, before_id: int | None, after_id: int | None,
+                limit: int, columns: str = "events.*, employees.email AS employee_email") -> tuple[str, list[Any]]:
+    """The scan log's query: the filters, then the keyset bound written as a range on time (what the
+    indexes on time, (employee_id, time) and (outcome, time) serve), with the id breaking ties."""
+    where, params = _event_filter(flt)
+    order = "DESC"
+    for key, older in ((before_id, True), (after_id, False)):
+        if key is None:
+            continue
+        found = conn.execute("SELECT time FROM events WHERE id = ?", (key,)).fetchone()
+        if older:
+            where += (" AND events.time <= ? AND (events.time < ? OR events.id < ?)" if found
+                      else " AND events.id < ?")
+        else:
+            where += (" AND events.time >= ? AND (events.time > ? OR events.id > ?)" if found
+                      else " AND events.id > ?")
+            order = "ASC"
+        params.extend([found[0], found[0], key] if found else [key])
+    sql = f"""SELECT {columns} FROM events
+              LEFT JOIN employees ON employees.id = events.employee_id
+              WHERE {where} ORDER BY events.time {order}, events.id {order} LIMIT ?"""  # noqa: S608
+    return sql, [*params, limit]
 
 
 def _event_row(r: sqlite3.Row) -> EventRow:

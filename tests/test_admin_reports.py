@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from xml.etree import ElementTree
 
 import pytest
@@ -124,17 +125,29 @@ def test_scan_log_filters_and_pages(seeded: Harness) -> None:
     add_events(seeded, *[_scan(seeded, base + timedelta(hours=i), Outcome.VIEW, taro.id) for i in range(120)])
     add_events(seeded, _scan(seeded, base, Outcome.UNKNOWN, None))
     html = seeded.client.get("/admin/scans", headers={"accept-language": "en"}).text
-    assert "121 events" in html and "Page 1 of 3" in html
-    html = seeded.client.get(f"/admin/scans?employee={taro.id}&outcome=view&page=3",
-                             headers={"accept-language": "en"}).text
-    assert "120 events" in html and "Page 3 of 3" in html
+    assert "121 events" in html
+    # keyset pages: "Older" continues after the last row shown, "Newer" goes back before the first
+    url: str | None = f"/admin/scans?employee={taro.id}&outcome=view"
+    sizes, first_rows = [], []
+    while url is not None:
+        html = seeded.client.get(url, headers={"accept-language": "en"}).text
+        assert "120 events" in html
+        sizes.append(html.count('<td class="mono">'))
+        first_rows.append(html[html.index("<tbody>"):html.index("</tbody>")].split("<tr>")[1])
+        older = re.search(r'href="(/admin/scans\?[^"]*)" rel="next"', html)
+        url = unescape(older[1]) if older else None
+    assert sizes == [50, 50, 20]
+    newer = re.search(r'href="(/admin/scans\?[^"]*)" rel="prev"', html)
+    assert newer is not None
+    back = seeded.client.get(unescape(newer[1]), headers={"accept-language": "en"}).text
+    assert back.count('<td class="mono">') == 50 and first_rows[1] in back and 'rel="prev"' in back
     html = seeded.client.get("/admin/scans?outcome=unknown", headers={"accept-language": "en"}).text
     assert "1 events" in html
     # 2026-11-20 03:00 UTC is 12:00 in Tokyo; the 20th (Tokyo) holds hours 0..11 after it
     html = seeded.client.get("/admin/scans?from=2026-11-20&to=2026-11-20&outcome=view",
                              headers={"accept-language": "en"}).text
     assert "12 events" in html
-    for odd in ("page=-3", "page=1e9", "employee=999999"):
+    for odd in ("page=-3", "page=1e9", "employee=999999", "before=abc", "after=-1", "before=99999999999999999999"):
         r = seeded.client.get(f"/admin/scans?{odd}", headers={"accept-language": "en"})
         assert r.status_code == 200, odd
     for bad in ("employee=abc", "employee=99999999999999999999999", "outcome=nope", "from=2026-13-45", "to=yesterday",
@@ -253,3 +266,10 @@ def test_the_dashboard_chart_keeps_a_day_after_its_events_are_purged(seeded: Har
     assert seeded.run(seeded.service._store.count_events) == 0
     days = seeded.run(seeded.service.dashboard).days
     assert [(d.day, d.count) for d in days if d.count] == [(date(2026, 11, 28), 1)]
+
+
+def test_the_scan_log_counts_no_further_than_ten_thousand(seeded: Harness) -> None:
+    base = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+    add_events(seeded, *[_scan(seeded, base + timedelta(seconds=i), Outcome.VIEW, None) for i in range(10_001)])
+    html = seeded.client.get("/admin/scans", headers={"accept-language": "en"}).text
+    assert "10,000+ events" in html and html.count('<td class="mono">') == 50

@@ -8,8 +8,10 @@ page, pinned to the newest id at the start, so scans arriving during the downloa
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +20,7 @@ from starlette.routing import BaseRoute
 from ... import csvexport, reports
 from ...models import Outcome, User
 from ...service import local_time
-from .base import PAGE_SIZE, admin_get, csv_download, page, page_count, page_number, parse_day, service_of
+from .base import PAGE_SIZE, admin_get, csv_download, page, parse_day, service_of
 
 
 def parse_filter(request: Request) -> tuple[reports.ScanFilter, list[str]]:
@@ -62,17 +64,33 @@ async def scan_log(request: Request, user: User) -> Response:
     return await _log_page(request, user, flt, bad)
 
 
+def _event_id(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
 async def _log_page(request: Request, user: User, flt: reports.ScanFilter, bad: list[str]) -> Response:
-    """The page of the log; a filter that was not understood makes it a 400 (with the message, filter ignored)."""
+    """The page of the log; a filter that was not understood makes it a 400 (with the message, filter ignored).
+
+    Keyset pages (``?before=ID`` older, ``?after=ID`` newer): each costs the same however deep; the count stops
+    at ``reports.COUNT_CAP`` ("10,000+").
+    """
     service = service_of(request)
+    before, after = _event_id(request, "before"), _event_id(request, "after")
+    if after is not None:
+        before = None
     total = await service.count_scan_log(flt)
-    pages = page_count(total)
-    number = page_number(request, pages)
-    events = await service.scan_log(flt, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    rows = await service.scan_log(flt, limit=PAGE_SIZE + 1, before_id=before, after_id=after)
+    more = len(rows) > PAGE_SIZE  # one row beyond the page says whether there is a next one that way
+    events = (rows[1:] if more else rows) if after is not None else rows[:PAGE_SIZE]
+    newer = bool(events) and (before is not None or (after is not None and more))
+    older = bool(events) and (after is not None or more)
     return await page(request, user, "admin/scans.html", {
-        "events": events, "total": total, "page_no": number, "pages": pages, "flt": flt, "bad": bad,
-        "employees": await service.employees(), "outcomes": list(Outcome),
-        "query": _query(flt), "prev_q": _query(flt, page=number - 1), "next_q": _query(flt, page=number + 1),
+        "events": events, "flt": flt, "bad": bad,
+        "total": f"{reports.COUNT_CAP:,}+" if total > reports.COUNT_CAP else f"{total:,}",
+        "employees": await service.employees(), "outcomes": list(Outcome), "query": _query(flt),
+        "newer_q": _query(flt, after=events[0].id) if newer else None,
+        "older_q": _query(flt, before=events[-1].id) if older else None,
     }, status=400 if bad else 200)
 
 
@@ -85,9 +103,9 @@ async def scan_csv(request: Request, user: User) -> Response:
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
-        async for rows in service.scan_pages(flt):
-            yield csvexport.lines(
-                [*csvexport.event_row(e), local_time(company, e.time).strftime("%Y-%m-%d %H:%M:%S")] for e in rows)
+        local = csvexport.LocalMinutes(ZoneInfo(company.timezone))
+        async for rows in service.scan_export_pages(flt):
+            yield await asyncio.to_thread(csvexport.export_lines, rows, local)  # off the event loop
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
     return csv_download(body(), f"scans-{stamp}.csv")
