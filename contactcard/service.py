@@ -34,7 +34,7 @@ from .models import (
     ScanEvent,
     ValidationError,
 )
-from .store import CardRecord, EventRow, Store
+from .store import CardRecord, EventFilter, EventRow, Store
 from .visitors import Visitor
 
 MAX_TEXT = 200
@@ -507,14 +507,19 @@ class Service:
         return await reports.scan_log(self._store, await self.company(), flt, limit=limit, before_id=before_id,
                                       after_id=after_id)
 
-    def scan_export_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[Any, ...]]]:
+    async def scan_export_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[Any, ...]]]:
         """Like ``scan_pages``, as plain tuples in ``store.EXPORT_COLUMNS`` order: large exports stay fast."""
-        async def page(below: int | None) -> list[tuple[Any, ...]]:
-            company = await self.company()
-            return await self._store.export_events(flt.events(company.timezone), before_id=below,
-                                                   limit=EXPORT_PAGE)
+        pinned = await self._pinned(flt)
+        async for page in _keyset_pages(
+                lambda below: self._store.export_events(pinned, before_id=below, limit=EXPORT_PAGE),
+                last_id=lambda row: int(row[0])):
+            yield page
 
-        return _keyset_pages(page, last_id=lambda row: int(row[0]))
+    async def _pinned(self, flt: reports.ScanFilter) -> EventFilter:
+        """The store's filter, limited to the events stored now: rows written during an export never join it,
+        whatever time they carry."""
+        company = await self.company()
+        return dataclasses.replace(flt.events(company.timezone), max_id=await self._store.newest_event_id())
 
     async def count_scan_log(self, flt: reports.ScanFilter) -> int:
         return await reports.count_scan_log(self._store, await self.company(), flt)
@@ -528,9 +533,12 @@ class Service:
         """Roll up finished days, then delete events older than the retention; returns rows deleted."""
         return await analytics.purge(self._store, await self.company(), self.clock())
 
-    def scan_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[EventRow]]:
+    async def scan_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[EventRow]]:
         """Every event the filter selects, newest first, a page at a time (for exports)."""
-        return _keyset_pages(lambda below: self.scan_log(flt, limit=EXPORT_PAGE, before_id=below))
+        pinned = await self._pinned(flt)
+        async for page in _keyset_pages(lambda below: self._store.events(pinned, before_id=below,
+                                                                         limit=EXPORT_PAGE)):
+            yield page
 
     def audit_pages(self, *, actor: str | None = None) -> AsyncIterator[list[AuditEvent]]:
         """The whole audit trail (or one actor's rows), newest first, a page at a time (for exports)."""

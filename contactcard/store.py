@@ -113,6 +113,7 @@ class EventFilter:
     outcomes: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    max_id: int | None = None  # pins an export to the events stored when it began, whatever their time
 
 
 @dataclass(frozen=True)
@@ -626,6 +627,9 @@ class Store:
         """The last local day of the backlog (see ``backlog_end``) whose totals are stored ('' for none)."""
         return str(await self._scalar("SELECT totals_through FROM analytics_state WHERE id = 1") or "")
 
+    async def newest_event_id(self) -> int:
+        return int(await self._scalar("SELECT COALESCE(MAX(id), 0) FROM events"))
+
     async def oldest_event_time(self) -> datetime | None:
         text = await self._scalar("SELECT MIN(time) FROM events")
         return None if text is None else parse_ts(text)
@@ -943,7 +947,9 @@ def _count_totals(conn: sqlite3.Connection, start: datetime, end: datetime) -> l
                 WHERE time >= ? AND time < ? AND {where} {group}""",  # noqa: S608 (constants only)
             (ts(start), ts(end)),
         ).fetchall()
-        out.extend(DayTotals("", int(r[0]), int(r[1]), *(int(x or 0) for x in tuple(r)[2:])) for r in rows)
+        out.extend(DayTotals("", employee_id=int(r[0]), card_id=int(r[1]), scans=int(r[2] or 0), bots=int(r[3] or 0),
+                             visitors=int(r[4] or 0), clicks=int(r[5] or 0), clickers=int(r[6] or 0),
+                             vcards=int(r[7] or 0)) for r in rows)
     return out
 
 
@@ -1033,6 +1039,9 @@ def _event_filter(flt: EventFilter) -> tuple[str, list[Any]]:
     if flt.until is not None:
         clauses.append("events.time < ?")
         params.append(ts(flt.until))
+    if flt.max_id is not None:
+        clauses.append("events.id <= ?")
+        params.append(flt.max_id)
     return " AND ".join(clauses), params
 
 
