@@ -194,7 +194,7 @@ MIGRATIONS: dict[int, str] = {
     # Daily totals kept live: each batch of scans adds to daily_totals in its own transaction. A visitor key
     # counts once per day and scope: its row here is new or not (only days still receiving scans are kept).
     # Events stored before this version are the backlog the roll-up counts. The scan log's outcome filter and
-    # the dashboard's alerts read an index, newest first.
+    # the dashboard's alerts read an index, newest first; a scope's days (a chart) read another.
     8: """
     CREATE TABLE daily_visitors (
         day TEXT NOT NULL,
@@ -207,6 +207,7 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE analytics_state ADD COLUMN live_after_id INTEGER NOT NULL DEFAULT 0;
     UPDATE analytics_state SET live_after_id = (SELECT COALESCE(MAX(id), 0) FROM events) WHERE id = 1;
     CREATE INDEX events_by_outcome ON events(outcome, time);
+    CREATE INDEX daily_totals_by_scope ON daily_totals(employee_id, card_id, day);
     """,
 }
 

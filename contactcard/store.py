@@ -607,9 +607,12 @@ class Store:
         is, and rows committed meanwhile never shift, repeat or skip a row of the pages that follow.
         """
         def page(conn: sqlite3.Connection) -> list[EventRow]:
-            sql, params = _search_sql(conn, flt or EventFilter(), before_id, after_id, limit)
-            rows = [_event_row(r) for r in conn.execute(sql, params)]
-            return rows[::-1] if after_id is not None else rows
+            wanted = flt or EventFilter()
+            # Several outcomes: one indexed query each, merged, rather than sorting every row they match.
+            rows = [_event_row(r) for one in _each_outcome(wanted)
+                    for r in conn.execute(*_search_sql(conn, one, before_id, after_id, limit))]
+            rows.sort(key=lambda e: (e.time, e.id), reverse=after_id is None)
+            return rows[:limit][::-1] if after_id is not None else rows[:limit]
 
         return await self.read(page)
 
@@ -1056,28 +1059,40 @@ EXPORT_COLUMNS = """events.id, events.time, events.outcome, employees.email, eve
     events.user_agent, events.referrer, events.accept_language, events.visitor_key"""
 
 
+def _each_outcome(flt: EventFilter) -> list[EventFilter]:
+    if len(flt.outcomes) < 2:
+        return [flt]
+    return [dataclasses.replace(flt, outcomes=(outcome,)) for outcome in flt.outcomes]
+
+
 def _search_sql(conn: sqlite3.Connection, flt: EventFilter, before_id: int | None, after_id: int | None,
                 limit: int, columns: str = "events.*, employees.email AS employee_email") -> tuple[str, list[Any]]:
-    """The scan log's query: the filters, then the keyset bound written as a range on time (what the
-    indexes on time, (employee_id, time) and (outcome, time) serve), with the id breaking ties."""
-    where, params = _event_filter(flt)
+    """The scan log's query: the filters, then the keyset bound written as the range's end on time (what the
+    indexes on time, (employee_id, time) and (outcome, time) serve), the id breaking ties without an OR (which
+    the planner would split). The bound replaces the filter's own end on that side: given both, SQLite may
+    start from the filter's and walk every newer row before the page, page after page."""
     order = "DESC"
-    for key, older in ((before_id, True), (after_id, False)):
-        if key is None:
-            continue
+    bound, bound_params = "", []
+    key = before_id if before_id is not None else after_id
+    if key is not None:
         found = conn.execute("SELECT time FROM events WHERE id = ?", (key,)).fetchone()
-        if older:
-            where += (" AND events.time <= ? AND (events.time < ? OR events.id < ?)" if found
-                      else " AND events.id < ?")
+        older = before_id is not None
+        if found is None:  # that row is gone (purged): the ids still order it
+            bound, bound_params = (" AND events.id < ?" if older else " AND events.id > ?"), [key]
+        elif older:
+            flt = dataclasses.replace(flt, until=None)  # implied: the key row matched it
+            bound = " AND events.time <= ? AND NOT (events.time = ? AND events.id >= ?)"
+            bound_params = [found[0], found[0], key]
         else:
-            where += (" AND events.time >= ? AND (events.time > ? OR events.id > ?)" if found
-                      else " AND events.id > ?")
-            order = "ASC"
-        params.extend([found[0], found[0], key] if found else [key])
+            flt = dataclasses.replace(flt, since=None)
+            bound = " AND events.time >= ? AND NOT (events.time = ? AND events.id <= ?)"
+            bound_params = [found[0], found[0], key]
+        order = "DESC" if older else "ASC"
+    where, params = _event_filter(flt)
     sql = f"""SELECT {columns} FROM events
               LEFT JOIN employees ON employees.id = events.employee_id
-              WHERE {where} ORDER BY events.time {order}, events.id {order} LIMIT ?"""  # noqa: S608
-    return sql, [*params, limit]
+              WHERE {where}{bound} ORDER BY events.time {order}, events.id {order} LIMIT ?"""  # noqa: S608
+    return sql, [*params, *bound_params, limit]
 
 
 def _event_row(r: sqlite3.Row) -> EventRow:
