@@ -130,8 +130,7 @@ async def purge(store: Store, company: Company, now: datetime) -> int:
     cutoff = now - timedelta(days=company.retention_days)
     deleted = 0
     while True:
-        async with store.transaction():
-            n = await store.delete_events_before(cutoff, PURGE_CHUNK)
+        n = await store.delete_events_before(cutoff, PURGE_CHUNK)
         deleted += n
         if n < PURGE_CHUNK:
             return deleted

@@ -674,7 +674,9 @@ class Store:
 
     async def drop_visitor_sets(self, before_day: str, limit: int = 5000) -> int:
         """Delete up to ``limit`` visitor rows of days before ``before_day`` (finished: their counts are final)."""
-        async with self.transaction():
+        if not await self._scalar("SELECT EXISTS (SELECT 1 FROM daily_visitors WHERE day < ?)", (before_day,)):
+            return 0  # the common case: no write lock taken at all
+        async with self._write_lock:  # one statement: atomic on its own, the lock held only while it runs
             cur = await self._conn.execute(
                 """DELETE FROM daily_visitors WHERE (day, employee_id, card_id, kind, visitor_key) IN
                    (SELECT day, employee_id, card_id, kind, visitor_key FROM daily_visitors WHERE day < ? LIMIT ?)""",
@@ -704,12 +706,19 @@ class Store:
                           vcards=r["vcards"]) for r in rows]
 
     async def delete_events_before(self, cutoff: datetime, limit: int) -> int:
-        """Delete up to ``limit`` of the oldest events before ``cutoff``; the caller holds a transaction."""
-        cur = await self._conn.execute(
-            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)",
-            (ts(cutoff), limit),
-        )
-        return int(cur.rowcount)
+        """Delete up to ``limit`` of the oldest events before ``cutoff`` (a bounded chunk); returns rows deleted.
+
+        Checked on a reader first, so a day with nothing to purge takes no write lock; the delete is one
+        statement, atomic alone, so the lock is never held across a turn of the event loop.
+        """
+        if not await self._scalar("SELECT EXISTS (SELECT 1 FROM events WHERE time < ?)", (ts(cutoff),)):
+            return 0
+        async with self._write_lock:
+            cur = await self._conn.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)",
+                (ts(cutoff), limit),
+            )
+            return int(cur.rowcount)
 
 
     # --- accounts: users, sessions, invitations, sign-in failures, audit (migration 2) ---------
