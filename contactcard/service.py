@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
-from . import policy, reports, tokens
+from . import csvexport, policy, reports, tokens
 from . import stats as analytics
 from .brand import check_color
 from .models import (
@@ -507,12 +507,13 @@ class Service:
         return await reports.scan_log(self._store, await self.company(), flt, limit=limit, before_id=before_id,
                                       after_id=after_id)
 
-    async def scan_export_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[Any, ...]]]:
-        """Like ``scan_pages``, as plain tuples in ``store.EXPORT_COLUMNS`` order: large exports stay fast."""
+    async def scan_csv_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[int, str, str]]]:
+        """Like ``scan_pages``, each row as (id, stored time, CSV cells) (see ``Store.export_csv``): fast."""
         pinned = await self._pinned(flt)
         async for page in _keyset_pages(
-                lambda below: self._store.export_events(pinned, before_id=below, limit=EXPORT_PAGE),
-                last_id=lambda row: int(row[0])):
+                lambda below: self._store.export_csv(pinned, before_id=below, limit=EXPORT_PAGE,
+                                                     formula_starts=csvexport.FORMULA_STARTS),
+                last_id=lambda row: row[0]):
             yield page
 
     async def _pinned(self, flt: reports.ScanFilter) -> EventFilter:

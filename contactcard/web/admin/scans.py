@@ -104,7 +104,7 @@ async def scan_csv(request: Request, user: User) -> Response:
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
         local = csvexport.LocalMinutes(ZoneInfo(company.timezone))
-        async for rows in service.scan_export_pages(flt):
+        async for rows in service.scan_csv_pages(flt):
             yield await asyncio.to_thread(csvexport.export_lines, rows, local)  # off the event loop
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
