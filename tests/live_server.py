@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -72,3 +73,60 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class ScanLoad:
+    """Client threads sending scans of ``path`` to a live server, each scan with a unique user agent
+    (``label/client-n``), until stopped or the server is gone. ``answered`` lists the user agents answered 2xx.
+
+    A connection the server closes is replaced by a new one; a refused connection ends the thread, since an
+    answer that never arrived promises nothing. ``wait_answered`` waits for a number of answers rather than a
+    fixed time, so a slow, loaded machine gets the same load as a fast one, only later.
+    """
+
+    def __init__(self, port: int, path: str, *, clients: int, label: str) -> None:
+        self.port, self.path, self.label = port, path, label
+        self.answered: list[str] = []
+        self._stop = threading.Event()
+        self._progress = threading.Condition()
+        self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def wait_answered(self, count: int, timeout: float = 120.0) -> bool:
+        """True once more than ``count`` scans were answered; False if ``timeout`` seconds pass first."""
+        with self._progress:
+            return self._progress.wait_for(lambda: len(self.answered) > count, timeout)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(10)
+
+    def _client(self, number: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        n = 0
+        try:
+            while not self._stop.is_set():
+                user_agent = f"{self.label}/{number}-{n}"
+                n += 1
+                try:
+                    conn.request("GET", self.path, headers={"User-Agent": user_agent})
+                    response = conn.getresponse()
+                    response.read()
+                except (OSError, http.client.HTTPException):
+                    conn.close()  # closed by a stop or a kill: try again on a new connection until refused
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                    try:
+                        conn.connect()
+                    except OSError:
+                        return
+                    continue
+                if 200 <= response.status < 300:
+                    with self._progress:
+                        self.answered.append(user_agent)
+                        self._progress.notify_all()
+        finally:
+            conn.close()

@@ -14,8 +14,6 @@ import os
 import signal
 import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -27,12 +25,12 @@ from contactcard.models import EmployeeProfile
 from contactcard.service import Service
 from contactcard.store import Store
 
-from .live_server import LiveServer
+from .live_server import LiveServer, ScanLoad
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = 8
-LOAD_SECONDS = 1.5
+MIN_ANSWERED = 100  # the kill comes once this many scans were answered, however long that takes
 
 
 async def _seed(db: Path, secret: Path) -> str:
@@ -55,25 +53,6 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, Path, str, Path]]:
     yield db, secret, path, tmp_path / "server.log"
 
 
-def _client(port: int, path: str, number: int, stop: threading.Event, answered: list[str]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    n = 0
-    try:
-        while not stop.is_set():
-            user_agent = f"crash-test/{number}-{n}"
-            n += 1
-            try:
-                conn.request("GET", path, headers={"User-Agent": user_agent})
-                response = conn.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException):
-                return  # the server is gone: this request's answer never arrived, so it promises nothing
-            if 200 <= response.status < 300:
-                answered.append(user_agent)
-    finally:
-        conn.close()
-
-
 def _server(db: Path, secret: Path, log: Path, port: int | None = None) -> LiveServer:
     env = {"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret), "CONTACTCARD_BASE_URL": "http://127.0.0.1"}
     return LiveServer(env, log, port=port)
@@ -85,19 +64,14 @@ def test_sigkill_mid_load_loses_no_answered_scan(served: tuple[Path, Path, str, 
     port = server.port
     try:
         server.start(path)
-        stop = threading.Event()
-        answered: list[str] = []
-        threads = [threading.Thread(target=_client, args=(port, path, i, stop, answered)) for i in range(CLIENTS)]
-        for t in threads:
-            t.start()
-        time.sleep(LOAD_SECONDS)
+        load = ScanLoad(port, path, clients=CLIENTS, label="crash-test")
+        load.start()
+        assert load.wait_answered(MIN_ANSWERED), "the load ran"
         assert server.proc is not None
         os.kill(server.proc.pid, signal.SIGKILL)  # mid-load: no shutdown, no drain
         server.proc.wait(10)
-        stop.set()
-        for t in threads:
-            t.join(10)
-        assert len(answered) > 100, "the load ran"
+        load.stop()
+        answered = load.answered
 
         with closing(sqlite3.connect(db)) as conn:  # a fresh connection recovers the WAL like any restart would
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -10,7 +10,6 @@ import resource
 import signal
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -23,7 +22,7 @@ from contactcard.models import EmployeeProfile
 from contactcard.service import Service
 from contactcard.store import Store
 
-from .live_server import LiveServer
+from .live_server import LiveServer, ScanLoad
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +30,7 @@ STALLED = 1100
 OPEN_FILES = 1024
 STALL_SECONDS = 12  # longer than the 10 s request timeout, so the time-outs fire while the flood is held
 MAX_LOG_BYTES = 5 * 1024 * 1024
+MIN_ANSWERED = 100  # SIGTERM comes once this many scans were answered, however long that takes
 
 
 async def _seed(db: Path, secret: Path) -> str:
@@ -127,31 +127,6 @@ def test_stalled_connections_neither_stop_scans_nor_flood_the_log(served: tuple[
     assert log.count("Too many open files") <= 3, "running out of descriptors is logged once per interval"
 
 
-def _load(port: int, path: str, number: int, stop: threading.Event, answered: list[str]) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    n = 0
-    try:
-        while not stop.is_set():
-            user_agent = f"stop-test/{number}-{n}"
-            n += 1
-            try:
-                conn.request("GET", path, headers={"User-Agent": user_agent})
-                response = conn.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()  # closed by the stop: try again on a new connection until refused
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                try:
-                    conn.connect()
-                except OSError:
-                    return
-                continue
-            if 200 <= response.status < 300:
-                answered.append(user_agent)
-    finally:
-        conn.close()
-
-
 def test_sigterm_under_load_commits_every_answered_scan_and_exits_promptly(
         served: tuple[LiveServer, str, Path]) -> None:
     server, path, db = served
@@ -160,21 +135,16 @@ def test_sigterm_under_load_commits_every_answered_scan_and_exits_promptly(
     limits = Path(f"/proc/{server.proc.pid}/limits").read_text()
     soft, hard = next(line.split()[3:5] for line in limits.splitlines() if line.startswith("Max open files"))
     assert soft == hard, "the soft limit was raised to the hard limit at start"
-    stop = threading.Event()
-    answered: list[str] = []
-    threads = [threading.Thread(target=_load, args=(server.port, path, i, stop, answered)) for i in range(16)]
-    for t in threads:
-        t.start()
-    time.sleep(1.5)
+    load = ScanLoad(server.port, path, clients=16, label="stop-test")
+    load.start()
+    assert load.wait_answered(MIN_ANSWERED), "the load ran"
     sent = time.monotonic()
     os.kill(server.proc.pid, signal.SIGTERM)
     server.proc.wait(15)
     took = time.monotonic() - sent
-    stop.set()
-    for t in threads:
-        t.join(10)
+    load.stop()
+    answered = load.answered
     assert took < 10, f"exited {took:.1f} s after SIGTERM"
-    assert len(answered) > 100, "the load ran"
     with closing(sqlite3.connect(db)) as conn:
         stored = {r[0] for r in conn.execute("SELECT user_agent FROM events WHERE user_agent LIKE 'stop-test/%'")}
     missing = [ua for ua in answered if ua not in stored]
