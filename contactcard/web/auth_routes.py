@@ -12,6 +12,7 @@ from ..accounts import LinkInvalid, SignInRefused
 from ..models import Role, User, ValidationError
 from .context import app_context
 from .forms import FormRoute, anyone
+from .security import NO_STORE
 from .session import (
     SESSION_COOKIE,
     accounts,
@@ -23,7 +24,6 @@ from .session import (
     template_context,
 )
 
-NO_STORE = {"Cache-Control": "no-store"}
 SIGNED_OUT = {"Clear-Site-Data": '"cache", "storage"'}
 
 

@@ -29,11 +29,11 @@ from ..models import Card, ContactcardError, Employee, User
 from ..service import local_time
 from .context import app_context
 from .forms import FormRoute
+from .security import NO_STORE
 from .session import require_user, template_context
 
 _QR_NAME = re.compile(r"(\d{1,12})-(\d{1,9})\.(svg|png)")
 PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
-NO_STORE = {"Cache-Control": "no-store"}
 THEME = "#111827"
 
 

@@ -20,8 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..metrics import CONTENT_TYPE, Metrics
 from .context import app_context
 from .routes_info import route_template
+from .security import NO_STORE
 
-NO_STORE = {"Cache-Control": "no-store"}
 WRITE_PROBE_SECONDS = 2.0
 _PROXY_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
 

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from .context import app_context
 from .routes_info import route_template
+from .security import NO_STORE
 
 log = logging.getLogger(__name__)
 _SHA = re.compile(r"[0-9a-f]{64}")
@@ -49,7 +50,7 @@ async def favicon(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
+    return PlainTextResponse("ok", headers=NO_STORE)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -62,7 +63,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     if 300 <= status < 400 and "Location" in headers:  # require_user/require_admin send signed-out visitors here
         return RedirectResponse(headers.pop("Location"), status_code=status,
-                                headers={**headers, "Cache-Control": "no-store"})
+                                headers={**headers, **NO_STORE})
     return ctx.renderer.page(request, "error.html", {"status": status}, status=status,
                              company=await ctx.service.company(), headers=headers)
 

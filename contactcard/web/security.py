@@ -7,6 +7,8 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+NO_STORE = {"Cache-Control": "no-store"}  # for answers that must not be kept by a browser or a proxy
+
 _random_pool = bytearray()
 
 

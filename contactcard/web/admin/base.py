@@ -27,11 +27,11 @@ from ...models import User
 from ...service import Service, local_time
 from ..context import app_context
 from ..forms import FormRoute
+from ..security import NO_STORE
 from ..session import require_admin, template_context
 
 MAX_ID_DIGITS = 12
 PAGE_SIZE = 50
-NO_STORE = {"Cache-Control": "no-store"}
 UPLOAD_FORM_BYTES = images.MAX_UPLOAD_BYTES + 64 * 1024  # the file plus the multipart envelope and the token
 MAX_UPLOAD_BODY = 64 * 1024 * 1024  # above this the app answers 413 itself; below, the form says why
 # Confirmation lines a redirect may ask for (anything else in ?done= is ignored).
@@ -87,7 +87,7 @@ def page_count(total: int) -> int:
 
 def csv_download(body: AsyncIterator[str], filename: str) -> Response:
     return StreamingResponse(body, media_type="text/csv; charset=utf-8", headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{filename}"'})
+        **NO_STORE, "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 def back(url: str, done: str) -> Response:

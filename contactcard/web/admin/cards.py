@@ -13,11 +13,11 @@ from starlette.routing import BaseRoute
 from ... import qr
 from ...models import Employee, IssuedCard, User, ValidationError
 from ...service import MAX_CARD_DAYS
+from ..security import NO_STORE
 from .base import admin_get, field, page, path_id, service_of, whole
 from .employees import employee_post, get_employee
 
 PNG_BOX = 12  # pixels per module: ~600 px for a typical link, crisp on paper at 3 cm
-NO_STORE = {"Cache-Control": "no-store"}
 DONE = {"issue": "issued", "rotate": "rotated", "revoke": "revoked", "extend": "extended"}
 
 
