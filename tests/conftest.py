@@ -12,6 +12,7 @@ Test tiers (select with ``-m``):
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message
 
 from contactcard.app import create_app
+from contactcard.cli import main as cli_main
 from contactcard.config import Settings
 from contactcard.models import ChannelKind, EmployeeProfile, IssuedCard
 from contactcard.service import Service
@@ -150,3 +152,30 @@ async def asgi_get(app: ASGIApp, path: str, headers: Sequence[tuple[bytes, bytes
 
     await app(scope, receive, send)
     return statuses[0]
+
+
+class Cli:
+    """The ``contactcard`` command run in-process (``main``), with its exit code and captured output."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *argv: str) -> tuple[int, str, str]:
+        code = cli_main(list(argv))
+        captured = self.capsys.readouterr()
+        return code, captured.out, captured.err
+
+    def ok(self, *argv: str) -> str:
+        code, out, err = self(*argv)
+        assert code == 0, err
+        return out
+
+    def json(self, *argv: str) -> Any:
+        return json.loads(self.ok(*argv, "--json"))
+
+    def refused(self, *argv: str) -> str:
+        code, out, err = self(*argv)
+        assert code == 1, out
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("contactcard: error: "), err
+        return lines[0]

@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from contactcard.cli import main
 from contactcard.config import Settings, create_secret, read_secret
 from contactcard.schema import LATEST
 from contactcard.store import Store
 
-from .conftest import Harness
+from .conftest import Cli, Harness
 
 BASE_URL = "https://cards.example.co.jp"
 TARO, HANAKO = "taro@example.co.jp", "hanako@example.co.jp"
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    def __call__(self, *argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
-
-    def ok(self, *argv: str) -> str:
-        code, out, err = self(*argv)
-        assert code == 0, err
-        return out
-
-    def json(self, *argv: str) -> Any:
-        return json.loads(self.ok(*argv, "--json"))
-
-    def refused(self, *argv: str) -> str:
-        code, out, err = self(*argv)
-        assert code == 1, out
-        lines = err.splitlines()
-        assert len(lines) == 1 and lines[0].startswith("contactcard: error: "), err
-        return lines[0]
 
 
 @pytest.fixture

@@ -14,26 +14,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from contactcard.app import create_app
-from contactcard.cli import main
 from contactcard.config import Settings, create_secret, load_secret
 from contactcard.keycheck import check_value
 from contactcard.store import Store
 
+from .conftest import Cli
 from .live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://cards.example.co.jp"
 TARO = "taro@example.co.jp"
-
-
-class Cli:
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    def __call__(self, *argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = self.capsys.readouterr()
-        return code, captured.out, captured.err
 
 
 @pytest.fixture
