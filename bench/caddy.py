@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx2 as httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .processes import free_port, stop, wait_answering
 
 
 def caddyfile(storage: Path, https_port: int, http_port: int, upstream_port: int) -> str:
@@ -45,12 +39,12 @@ class Caddy:
         binary = shutil.which("caddy")
         if binary is None:
             raise RuntimeError("caddy is missing (apt-get install caddy)")
-        self.port = https_port or _free_port()
+        self.port = https_port or free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         home = workdir / "caddy-home"
         home.mkdir(parents=True, exist_ok=True)
         config = workdir / "Caddyfile"
-        config.write_text(config_text or caddyfile(workdir / "caddy-data", self.port, _free_port(), upstream_port))
+        config.write_text(config_text or caddyfile(workdir / "caddy-data", self.port, free_port(), upstream_port))
         self.log = workdir / "caddy.log"
         env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home), "XDG_CONFIG_HOME": str(home)}
         with self.log.open("wb") as out:
@@ -58,21 +52,13 @@ class Caddy:
                                          stdout=out, stderr=subprocess.STDOUT)
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("caddy exited: " + self.log.read_text(errors="replace"))
+        def answers() -> bool:
             try:
-                if httpx.get(self.url + path, verify=False, timeout=2).status_code == 200:
-                    return
+                return httpx.get(self.url + path, verify=False, timeout=2).status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("caddy did not answer: " + self.log.read_text(errors="replace"))
+                return False
+
+        wait_answering(self.proc, answers, self.log, "caddy", timeout)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)

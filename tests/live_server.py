@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from bench.processes import free_port, stop, wait_answering
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class LiveServer:
@@ -51,28 +44,22 @@ class LiveServer:
     def wait_ready(self, path: str = "/healthz", timeout: float = 20.0) -> float:
         """Seconds until ``path`` answers 200."""
         assert self.proc is not None
-        start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            assert self.proc.poll() is None, "the server exited: " + self.log.read_text(errors="replace")
+
+        def answers() -> bool:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
                 conn.request("GET", path, headers={"User-Agent": "readiness-probe"})
-                if conn.getresponse().status == 200:
-                    return time.monotonic() - start
+                return conn.getresponse().status == 200
             except OSError:
-                time.sleep(0.05)
+                return False
             finally:
                 conn.close()
-        raise AssertionError("the server did not answer: " + self.log.read_text(errors="replace"))
+
+        return wait_answering(self.proc, answers, self.log, "the server", timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop(self.proc)
 
 
 class ScanLoad:

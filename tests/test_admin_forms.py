@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Message
 
+from bench.processes import free_port
 from contactcard.app import create_app
 from contactcard.config import Settings
 from contactcard.models import EmployeeProfile
@@ -31,7 +32,6 @@ from contactcard.web import forms, me, session
 
 from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, csrf_of, login, make_admin, make_employee
 from .conftest import FakeClock, Harness
-from .live_server import free_port
 from .route_walk import concrete
 
 # Everything a form could change. Sessions are left out: each signed-in request touches its own row.

@@ -20,8 +20,9 @@ import httpx2 as httpx
 import pytest
 
 from bench.caddy import Caddy
+from bench.processes import free_port
 
-from .live_server import LiveServer, free_port
+from .live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -145,8 +145,9 @@ def test_the_shipped_caddyfile_in_front_of_the_real_server(tmp_path: Path) -> No
     import httpx2 as httpx
 
     from bench.caddy import Caddy
+    from bench.processes import free_port
 
-    from .live_server import LiveServer, free_port
+    from .live_server import LiveServer
 
     port = free_port()
     https = f"https://127.0.0.1:{port}"

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from bench.processes import free_port
 from contactcard.app import create_app
 from contactcard.config import Settings, create_secret, load_secret
 from contactcard.keycheck import check_value
 from contactcard.store import Store
 
 from .conftest import Cli
-from .live_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://cards.example.co.jp"
