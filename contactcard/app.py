@@ -45,7 +45,7 @@ class App(Starlette):
         stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack())
         if self.settings.secure_cookies and self.settings.hsts:
             stack = StrictTransport(stack, self.settings.hsts)
-        stack = AccessLog(ops.RequestTimer(stack, self.metrics))
+        stack = AccessLog(stack, observe=ops.request_timer(self.metrics))
         return ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else stack
 
 

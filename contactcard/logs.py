@@ -63,8 +63,17 @@ def redact(text: str) -> str:
     return _TOKENISH.sub(lambda m: REDACTED if _looks_random(m.group(0)) else m.group(0), text)
 
 
+# The last whole second formatted and its text (one tuple, so a reader on another thread never mixes two):
+# strftime once a second, not once per line.
+_last_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+    second = int(record.created)
+    cached = _last_second[0]
+    if cached[0] != second:
+        cached = _last_second[0] = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
 def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:

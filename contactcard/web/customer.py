@@ -28,6 +28,7 @@ from ..visitors import MAX_HEADER, Visitor
 from .accesslog import note_visitor
 from .context import AppContext, app_context
 from .forms import SessionlessRoute
+from .routes_info import note_route
 from .security import new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
@@ -175,6 +176,7 @@ class FastCardPage:
             await self.app(scope, receive, send)
             return
         ctx: AppContext = scope["app"].state.ctx
+        note_route(scope, "/c/{token}")  # the route card_page would have matched
         token = scope["path"][3:]
         nonce = new_nonce()
         scope.setdefault("state", {})["csp_nonce"] = nonce

@@ -1,8 +1,8 @@
 """Which route a request went to, as its template (``/c/{token}``), never the raw path: safe to log and to label.
 
 For the access log and the metrics. A request the router handled carries its route in ``scope["route"]``; one
-answered in front of the router (the scan hot path, see ``customer.FastCardPage``) is matched here against the
-app's routes, the customer's routes first, so the hot path costs one regular-expression match.
+answered in front of the router is matched here against the app's routes, unless it was noted with
+``note_route`` (the scan hot path, ``customer.FastCardPage``, knows its route already).
 """
 
 from __future__ import annotations
@@ -50,6 +50,11 @@ def route_template(scope: Scope) -> str:
         template = UNMATCHED
     scope[_TEMPLATE] = template
     return template
+
+
+def note_route(scope: Scope, template: str) -> None:
+    """Tell ``route_template`` the route of a request answered in front of the router."""
+    scope[_TEMPLATE] = template
 
 
 def card_digest(scope: Scope, template: str) -> str | None:
