@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import subprocess
@@ -11,8 +12,29 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bench.processes import free_port, stop, wait_answering
+from contactcard.config import load_secret
+from contactcard.models import EmployeeProfile
+from contactcard.service import Service
+from contactcard.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_card(db: Path, secret: Path) -> str:
+    """A new database with one employee, a phone channel and a live card; returns the card's path."""
+
+    async def seed() -> str:
+        store = await Store.open(db)
+        try:
+            service = Service(store, secret=load_secret(secret), base_url="http://127.0.0.1")
+            await service.add_employee(
+                EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎"), actor="test")
+            await service.add_channel("taro@example.co.jp", "phone", "tel:03-1234-5679", actor="test")
+            return "/c/" + (await service.issue_card("taro@example.co.jp", actor="test")).token
+        finally:
+            await store.close()
+
+    return asyncio.run(seed())
 
 
 class LiveServer:

@@ -8,7 +8,6 @@ started again. Every scan that was answered 2xx must be in the database, the dat
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import os
 import signal
@@ -20,12 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcard.config import load_secret
-from contactcard.models import EmployeeProfile
-from contactcard.service import Service
-from contactcard.store import Store
-
-from .live_server import LiveServer, ScanLoad
+from .live_server import LiveServer, ScanLoad, seed_card
 
 pytestmark = pytest.mark.slow
 
@@ -33,23 +27,10 @@ CLIENTS = 8
 MIN_ANSWERED = 100  # the kill comes once this many scans were answered, however long that takes
 
 
-async def _seed(db: Path, secret: Path) -> str:
-    store = await Store.open(db)
-    try:
-        service = Service(store, secret=load_secret(secret), base_url="http://127.0.0.1")
-        await service.add_employee(EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎"),
-                                   actor="cli")
-        await service.add_channel("taro@example.co.jp", "phone", "tel:03-1234-5679", actor="cli")
-        issued = await service.issue_card("taro@example.co.jp", actor="cli")
-        return "/c/" + issued.token
-    finally:
-        await store.close()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, Path, str, Path]]:
     db, secret = tmp_path / "crash.sqlite3", tmp_path / "secret.key"
-    path = asyncio.run(_seed(db, secret))
+    path = seed_card(db, secret)
     yield db, secret, path, tmp_path / "server.log"
 
 

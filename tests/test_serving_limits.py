@@ -3,7 +3,6 @@ or flood the log, the open-files limit is raised at start, and SIGTERM under loa
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import os
 import resource
@@ -17,12 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from contactcard.config import load_secret
-from contactcard.models import EmployeeProfile
-from contactcard.service import Service
-from contactcard.store import Store
-
-from .live_server import LiveServer, ScanLoad
+from .live_server import LiveServer, ScanLoad, seed_card
 
 pytestmark = pytest.mark.slow
 
@@ -33,22 +27,10 @@ MAX_LOG_BYTES = 5 * 1024 * 1024
 MIN_ANSWERED = 100  # SIGTERM comes once this many scans were answered, however long that takes
 
 
-async def _seed(db: Path, secret: Path) -> str:
-    store = await Store.open(db)
-    try:
-        service = Service(store, secret=load_secret(secret), base_url="http://127.0.0.1")
-        await service.add_employee(EmployeeProfile(email="taro@example.co.jp", family_name="山田", given_name="太郎"),
-                                   actor="test")
-        await service.add_channel("taro@example.co.jp", "phone", "tel:03-1234-5679", actor="test")
-        return "/c/" + (await service.issue_card("taro@example.co.jp", actor="test")).token
-    finally:
-        await store.close()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[LiveServer, str, Path]]:
     db, secret = tmp_path / "cc.sqlite3", tmp_path / "secret.key"
-    path = asyncio.run(_seed(db, secret))
+    path = seed_card(db, secret)
     server = LiveServer({"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret)}, tmp_path / "server.log")
     try:
         yield server, path, db
