@@ -110,6 +110,17 @@ def _fence(context: BrowserContext, attempted: list[str], base: str) -> None:
     context.route("**/*", handle)
 
 
+def _accept_invitation(context: BrowserContext, invitation: str, base: str) -> Page:
+    """The employee sets a password from the invitation link; returns the page, then at /me."""
+    page = context.new_page()
+    page.goto(invitation)
+    page.fill("#password", PASSWORD)
+    page.fill("#password2", PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_url(f"{base}/me")
+    return page
+
+
 def _shot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -177,12 +188,7 @@ def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
     # --- the employee accepts the invitation on a phone; /me shows a QR that decodes to the card URL --------
     phone_ctx = _phone(browser)
     _fence(phone_ctx, attempted, base)
-    me = phone_ctx.new_page()
-    me.goto(invitation)
-    me.fill("#password", PASSWORD)
-    me.fill("#password2", PASSWORD)
-    me.click("form button[type=submit]")
-    me.wait_for_url(f"{base}/me")
+    me = _accept_invitation(phone_ctx, invitation, base)
     card_url = me.locator("#card-url").inner_text().strip()
     assert card_url.startswith(f"{base}/c/")
     assert _decode_qr(me, "03-me-qr") == [card_url]
@@ -283,12 +289,7 @@ def test_signing_out_leaves_no_offline_copy_on_the_phone(server: Server, browser
                                                     if k.lower() != "clear-site-data"})
 
         phone_ctx.route("**/logout", without_clear_site_data)
-    me = phone_ctx.new_page()
-    me.goto(invitation)
-    me.fill("#password", PASSWORD)
-    me.fill("#password2", PASSWORD)
-    me.click("form button[type=submit]")
-    me.wait_for_url(f"{server.base}/me")
+    me = _accept_invitation(phone_ctx, invitation, server.base)
     me.reload()
     deadline = time.monotonic() + 10
     while not _sw_has_qr(me):
