@@ -24,8 +24,3 @@ def concrete(path: str, values: Mapping[str, object] | None = None) -> str:
     """The template with each ``{name}`` (or ``{name:convertor}``) filled from ``values``, else with 1."""
     return re.sub(r"\{([^}:]+)(?::[^}]*)?\}", lambda m: str((values or {}).get(m[1], 1)), path)
 
-
-def unsafe_routes(routes: Sequence[BaseRoute]) -> list[tuple[str, str]]:
-    """(method, path template) for every route that takes a method other than GET/HEAD/OPTIONS."""
-    return sorted((method, path) for path, methods in flatten(routes)
-                  for method in methods if method not in ("GET", "OPTIONS"))
