@@ -118,6 +118,7 @@ class Service:
         # The hot path reads these on every scan; they are dropped on every change made here and
         # whenever another connection (the CLI) commits, which PRAGMA data_version reveals.
         self._company: Company | None = None
+        self._finished: tuple[tuple[str, str, str], dict[int, int]] | None = None  # see _finished_scans
         self._cards: dict[bytes, _CachedCard] = {}
         self._seen_data_version = -1
         self._checker: asyncio.Task[None] | None = None  # runs data_version checks while anyone waits
@@ -499,7 +500,17 @@ class Service:
     # --- reports, analytics and the audit trail ------------------------------------------------
 
     async def dashboard(self) -> reports.Dashboard:
-        return await reports.dashboard(self._store, await self.company(), self.clock())
+        return await reports.dashboard(self._store, await self.company(), self.clock(),
+                                       finished_scans=self._finished_scans)
+
+    async def _finished_scans(self, first_day: str, last_day: str) -> dict[int, int]:
+        """Employees' scans over finished days, kept until the days or the roll-up's progress move: a finished
+        day's totals change only when the roll-up counts it (or by a scan still in flight at midnight, which
+        then shows on the next day's ranking)."""
+        key = (first_day, last_day, await self._store.totals_through())
+        if self._finished is None or self._finished[0] != key:
+            self._finished = (key, await self._store.employee_scans(first_day, last_day))
+        return self._finished[1]
 
     async def scan_log(self, flt: reports.ScanFilter, *, limit: int, before_id: int | None = None,
                        after_id: int | None = None) -> list[EventRow]:
@@ -530,9 +541,10 @@ class Service:
         return await analytics.stats(self._store, await self.company(), self.clock(), employee_id=employee_id,
                                  card_id=card_id, days=days)
 
-    async def purge(self) -> int:
-        """Roll up finished days, then delete events older than the retention; returns rows deleted."""
-        return await analytics.purge(self._store, await self.company(), self.clock())
+    async def purge(self, *, paced: bool = False) -> int:
+        """Roll up the backlog, then delete events older than the retention; returns rows deleted. ``paced``
+        (the server's daily job) rests as long as each day's roll-up took, leaving the CPU to scans."""
+        return await analytics.purge(self._store, await self.company(), self.clock(), paced=paced)
 
     async def scan_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[EventRow]]:
         """Every event the filter selects, newest first, a page at a time (for exports)."""

@@ -61,7 +61,7 @@ class Stats:
                 "days": [one(d) for d in self.days]}
 
 
-async def roll_up(store: Store, company: Company, now: datetime) -> int:
+async def roll_up(store: Store, company: Company, now: datetime, *, paced: bool = False) -> int:
     """Count the backlog: the days of events stored before totals were kept live; returns the days written.
 
     Events are added to the daily totals as they are stored (see ``Store.append_events``); only events from
@@ -81,7 +81,10 @@ async def roll_up(store: Store, company: Company, now: datetime) -> int:
     written = 0
     while day <= end.astimezone(zone).date():
         start, stop = local_day_bounds(zone, day)
+        began = asyncio.get_running_loop().time()
         await store.recount_day(day.isoformat(), start, stop, keep_visitors=day >= yesterday)
+        if paced:  # half the time at most: a backlog at start-up must not halve the scans served meanwhile
+            await asyncio.sleep(asyncio.get_running_loop().time() - began)
         written += 1
         day += timedelta(days=1)
     return written
@@ -123,9 +126,9 @@ def _day(key: str, t: DayTotals | None) -> DayTotals:
     return DayTotals(key) if t is None else dataclasses.replace(t, day=key)
 
 
-async def purge(store: Store, company: Company, now: datetime) -> int:
+async def purge(store: Store, company: Company, now: datetime, *, paced: bool = False) -> int:
     """Delete events older than the company's retention, after rolling up their days; returns rows deleted."""
-    await roll_up(store, company, now)
+    await roll_up(store, company, now, paced=paced)
     await drop_finished_visitor_sets(store, company, now)
     cutoff = now - timedelta(days=company.retention_days)
     deleted = 0
@@ -159,7 +162,7 @@ async def daily_job(service: Service, sleep: Sleep = asyncio.sleep) -> None:
     """Run inside the server: roll up and purge once at start, then every day at a quiet local hour."""
     while True:
         try:
-            deleted = await service.purge()
+            deleted = await service.purge(paced=True)
             if deleted:
                 log.info("purged %d scan events older than the retention period", deleted)
             wait = seconds_until_next_run(service.clock(), ZoneInfo((await service.company()).timezone))

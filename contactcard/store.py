@@ -865,15 +865,15 @@ class Store:
 
     # --- reports: aggregates for the admin console (grouping by local day is done with bounds from Python) ---
 
-    async def top_employees(self, first_day: str, last_day: str, limit: int = 10) -> list[tuple[int, int]]:
-        """(employee id, people's scans) over those local days from the daily totals, most first."""
+    async def employee_scans(self, first_day: str, last_day: str) -> dict[int, int]:
+        """Each employee's people's scans over those local days, from the daily totals (employees with any)."""
         rows = await self._rows(
             """SELECT employee_id, SUM(scans) AS n FROM daily_totals
                WHERE day BETWEEN ? AND ? AND employee_id > 0 AND card_id = 0
-               GROUP BY employee_id HAVING SUM(scans) > 0 ORDER BY n DESC, employee_id LIMIT ?""",
-            (first_day, last_day, limit),
+               GROUP BY employee_id HAVING SUM(scans) > 0""",
+            (first_day, last_day),
         )
-        return [(int(r["employee_id"]), int(r["n"])) for r in rows]
+        return {int(r["employee_id"]): int(r["n"]) for r in rows}
 
     async def count_by_outcome(self, since: datetime, until: datetime, outcomes: Sequence[str]) -> dict[str, int]:
         """Every hit with one of ``outcomes`` in [since, until), bots included (alerts are about links, not
