@@ -84,7 +84,7 @@ def main() -> None:
         print(f"backup, no server:   {wall:.2f} s wall ({idle['seconds']:.2f} s copying), "
               f"{idle['bytes'] / 1e6:.0f} MB, {idle['tables']['events']:,} events", flush=True)
 
-        server = Server("app", env)
+        server = Server("app", env, work / "server.log")
         try:
             settled = wait_until_quiet(server.port, path)
             print(f"server settled {settled:.0f} s after start (the start-up roll-up of past days)", flush=True)

@@ -23,7 +23,8 @@ from pathlib import Path
 from statistics import median
 
 from .caddy import Caddy
-from .scan_bench import ROOT, WRK_SCRIPT, Run, Server, count_events, drive, free_port, seed
+from .processes import free_port
+from .scan_bench import ROOT, WRK_SCRIPT, Run, Server, count_events, drive, seed
 
 CONNECTIONS = 64
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                "CONTACTCARD_BASE_URL": f"https://127.0.0.1:{https_port}", "CONTACTCARD_TRUSTED_PROXIES": "127.0.0.1"}
         serve = Serve(env, work / "serve.log")
         caddy = Caddy(work, serve.port, https_port=https_port)
-        plain = Server("app", env)
+        plain = Server("app", env, work / "plain.log")
         try:
             caddy.wait_ready()
             direct_url, proxied_url = f"http://127.0.0.1:{serve.port}", caddy.url

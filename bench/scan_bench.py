@@ -43,7 +43,7 @@ from contactcard.service import Service
 from contactcard.store import Store, ts
 from tests.live_server import LiveServer
 
-from . import loadgen
+from . import loadgen, processes
 
 CONNECTIONS = (16, 64, 256)
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -66,12 +66,6 @@ class Run:
     p99_ms: float
     ok: int  # 2xx answers received
     bad: int  # non-2xx answers and socket errors
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed(db: Path, secret_file: Path) -> str:
@@ -131,33 +125,29 @@ def count_events(db: Path) -> int:
 
 
 class Server:
-    """``python -m bench.serve KIND PORT``: the bare reference, or (for ``proxy_bench``) the app on plain uvicorn."""
+    """``python -m bench.serve KIND PORT``: the bare reference, or (for ``proxy_bench``) the app on plain uvicorn;
+    its output goes to ``log``."""
 
-    def __init__(self, kind: str, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bench.serve", kind, str(self.port)], cwd=ROOT,
-                                     env={**os.environ, **env})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server exited with {self.proc.returncode}") from None
-                time.sleep(0.05)
-        raise RuntimeError(f"{kind} server did not start")
+    def __init__(self, kind: str, env: dict[str, str], log: Path) -> None:
+        self.port = processes.free_port()
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "bench.serve", kind, str(self.port)], cwd=ROOT,
+                                         env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+        processes.wait_answering(self.proc, lambda: _accepts(self.port), log, f"{kind} server", 30)
 
     def peak_rss_mb(self) -> float:
         return peak_rss_mb(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        processes.stop(self.proc)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def drive(port: int, path: str, connections: int, seconds: float, use_wrk: bool, script: Path) -> Run:
@@ -208,7 +198,7 @@ def phase(label: str, events: int, seconds: float, pairs: int, use_wrk: bool, wo
     app.start()
     try:
         size = page_size(app.port, path)
-        bare = Server("bare", {**env, "BENCH_BODY_SIZE": str(size)})
+        bare = Server("bare", {**env, "BENCH_BODY_SIZE": str(size)}, workdir / f"{label}.bare.log")
         try:
             drive(bare.port, path, 64, 2, use_wrk, script)  # warm-up
             drive(app.port, path, 64, 2, use_wrk, script)  # warm-up (and the start-up roll-up of past days)
