@@ -40,6 +40,7 @@ import uvicorn
 
 from contactcard.models import ChannelKind, EmployeeProfile
 from contactcard.service import Service
+from contactcard.serving import HTTP_PROTOCOL
 from contactcard.store import Store, ts
 from tests.live_server import LiveServer
 
@@ -267,7 +268,9 @@ def machine() -> str:
                 if line.startswith("model name")), "unknown CPU")
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()} ({cpu}), load average {load}, "
-            f"Python {sys.version.split()[0]}, uvicorn {uvicorn.__version__}, starlette {starlette.__version__}")
+            f"Python {sys.version.split()[0]}, uvicorn {uvicorn.__version__} "
+            f"({HTTP_PROTOCOL} protocol for both the bare app and contactcard serve), "
+            f"starlette {starlette.__version__}")
 
 
 def main(argv: list[str] | None = None) -> int:

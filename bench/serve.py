@@ -1,4 +1,5 @@
-"""Run one server for the benchmark: ``python -m bench.serve app|bare PORT`` (uvicorn, one worker, no access log).
+"""Run one server for the benchmark: ``python -m bench.serve app|bare PORT`` (uvicorn, one worker, no access log,
+the same HTTP protocol implementation as ``contactcard serve``).
 
 ``app`` is ``contactcard serve`` (settings from the environment); ``bare`` is ``bench.bare_app`` answering a
 page of ``BENCH_BODY_SIZE`` bytes.
@@ -11,6 +12,8 @@ import sys
 
 import uvicorn
 from starlette.applications import Starlette
+
+from contactcard.serving import HTTP_PROTOCOL
 
 
 def main() -> None:
@@ -26,7 +29,7 @@ def main() -> None:
 
         app = create_bare_app(int(os.environ["BENCH_BODY_SIZE"]))
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, access_log=False, log_level="warning",
-                server_header=False, proxy_headers=False)
+                server_header=False, proxy_headers=False, http=HTTP_PROTOCOL)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,8 @@ def test_bad_input_on_the_real_server_is_a_4xx_never_a_500(served: tuple[Path, P
             + b"User-Agent: " + b"B" * 9_000 + b"\r\n\r\n",
             "oversized headers": b"GET " + path.encode() + b" HTTP/1.1\r\n" + host
             + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(200)) + b"\r\n",
+            "a header that never ends": b"GET " + path.encode() + b" HTTP/1.1\r\n" + host
+            + b"User-Agent: " + b"C" * 100_000,
         }
         for what, request in cases.items():
             status = _raw(port, request)
