@@ -41,6 +41,10 @@ MAX_TEXT = 200
 MAX_CARD_DAYS = 3650
 CARD_CACHE_SIZE = 10_000
 EXPORT_PAGE = 5000  # rows per read while streaming an export
+# The dashboard's figures are reused for this long. Under load every scan batch commits, so a cache keyed by
+# commits would never be hit while it matters; a few seconds is what an admin's "reload" can tell apart.
+# The console's own changes (and another program's, once seen) drop it at once; see ``dashboard``.
+DASHBOARD_TTL = timedelta(seconds=5)
 
 
 def system_clock() -> datetime:
@@ -119,6 +123,8 @@ class Service:
         # whenever another connection (the CLI) commits, which PRAGMA data_version reveals.
         self._company: Company | None = None
         self._finished: tuple[tuple[str, str, str], dict[int, int]] | None = None  # see _finished_scans
+        self._dashboard: tuple[datetime, reports.Dashboard] | None = None  # built at, figures; see dashboard
+        self._invalidations = 0  # a dashboard built across an invalidate() is not kept
         self._cards: dict[bytes, _CachedCard] = {}
         self._seen_data_version = -1
         self._checker: asyncio.Task[None] | None = None  # runs data_version checks while anyone waits
@@ -130,6 +136,8 @@ class Service:
 
     def invalidate(self) -> None:
         self._company = None
+        self._dashboard = None
+        self._invalidations += 1
         self._cards.clear()
 
     async def _refresh(self, deadline: float | None) -> None:
@@ -500,8 +508,18 @@ class Service:
     # --- reports, analytics and the audit trail ------------------------------------------------
 
     async def dashboard(self) -> reports.Dashboard:
-        return await reports.dashboard(self._store, await self.company(), self.clock(),
-                                       finished_scans=self._finished_scans)
+        """The dashboard's figures, at most ``DASHBOARD_TTL`` old: an admin holding reload down (or several
+        admins) costs one build per few seconds, not one per load, so the scans answered meanwhile keep their
+        pace. Scans committed since show on the first load after that; changes made here show at once."""
+        now = self.clock()
+        cached = self._dashboard
+        if cached is not None and cached[0] <= now < cached[0] + DASHBOARD_TTL:
+            return cached[1]
+        invalidations = self._invalidations
+        data = await reports.dashboard(self._store, await self.company(), now, finished_scans=self._finished_scans)
+        if invalidations == self._invalidations:
+            self._dashboard = (now, data)
+        return data
 
     async def _finished_scans(self, first_day: str, last_day: str) -> dict[int, int]:
         """Employees' scans over finished days, kept until the days or the roll-up's progress move: a finished

@@ -115,6 +115,32 @@ def test_dashboard_page_shows_chart_top_employees_and_alerts(seeded: Harness) ->
     assert re.search(r"山田 太郎</a>.*?<strong>2</strong>", html, re.S)
 
 
+def _dashboard_total(h: Harness) -> int:
+    html = h.client.get("/admin", headers={"accept-language": "en"}).text
+    found = re.search(r'<span class="muted">\((\d+) in total\)</span>', html)
+    assert found, "the chart's heading gives the total"
+    return int(found[1])
+
+
+def test_dashboard_shows_new_scans_within_its_ttl_and_console_changes_at_once(seeded: Harness,
+                                                                             clock: FakeClock) -> None:
+    issued = seeded.run(seeded.service.current_card, "taro@example.co.jp")
+    assert issued is not None
+    seeded.client.get(seeded.path(issued))
+    assert _dashboard_total(seeded) == 1
+    seeded.client.get(seeded.path(issued))  # a customer's scan, committed before its answer
+    clock.advance(seconds=service_module.DASHBOARD_TTL.total_seconds() - 0.001)
+    assert _dashboard_total(seeded) == 1, "reloads within the TTL reuse the figures (the scan path keeps its pace)"
+    clock.advance(seconds=0.001)
+    assert _dashboard_total(seeded) == 2, "once the TTL has passed, the next load shows the scan"
+    seeded.client.get(seeded.path(issued))
+    seeded.run(seeded.service.revoke_card, "taro@example.co.jp", actor="cli")  # a change through the service
+    assert _dashboard_total(seeded) == 3, "a change made through the service drops the cached figures at once"
+    clock.now -= timedelta(minutes=5)  # the clock stepped back: figures "from the future" are not reused
+    seeded.client.get(seeded.path(issued))  # the revoked link
+    assert "Revoked link" in seeded.client.get("/admin", headers={"accept-language": "en"}).text
+
+
 def _scan(h: Harness, when: datetime, outcome: Outcome, employee_id: int | None, ua: str = "Phone") -> ScanEvent:
     return ScanEvent(time=when, outcome=outcome, employee_id=employee_id, user_agent=ua)
 
