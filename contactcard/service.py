@@ -17,7 +17,6 @@ from . import csvexport, policy, reports, tokens
 from . import stats as analytics
 from .brand import check_color
 from .models import (
-    SCAN_OUTCOMES,
     AuditEvent,
     Card,
     Channel,
@@ -71,8 +70,8 @@ class Resolution:
 @dataclass(frozen=True)
 class ScanCounts:
     today: int
-    week: int  # the last 7 days
-    month: int  # the last 30 days
+    week: int  # the last 7 local days, today included
+    month: int  # the last 30 local days, today included (the dashboard's ranking window)
 
 
 @dataclass(frozen=True)
@@ -470,16 +469,12 @@ class Service:
         return self._issued(record)
 
     async def scan_counts(self, employee_id: int) -> ScanCounts:
-        """The employee's own scans (``SCAN_OUTCOMES``, people only) today in the company's time zone, last 7 and
-        last 30 days: the same count the console shows for them."""
-        now = self.clock()
-        midnight = local_time(await self.company(), now).replace(hour=0, minute=0, second=0, microsecond=0)
-        scans = [o.value for o in SCAN_OUTCOMES]
-        return ScanCounts(
-            today=await self._store.count_card_events(employee_id, scans, midnight.astimezone(UTC)),
-            week=await self._store.count_card_events(employee_id, scans, now - timedelta(days=7)),
-            month=await self._store.count_card_events(employee_id, scans, now - timedelta(days=30)),
-        )
+        """The employee's own scans (``SCAN_OUTCOMES``, people only) today, over the last 7 and the last 30 local
+        days (today included) in the company's time zone: read from their daily totals (today's row is kept live
+        as scans are stored), so they are the console's figures for them and cost the same whatever the history."""
+        days = (await self.stats(employee_id=employee_id, days=30)).days
+        return ScanCounts(today=days[-1].scans, week=sum(d.scans for d in days[-7:]),
+                          month=sum(d.scans for d in days))
 
     async def current_card(self, employee_ref: str | int) -> IssuedCard | None:
         employee = await self.find_employee(employee_ref)

@@ -854,15 +854,6 @@ class Store:
         return [AuditEvent(id=r["id"], time=parse_ts(r["time"]), actor=r["actor"], action=r["action"],
                            target=r["target"], before=r["before"], after=r["after"]) for r in rows]
 
-    async def count_card_events(self, employee_id: int, outcomes: Sequence[str], since: datetime) -> int:
-        marks = ", ".join("?" for _ in outcomes)
-        return int(await self._scalar(
-            f"SELECT COUNT(*) FROM events WHERE employee_id = ? AND time >= ? AND outcome IN ({marks})"  # noqa: S608
-            " AND is_bot = 0",  # people only: link-preview fetchers and crawlers are never counted
-            (employee_id, ts(since), *outcomes),
-        ))
-
-
     # --- reports: aggregates for the admin console (grouping by local day is done with bounds from Python) ---
 
     async def employee_scans(self, first_day: str, last_day: str) -> dict[int, int]:

@@ -17,7 +17,7 @@ from contactcard import service as service_module
 from contactcard.models import Outcome, ScanEvent
 from contactcard.stats import local_day_bounds
 
-from .accounts_kit import accounts
+from .accounts_kit import accounts, csrf_of, login, make_admin
 from .conftest import FakeClock, Harness
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -139,6 +139,16 @@ def test_dashboard_shows_new_scans_within_its_ttl_and_console_changes_at_once(se
     clock.now -= timedelta(minutes=5)  # the clock stepped back: figures "from the future" are not reused
     seeded.client.get(seeded.path(issued))  # the revoked link
     assert "Revoked link" in seeded.client.get("/admin", headers={"accept-language": "en"}).text
+
+
+def test_reused_dashboard_page_is_each_admins_own(seeded: Harness) -> None:
+    """The page rendered from cached figures is reused only for the same admin and CSRF token."""
+    first = seeded.client.get("/admin", headers={"accept-language": "en"}).text
+    other = make_admin(seeded, "second.admin@example.co.jp")
+    assert login(seeded.client, other.email, other.password).status_code == 303
+    second = seeded.client.get("/admin", headers={"accept-language": "en"}).text
+    assert csrf_of(second) != csrf_of(first) and csrf_of(first) not in second
+    assert "second.admin@example.co.jp" in second and "second.admin@example.co.jp" not in first
 
 
 def _scan(h: Harness, when: datetime, outcome: Outcome, employee_id: int | None, ua: str = "Phone") -> ScanEvent:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import json
 import re
+from datetime import UTC, datetime
 
 import zxingcpp
 from PIL import Image
 from starlette.testclient import TestClient
 
-from contactcard.models import Outcome
+from contactcard.models import Outcome, ScanEvent
 
 from .accounts_kit import accounts, csrf_of, login, make_admin, make_employee, seed_two
 from .conftest import FakeClock, Harness
@@ -178,3 +179,32 @@ def test_scan_counts_count_scans_as_the_console_does(harness: Harness) -> None:
     assert harness.run(harness.service.stats, employee_id=employee.id).total.scans == 2, "one definition"
     assert [e.outcome for e in harness.events()] == [Outcome.VIEW, Outcome.VCARD, Outcome.REVOKED]
     assert accounts(harness) is not None
+
+
+def test_me_counts_are_the_consoles_figures_by_local_day(harness: Harness, employee_client: TestClient) -> None:
+    """Today, 7 and 30 days on /me are local days from the daily totals: what the dashboard ranks and what
+    ``scans stats`` adds up for the same employee, not rolling 24-hour windows."""
+    taro = harness.run(harness.service.find_employee, "taro@example.co.jp")
+    # the clock is 2026-11-28 01:00 UTC = 10:00 in Tokyo: today there began at 11-27 15:00 UTC
+    events = [ScanEvent(time=datetime(2026, 11, 28, 0, 30, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+              ScanEvent(time=datetime(2026, 11, 28, 0, 40, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id,
+                        is_bot=True),
+              ScanEvent(time=datetime(2026, 11, 27, 14, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+              # 11-21 11:00 in Tokyo: inside a rolling 7 x 24 hours, outside the last 7 local days
+              ScanEvent(time=datetime(2026, 11, 21, 2, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id),
+              # 10-29 19:00 in Tokyo: inside a rolling 30 x 24 hours, outside the last 30 local days
+              ScanEvent(time=datetime(2026, 10, 29, 10, 0, tzinfo=UTC), outcome=Outcome.VIEW, employee_id=taro.id)]
+
+    async def insert() -> None:
+        async with harness.service._store.transaction():
+            await harness.service._store.insert_events(events)
+
+    harness.run(insert)
+    html = employee_client.get("/me", headers={"accept-language": "en"}).text
+    shown = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", html))
+    assert shown == {"Today": "1", "7 days": "2", "30 days": "3"}
+    svc = harness.service
+    ranked = {row.employee.id: row.count for row in harness.run(svc.dashboard).top}
+    assert ranked[taro.id] == 3, "the dashboard's 30-day ranking counts what /me does"
+    for days, label in ((1, "Today"), (7, "7 days"), (30, "30 days")):
+        assert harness.run(svc.stats, employee_id=taro.id, days=days).total.scans == int(shown[label])

@@ -34,8 +34,9 @@ class Renderer:
         self.env.filters["phone"] = display_phone
         self.catalogues = catalogues
         # Rendered pages keyed by (template, language, path, status), each pinned to the very objects it was
-        # rendered from (the service's cached company, card, employee, channels): when the service drops its
-        # cache those objects are replaced, the pins no longer match and the page is rendered afresh. The CSP
+        # rendered from (the service's cached company, card, employee, channels; the console's user and CSRF
+        # token): when the service drops its cache those objects are replaced, the pins no longer match (nor
+        # compare equal) and the page is rendered afresh. The CSP
         # nonce, the only per-request part, is a random placeholder swapped in per response.
         self._pages: dict[tuple[str, str, str, int], tuple[tuple[object, ...], str]] = {}
         self._nonce_mark = "n" + secrets.token_hex(12)
@@ -75,7 +76,7 @@ class Renderer:
         key = (name, t.lang, request.scope["path"], status)
         cached = self._pages.get(key) if pins is not None else None
         if cached is not None and len(cached[0]) == len(pins or ()) and all(
-                a is b for a, b in zip(cached[0], pins or (), strict=True)):
+                a is b or a == b for a, b in zip(cached[0], pins or (), strict=True)):
             return cached[1].replace(self._nonce_mark, nonce), t.lang
         html = self._render(t, name, context, company, request.url.path,
                             self._nonce_mark if pins is not None else nonce)

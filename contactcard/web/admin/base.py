@@ -95,15 +95,18 @@ def back(url: str, done: str) -> Response:
 
 
 async def page(request: Request, user: User, name: str, context: Mapping[str, Any], *,
-               status: int = 200) -> Response:
+               status: int = 200, pins: tuple[object, ...] | None = None) -> Response:
+    """A console page; with ``pins`` (every object ``context`` shows), the page rendered from the same ones, for
+    the same admin, CSRF token and notice, is reused (see ``Renderer.html``)."""
     ctx = app_context(request)
     company = await ctx.service.company()
     done = request.query_params.get("done")
+    shared = {**template_context(request, user), "done": done if done in DONE else None}
     return ctx.renderer.page(
         request, name,
-        {**template_context(request, user), "done": done if done in DONE else None,
-         "local": lambda when: local_time(company, when), **context},
+        {**shared, "local": lambda when: local_time(company, when), **context},
         status=status, company=company, headers=NO_STORE,
+        pins=None if pins is None else (*pins, company, *shared.values()),
     )
 
 
