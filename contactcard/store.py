@@ -175,9 +175,8 @@ class Readers:
     """
 
     def __init__(self, path: Path, size: int = READERS) -> None:
-        self._path, self._size = path, size
+        self._path = path
         self._idle: list[sqlite3.Connection] = []
-        self._opened = 0
         self._free = asyncio.Semaphore(size)
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="db-reader")
         self._all: list[sqlite3.Connection] = []

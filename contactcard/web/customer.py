@@ -29,11 +29,11 @@ from .accesslog import note_visitor
 from .context import AppContext, app_context
 from .forms import SessionlessRoute
 from .routes_info import note_route
-from .security import new_nonce, security_headers
+from .security import NO_STORE, new_nonce, security_headers
 
 GONE = {Outcome.EXPIRED, Outcome.REVOKED, Outcome.DEPARTED}
 log = logging.getLogger(__name__)
-CARD_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+CARD_HEADERS = {**NO_STORE, "X-Robots-Tag": "noindex, nofollow"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class FastCardPage:
         except Exception:  # recorded, so never handed on (it would be recorded twice): a bare 500
             log.exception("error rendering a card page")
             response = Response(b"Internal Server Error", status_code=500, media_type="text/plain",
-                                headers={"Cache-Control": "no-store"})
+                                headers=NO_STORE)
         response.raw_headers.extend(security_headers(nonce))
         await response(scope, receive, send)
 
