@@ -1,12 +1,6 @@
 """The database connection: the writer, its transaction, the read-only pool, migrations, helpers.
 
-Two paths to the database (customers come first, see DESIGN.md):
-- the writer: one aiosqlite connection that commits the scan writer's batches and every other write. Writes
-  that must be atomic run inside ``async with store.transaction():``, serialised with the batches.
-- readers: a small bounded pool of read-only connections (WAL readers) used from worker threads, off the event
-  loop, for every read outside a transaction (console, /me, CLI reports, exports, maintenance). A report,
-  however slow, holds no lock the writer needs: a scan's commit never waits for it, and it never waits for one.
-Reads inside a transaction use the writer's connection, so they see the transaction's own writes."""
+Why two paths (the writer and the read-only pool) is explained in the package docstring (``store/__init__``)."""
 
 from __future__ import annotations
 
