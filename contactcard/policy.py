@@ -348,7 +348,8 @@ def _check_teams(company: Company, url: WebUrl) -> None:
 #   - a word joined by "_" ("taro_private"), the shape of a handle;
 #   - a messenger name or "ID" followed by an ID: after ":", "=", "は" or "ID", or a token with a digit, "." or
 #     "-"; after an unambiguous messenger brand (WhatsApp, WeChat, Telegram, ...) any word that is not ordinary
-#     ("LINE公式アカウント", "LINE Official Account", "WhatsApp Business" and "Line Manager" stay fine).
+#     ("LINE公式アカウント", "LINE Official Account", "WhatsApp Business" and "Line Manager" stay fine); "LINE"
+#     in capitals is that brand too ("LINE taro"), and kanji numerals count as digits ("〇九〇…").
 _TEXT_DIGITS = re.compile(r"\+?\(?[0-9](?:[\s\-‐‑‒–—―−ー.()]{0,2}[0-9]){8,}")
 _TEXT_EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 _TEXT_AT_WORD = re.compile(r"\((?:at|アット)\)|\[(?:at|アット)\]|\{at\}|アットマーク|あっとまーく")
@@ -367,21 +368,26 @@ _TEXT_UNDERSCORE = re.compile(r"(?<![a-z0-9._@~-])(?=[a-z0-9._-]*[a-z0-9])[a-z0-
 _ORDINARY_WORDS = frozenset({
     "official", "account", "accounts", "oa", "works", "business", "chat", "call", "calls", "channel", "page",
     "pay", "ads", "app", "support", "desk", "team", "for", "and", "or", "de", "with", "us", "the", "our", "to",
+    "manager", "lead", "marketing", "sales", "staff", "operator", "admin",
 })
+# "LINE" written in capitals is the messenger, never the English word: "LINE taro" names an account.
+_LINE_IN_CAPITALS = re.compile(r"(?<![A-Za-z0-9])LINE(?![A-Za-z0-9])")
+# Kanji numerals spell a phone number as well as digits do: "〇九〇-一二三四-五六七八".
+_KANJI_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 
 
 def check_text(company: Company, what: str, text: str) -> None:
     """Raise PolicyError when free text printed on the card carries a contact outside the policy."""
     if not company.has_policy or not text:
         return
-    folded = unicodedata.normalize("NFKC", text).lower()
-    problem = _text_problem(company, folded)
+    normal = unicodedata.normalize("NFKC", text)
+    problem = _text_problem(company, normal.lower(), line_is_brand=bool(_LINE_IN_CAPITALS.search(normal)))
     if problem:
         raise PolicyError(f"the {what} must not carry {problem}; put company contacts in channels instead")
 
 
-def _text_problem(company: Company, text: str) -> str:
-    for run in _TEXT_DIGITS.finditer(text):
+def _text_problem(company: Company, text: str, *, line_is_brand: bool) -> str:
+    for run in _TEXT_DIGITS.finditer(text.translate(_KANJI_DIGITS)):
         number = re.sub(r"[‐‑‒–—―−ー]", "-", run.group())
         try:
             _check_phone(company, number)
@@ -413,6 +419,7 @@ def _text_problem(company: Company, text: str) -> str:
         if not token or token in _ORDINARY_WORDS or "@" + token in company.allow_line_ids:
             continue
         id_like = mention.group("id") or mention.group("sep") or re.search(r"[0-9._-]", token)
-        if id_like or mention.group("word") not in _AMBIGUOUS:
+        brand = mention.group("word")
+        if id_like or brand not in _AMBIGUOUS or (brand == "line" and line_is_brand):
             return f"a messenger ID ({mention.group().strip()})"
     return ""

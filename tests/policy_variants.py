@@ -443,6 +443,11 @@ _TEXT_REFUSED = (
     ("LINE→taro", "LINE and an arrow"),
     ("LINE taro1985", "LINE and an ID with digits"),
     ("ライン taro", "katakana LINE and a word"),
+    ("LINE taro", "LINE in capitals and a plain word"),
+    ("個人LINE taro", "personal LINE in capitals and a plain word"),
+    ("携帯 〇九〇-一二三四-五六七八", "mobile in kanji numerals"),
+    ("〇九〇一二三四五六七八", "mobile in kanji numerals without separators"),
+    ("０９０ー一二三四ー五六七八", "mobile in mixed full-width and kanji numerals"),
     ("ＬＩＮＥ ＩＤ：ｔａｒｏ", "full-width LINE ID"),
     ("IDは taro_private", "ID は"),
     ("ID: taro", "ID and a colon"),
@@ -481,6 +486,7 @@ _TEXT_ACCEPTED = (
     "代表 03-1234-5678", "Hotline 03-1234-5678", "sales@acme.example", "Node.js エンジニア", "ASP.NET 開発",
     "2026-11-28 着任", "株式会社アクメ Co.,Ltd.", "平日 9:00-18:00", "ISO 9001:2015 推進室", "営業部_東京",
     "https://www.acme.example/recruit", "www.acme.example", "Sales @ Tokyo", "Direct Line", "",
+    "LINE Manager", "LINE Marketing Lead", "第一営業部", "二〇二六年入社", "一級建築士", "代表 〇三-一二三四-五六七八",
 )
 
 TEXT_VARIANTS: tuple[TextVariant, ...] = (
