@@ -13,8 +13,10 @@ the request before the handler: nothing done, and no traceback (``pages.http_err
 
 Fail closed: ``check_routes`` refuses (at ``create_app``) a route table in which any route takes a method
 other than GET/HEAD/OPTIONS without being a ``FormRoute``, so a plain ``Route(..., methods=["POST"])`` cannot
-reach a test, let alone production. The one declared exception is ``SessionlessRoute``, for routes that act
-for no one (no session or cookie is read), where a forged request can do nothing a direct one could not.
+reach a test, let alone production. Two declared exceptions: ``SessionlessRoute``, for routes that act for no
+one (no session or cookie is read), where a forged request can do nothing a direct one could not; and
+``bearer.BearerRoute``, for machine clients (API, SCIM) that authenticate each request with an ``Authorization``
+header a browser never adds by itself, with the request's cookies removed (see ``bearer``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .bearer import BearerRoute
 from .session import csrf_matches
 
 U = TypeVar("U")
@@ -116,9 +119,9 @@ async def _checked_form(request: Request, upload: int | None) -> FormData:
 
 def check_routes(routes: Iterable[BaseRoute], prefix: str = "") -> None:
     """Raise ``UnsafeRoute`` unless every route that takes an unsafe method is a FormRoute (or a
-    SessionlessRoute); mounts are walked, and only static files may be mounted as an opaque app."""
+    SessionlessRoute or BearerRoute); mounts are walked, and only static files may be mounted as an opaque app."""
     for route in routes:
-        if isinstance(route, FormRoute | SessionlessRoute):
+        if isinstance(route, FormRoute | SessionlessRoute | BearerRoute):
             continue
         if isinstance(route, Route):
             if route.methods is None or route.methods - SAFE_METHODS:
