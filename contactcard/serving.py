@@ -83,10 +83,26 @@ class HeadTooLarge(Exception):
     """Raised from a parser callback: httptools turns it into a parse error, and uvicorn answers 400 and closes."""
 
 
+class NoticeLogger(logging.Logger):
+    """The protocol's logger: uvicorn warns once per malformed request ("Invalid HTTP request received."), so a
+    flood of them would flood the log; each warning is given once per interval with a count instead. Other
+    levels go to uvicorn's error logger as before."""
+
+    def __init__(self, notices: OncePerInterval) -> None:
+        super().__init__("uvicorn.error.protocol")
+        self.parent = logging.getLogger("uvicorn.error")
+        self._notices = notices
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        self._notices.warning(f"protocol: {msg}", text)
+
+
 def guarded_protocol(limits: Limits, notices: OncePerInterval) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the connection cap, the incomplete-request time-outs and a cap on the size
     of the request line plus headers (see the module doc)."""
     waiting: OrderedDict[GuardedHttpTools, None] = OrderedDict()  # evictable connections, oldest first
+    protocol_log = NoticeLogger(notices)
 
     def note_head_refused() -> None:
         notices.warning("head", f"refused requests whose line and headers exceeded {MAX_INCOMPLETE_EVENT} bytes")
@@ -98,6 +114,7 @@ def guarded_protocol(limits: Limits, notices: OncePerInterval) -> type[HttpTools
         _head_buffered = 0  # bytes received while the head stayed incomplete
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            self.logger = protocol_log
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections and not self._evict_one():
                 notices.warning("refused", f"connection refused: all {limits.max_connections} connections busy")

@@ -204,3 +204,19 @@ def test_a_head_just_under_the_cap_is_answered() -> None:
         assert transport.written.startswith(b"HTTP/1.1 200 OK")
 
     asyncio.run(scenario())
+
+
+def test_a_flood_of_malformed_requests_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        guarded = Guarded(max_connections=200)
+        for _ in range(100):
+            protocol, transport = guarded.connect()
+            protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
+            assert transport.written.startswith(b"HTTP/1.1 400 "), "each is still answered"
+            protocol.connection_lost(None)
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+    invalid = [r for r in caplog.records if "Invalid HTTP request" in r.getMessage()]
+    assert len(invalid) == 1, [r.getMessage() for r in invalid]
+    assert invalid[0].name == "test.serving.guards", "given by the notices, not by uvicorn per request"
