@@ -1,16 +1,23 @@
 """The "save contact" file: a vCard 3.0 built only from the employee, the company and channels.
 
-3.0 rather than 4.0 because the iPhone and Android contact apps import 3.0 most reliably.
-Every value comes from an admin form, so each one is escaped (phone numbers are instead
-reduced to dialable characters): no value can end its property, start another property,
-or close the card.
+3.0 rather than 4.0 because the iPhone and Android contact apps import 3.0 most reliably, and
+strictly 3.0 (RFC 2426): a strict validator and Mozilla's ical.js (Thunderbird) read every line as
+written (tests/test_vcard_clients.py). Every value comes from an admin form, so each one is escaped
+(phone numbers are instead reduced to dialable characters): no value can end its property, start
+another property, or close the card.
+
+The kana readings go where the phones read them: ``X-PHONETIC-FIRST-NAME``/``-LAST-NAME`` (the
+iPhone's own export, and Android's importer reads them before anything else), plus RFC 2426's
+``SORT-STRING``. No ``SOUND;X-IRMC-N``: that is vCard 2.1 syntax (a parameter without a value),
+which a 3.0 parser reads as a binary sound, and Android ignores it once the X-PHONETIC lines exist.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from contactcard.models import Channel, ChannelKind, Company, Employee
 
@@ -65,6 +72,19 @@ def _prop(name: str, *components: str) -> str:
     return f"{name}:" + ";".join(escape(c) for c in components)
 
 
+# RFC 3986's reserved and unreserved characters, less "," and ";" (and "%", kept so escapes stay as stored).
+_URI_SAFE = "!#$%&'()*+/:=?@[]~"
+
+
+def _uri(name: str, url: str) -> str:
+    """A URI value (URL, RFC 2426 3.6.8), not text: it has no backslash escapes, which ical.js would keep.
+
+    So the two characters a text value would escape are percent-encoded instead (as is anything outside
+    ASCII, and spaces): every parser then reads the same URI, and vobject no longer cuts it at a comma.
+    """
+    return f"{name}:" + quote(url.strip(), safe=_URI_SAFE)
+
+
 def _phone(target: str) -> str:
     """``tel:+81-3-1234-5678;ext=12`` -> ``+81-3-1234-5678,12`` (comma: pause, then extension)."""
     number, *params = unquote(re.sub(r"(?i)^tel:", "", target.strip())).split(";")
@@ -94,9 +114,10 @@ def _contact_lines(channels: Sequence[Channel]) -> list[str]:
     lines: list[str] = []
     for ch in channels:
         if ch.kind == ChannelKind.PHONE and (number := _phone(ch.target)):
-            # Not escaped: TEL is a phone-number, not text, and _phone left only dialable
-            # characters. An escaped "\," might reach the dialler as a literal backslash.
-            lines.append("TEL;TYPE=WORK,VOICE:" + number)
+            # _phone left only dialable characters; of those, the comma (a pause before the
+            # extension) separates values in RFC 2426's grammar, so it is escaped, as ical.js
+            # writes it too (its phone-number type reads "\," back as a comma; so do Android and iOS).
+            lines.append("TEL;TYPE=WORK,VOICE:" + number.replace(",", "\\,"))
         elif ch.kind == ChannelKind.EMAIL:
             lines.extend(
                 _prop("EMAIL;TYPE=INTERNET,WORK", a) for a in _emails(ch.target)
@@ -105,9 +126,13 @@ def _contact_lines(channels: Sequence[Channel]) -> list[str]:
 
 
 def render(
-    employee: Employee, company: Company, *, card_url: str, channels: Sequence[Channel]
+    employee: Employee, company: Company, *, card_url: str, channels: Sequence[Channel],
+    photo: bytes | None = None,
 ) -> str:
-    """The vCard 3.0 text of ``employee``, CRLF line endings, folded at 75 octets."""
+    """The vCard 3.0 text of ``employee``, CRLF line endings, folded at 75 octets.
+
+    ``photo``: the employee's stored photo (always a JPEG, ``images.photo_jpeg``), embedded inline.
+    """
     own = _ordered(channels)
     contact = _contact_lines(own)
     if not contact:
@@ -123,8 +148,6 @@ def render(
         lines.append(_prop("X-PHONETIC-LAST-NAME", employee.family_kana))  # iPhone
     if employee.kana_name:
         lines.append(_prop("SORT-STRING", employee.kana_name))  # RFC 2426 sort key
-        kana = (employee.family_kana, employee.given_kana, "", "", "")
-        lines.append(_prop("SOUND;X-IRMC-N;CHARSET=UTF-8", *kana))  # what Android reads
     org = [c for c in (company.name, employee.department) if c]
     if company.name:
         lines.append(_prop("ORG", *org))
@@ -132,13 +155,16 @@ def render(
         lines.append(_prop("TITLE", employee.title))
     lines.extend(contact)
     if card_url:
-        lines.append(_prop("URL", card_url))
+        lines.append(_uri("URL", card_url))
     for ch in own:
         if ch.kind in (ChannelKind.WEB, ChannelKind.BOOKING) and _is_web(ch.target):
-            lines.append(_prop("URL;TYPE=WORK", ch.target.strip()))
+            lines.append(_uri("URL", ch.target))  # 3.0 defines no TYPE for URL
         elif ch.kind == ChannelKind.LINE and ch.target.strip():
-            lines.append(_prop("X-SOCIALPROFILE;TYPE=line", ch.target.strip()))
+            lines.append(_uri("X-SOCIALPROFILE;TYPE=line", ch.target))
     lines.append(_prop("NOTE", NOTE))
+    if photo:
+        # base64 has no character that needs escaping (RFC 2426 3.1.4, ENCODING=b).
+        lines.append("PHOTO;ENCODING=b;TYPE=JPEG:" + base64.b64encode(photo).decode("ascii"))
     lines.append("END:VCARD")
 
     # dict.fromkeys drops a repeated line (the same number on two channels), keeping order.

@@ -134,17 +134,20 @@ async def go(request: Request) -> Response:
 async def vcard_download(request: Request) -> Response:
     ctx = app_context(request)
     token = request.path_params["token"]
-
-    def respond(hit: Hit) -> Response:
-        res = hit.res
-        if not res.live or res.employee is None:
-            return page_for(request, ctx, res, token)
-        body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels)
-        return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
-            **CARD_HEADERS, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
-        })
-
-    return await tracked(request, token, lambda res: (Outcome.VCARD if res.live else res.outcome, None), respond)
+    hit = await track(ctx, request.scope, token, lambda res: (Outcome.VCARD if res.live else res.outcome, None))
+    if hit is None:
+        return busy(request, ctx)
+    if hit.oversized:
+        raise HTTPException(431)
+    res = hit.res
+    if not res.live or res.employee is None:
+        return page_for(request, ctx, res, token)
+    stored = await ctx.service.media(res.employee.photo_sha) if res.employee.photo_sha else None
+    body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels,
+                        photo=stored[0] if stored and stored[1] == "image/jpeg" else None)
+    return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
+        **CARD_HEADERS, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
+    })
 
 
 async def stray(request: Request) -> Response:
