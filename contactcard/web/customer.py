@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import vcard
+from .. import preview, vcard
 from ..models import Channel, Outcome
 from ..scans import ScanNotRecorded
 from ..service import Resolution, local_time
@@ -79,12 +79,16 @@ async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide) -> Hi
 
 def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:
     """The card page for a live link, else the page with the company's channels (410, or 404)."""
+    base = ctx.settings.base_url
+    # What a chat app shows when the link is pasted: absolute addresses, the image being the company's.
+    shown = {"url": ctx.settings.card_url(token) if token else f"{base}/",
+             "image": base + preview.image_path(res.company)}
     if res.live:
-        return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token},
+        return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token, "preview": shown},
                                  status=status or 200, company=res.company, headers=CARD_HEADERS,
                                  pins=(res.company, res.card, res.employee, res.channels))
     code = status or (410 if res.outcome in GONE else 404)
-    return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token},
+    return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token, "preview": shown},
                              status=code, company=res.company, headers=CARD_HEADERS)
 
 

@@ -1,4 +1,5 @@
-"""Small shared routes: media by content address, the favicon, health, and the error pages."""
+"""Small shared routes: media by content address, the favicon, the link-preview image, health, and the error
+pages."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import logging
 import re
 
 from PIL import Image, ImageDraw
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from .. import preview
 from .context import app_context
 from .routes_info import route_template
 from .security import NO_STORE
@@ -28,6 +31,18 @@ async def media(request: Request) -> Response:
         raise HTTPException(404)
     data, content_type = found
     return Response(data, media_type=content_type, headers={"Cache-Control": IMMUTABLE, "ETag": f'"{sha}"'})
+
+
+async def preview_image(request: Request) -> Response:
+    """The company's link-preview image (``og:image``); only at its current address, which never changes."""
+    service = app_context(request).service
+    company = await service.company()
+    if request.path_params["key"] != preview.image_key(company):
+        raise HTTPException(404)
+    logo = await service.media(company.logo_sha) if company.logo_sha else None
+    png = await run_in_threadpool(preview.card_png, company.name, company.name_en, company.brand_color,
+                                  logo[0] if logo else None)  # drawn once (cached), off the event loop
+    return Response(png, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
 
 
 def _favicon_bytes() -> bytes:
@@ -71,5 +86,6 @@ async def http_error(request: Request, exc: Exception) -> Response:
 routes: list[BaseRoute] = [
     Route("/media/{sha}", media, methods=["GET"]),
     Route("/favicon.ico", favicon, methods=["GET"]),
+    Route("/og/{key}.png", preview_image, methods=["GET"]),
     Route("/healthz", health, methods=["GET"]),
 ]
