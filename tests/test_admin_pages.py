@@ -40,7 +40,9 @@ def seeded(harness: Harness, admin_client: TestClient) -> Harness:
 
 
 PAGES = ["/admin", "/admin/", "/admin/employees", "/admin/employees/new", "/admin/employees/{id}",
-         "/admin/employees/{id}/card/print", "/admin/scans", "/admin/settings", "/admin/audit"]
+         "/admin/employees/{id}/card/print", "/admin/employees/{id}/card/rotate", "/admin/employees/{id}/card/revoke",
+         "/admin/employees/{id}/depart", "/admin/scans", "/admin/settings", "/admin/audit"]
+YES = {"confirm": "yes"}  # the field only a confirmation page's form sends
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -226,7 +228,7 @@ def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
                         actor="cli")
     card = seeded.run(seeded.service.current_card, eid)
     assert card is not None
-    r = post(seeded.client, f"/admin/employees/{eid}/depart", {"successor": str(hanako.id)})
+    r = post(seeded.client, f"/admin/employees/{eid}/depart", {"successor": str(hanako.id), **YES})
     assert r.status_code == 303
     taro = seeded.run(seeded.service.find_employee, eid)
     assert taro.status is EmployeeStatus.DEPARTED and taro.successor_id == hanako.id
@@ -234,8 +236,9 @@ def test_depart_with_successor_revokes_the_card(seeded: Harness) -> None:
     for successor in ("abc", "99999", str(eid)):
         other = seeded.run(seeded.service.add_employee,
                            EmployeeProfile(email=f"x{successor}@example.co.jp", family_name="x"), actor="cli")
-        r = post(seeded.client, f"/admin/employees/{other.id}/depart", {"successor": successor})
-        assert r.status_code in (400, 404)
+        for data in ({"successor": successor}, {"successor": successor, **YES}):
+            r = post(seeded.client, f"/admin/employees/{other.id}/depart", data)
+            assert r.status_code == 400 and "choose a successor from the list" in r.text
         assert seeded.run(seeded.service.find_employee, other.id).status is EmployeeStatus.ACTIVE
 
 
@@ -255,7 +258,7 @@ def test_card_rotate_revoke_issue_extend(seeded: Harness, clock: object) -> None
     eid = taro_id(seeded)
     old = seeded.run(seeded.service.current_card, eid)
     assert old is not None
-    assert post(seeded.client, f"/admin/employees/{eid}/card/rotate", {}).status_code == 303
+    assert post(seeded.client, f"/admin/employees/{eid}/card/rotate", YES).status_code == 303
     new = seeded.run(seeded.service.current_card, eid)
     assert new is not None and new.url != old.url
     assert seeded.client.get(seeded.path(old)).status_code == 410
@@ -267,14 +270,84 @@ def test_card_rotate_revoke_issue_extend(seeded: Harness, clock: object) -> None
         r = post(seeded.client, f"/admin/employees/{eid}/card/extend", {"days": bad})
         assert r.status_code == 400, bad
         assert "days" in r.text
-    assert post(seeded.client, f"/admin/employees/{eid}/card/revoke", {}).status_code == 303
+    assert post(seeded.client, f"/admin/employees/{eid}/card/revoke", YES).status_code == 303
     assert seeded.run(seeded.service.current_card, eid) is None
-    r = post(seeded.client, f"/admin/employees/{eid}/card/revoke", {})
+    r = post(seeded.client, f"/admin/employees/{eid}/card/revoke", YES)
     assert r.status_code == 400 and "no live card" in r.text
+    assert seeded.client.get(f"/admin/employees/{eid}/card/revoke").status_code == 404, "no card: nothing to confirm"
     assert post(seeded.client, f"/admin/employees/{eid}/card/issue", {"days": "30"}).status_code == 303
     assert seeded.run(seeded.service.current_card, eid) is not None
     r = post(seeded.client, f"/admin/employees/{eid}/card/issue", {})
     assert r.status_code == 400 and "already has a card" in r.text
+
+
+def confirmation_form(html: str, action: str) -> dict[str, str]:
+    """The fields of the confirmation page's one form (posting to ``action``), as a browser would send them."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}">(.*?)</form>', html, re.S)
+    assert form, f"no confirmation form for {action}"
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form[1]))
+
+
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_rotate_and_revoke_ask_first_naming_the_employee_and_what_customers_see(seeded: Harness,
+                                                                                 action: str) -> None:
+    eid = taro_id(seeded)
+    card = seeded.run(seeded.service.current_card, eid)
+    assert card is not None
+    url = f"/admin/employees/{eid}/card/{action}"
+    detail = seeded.client.get(f"/admin/employees/{eid}").text
+    assert f'<form method="get" action="{url}">' in detail, "the employee page's button only asks"
+    assert f'method="post" action="{url}"' not in detail
+    before = audit_count(seeded)
+
+    ja = seeded.client.get(url, headers={"accept-language": "ja"}).text
+    assert "山田 太郎 さん" in ja and "印刷済みの名刺とQRコードはただちに使えなくなります" in ja
+    assert "会社の代表連絡先だけが表示されます" in ja and "刷り直す必要があります" in ja
+    en = seeded.client.get(url + "?lang=en").text
+    seeded.client.cookies.delete("lang")
+    assert ("printed cards and QR codes of 山田 太郎 stop working at once: customers who scan them see a page "
+            "saying the link is no longer in use") in en
+
+    # one POST without the confirmation (a misclick on an old form, a replay) changes nothing and asks again
+    r = post(seeded.client, url, {})
+    assert r.status_code == 200 and "山田 太郎" in r.text and confirmation_form(r.text, url)["confirm"] == "yes"
+    assert seeded.run(seeded.service.current_card, eid) == card
+    assert audit_count(seeded) == before
+    assert seeded.client.get(seeded.path(card)).status_code == 200, "the printed card still works"
+
+    # the confirmation page's own form does it
+    r = seeded.client.post(url, data=confirmation_form(ja, url))
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/employees/{eid}?done={action}d"
+    assert seeded.client.get(seeded.path(card)).status_code == 410
+    assert audit_count(seeded) == before + 1
+
+
+def test_departure_asks_first_naming_the_successor(seeded: Harness) -> None:
+    eid = taro_id(seeded)
+    hanako = seeded.run(seeded.service.add_employee,
+                        EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤", given_name="花子"),
+                        actor="cli")
+    card = seeded.run(seeded.service.current_card, eid)
+    assert card is not None
+    url = f"/admin/employees/{eid}/depart"
+    detail = seeded.client.get(f"/admin/employees/{eid}").text
+    assert f'<form class="form" method="get" action="{url}">' in detail
+    ja = seeded.client.get(f"{url}?successor={hanako.id}", headers={"accept-language": "ja"}).text
+    assert "山田 太郎 さんを退職として登録しますか" in ja
+    assert "今後の担当者が 佐藤 花子 さんであることが案内されます" in ja and "ログインできなくなります" in ja
+    assert seeded.client.get(f"{url}?successor=abc").status_code == 400
+
+    r = post(seeded.client, url, {"successor": str(hanako.id)})
+    assert r.status_code == 200 and confirmation_form(r.text, url) == {
+        "csrf": token(seeded.client), "confirm": "yes", "successor": str(hanako.id)}
+    assert seeded.run(seeded.service.find_employee, eid).status is EmployeeStatus.ACTIVE
+    assert seeded.client.get(seeded.path(card)).status_code == 200
+
+    assert seeded.client.post(url, data=confirmation_form(ja, url)).status_code == 303
+    taro = seeded.run(seeded.service.find_employee, eid)
+    assert taro.status is EmployeeStatus.DEPARTED and taro.successor_id == hanako.id
+    assert "佐藤 花子" in seeded.client.get(seeded.path(card)).text
+    assert seeded.client.get(url).status_code == 404, "already departed: nothing to confirm"
 
 
 def test_qr_downloads_decode_to_the_card_url(seeded: Harness) -> None:

@@ -222,7 +222,15 @@ def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
     _shot(admin, "06-admin-scans")
     admin.goto(f"{base}{employee_path}")
     admin.click(f"form[action='{employee_path}/card/revoke'] button[type=submit]")
-    admin.wait_for_load_state()
+    admin.wait_for_url(f"{base}{employee_path}/card/revoke*")
+    still = customer.goto(card_url)
+    assert still is not None and still.status == 200, "the button only asked; the card still works"
+    confirm = admin.locator("section.confirm")
+    assert "山田 太郎" in confirm.locator("h1").inner_text()
+    assert "stop working at once" in confirm.inner_text()
+    _shot(admin, "06b-admin-confirm-revoke")
+    confirm.locator("button[type=submit]").click()
+    admin.wait_for_url(f"{base}{employee_path}?done=revoked")
 
     gone = customer.goto(card_url)
     assert gone is not None and gone.status == 410

@@ -1,5 +1,9 @@
 """An employee's card in the admin console: issue, rotate, revoke, extend; the QR as PNG or SVG; and a
-printable business-card sheet (91 x 55 mm, the Japanese standard size)."""
+printable business-card sheet (91 x 55 mm, the Japanese standard size).
+
+Rotate and revoke kill the printed cards, so each takes two steps: a GET of the action's URL (the button on the
+employee's page) shows what will happen in plain words, and only the POST from that page (``confirm=yes``)
+does it; a POST without it answers the same confirmation page and changes nothing (see ``employee_post``)."""
 
 from __future__ import annotations
 
@@ -15,31 +19,38 @@ from ...models import Employee, IssuedCard, User, ValidationError
 from ...service import MAX_CARD_DAYS
 from ..security import NO_STORE
 from .base import admin_get, field, page, path_id, service_of, whole
-from .employees import employee_post, get_employee
+from .employees import confirmation_get, employee_post, get_employee
 
 PNG_BOX = 12  # pixels per module: ~600 px for a typical link, crisp on paper at 3 cm
-DONE = {"issue": "issued", "rotate": "rotated", "revoke": "revoked", "extend": "extended"}
 
 
-async def card_action(request: Request, user: User, employee: Employee, form: FormData) -> str:
-    name = request.path_params["action"]
-    if name not in DONE:
-        raise HTTPException(404)
-    service = service_of(request)
-    if name == "revoke":
-        await service.revoke_card(employee.id, actor=user.email)
-        return DONE[name]
+def _days(form: FormData) -> int | None:
+    """The optional ``days`` field: None when empty (the company's default lifetime)."""
     raw_days = field(form, "days")
     days = whole(raw_days) if raw_days.strip() else None
     if raw_days.strip() and (days is None or not 1 <= days <= MAX_CARD_DAYS):
         raise ValidationError(f"days must be a whole number from 1 to {MAX_CARD_DAYS}")
-    if name == "issue":
-        await service.issue_card(employee.id, days=days, actor=user.email)
-    elif name == "rotate":
-        await service.rotate_card(employee.id, days=days, actor=user.email)
-    else:
-        await service.extend_card(employee.id, days=days, actor=user.email)
-    return DONE[name]
+    return days
+
+
+async def issue(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await service_of(request).issue_card(employee.id, days=_days(form), actor=user.email)
+    return "issued"
+
+
+async def extend(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await service_of(request).extend_card(employee.id, days=_days(form), actor=user.email)
+    return "extended"
+
+
+async def rotate(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await service_of(request).rotate_card(employee.id, days=_days(form), actor=user.email)
+    return "rotated"
+
+
+async def revoke(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    await service_of(request).revoke_card(employee.id, actor=user.email)
+    return "revoked"
 
 
 async def _current(request: Request) -> tuple[Employee, IssuedCard]:
@@ -86,5 +97,10 @@ routes: list[BaseRoute] = [
     admin_get("/employees/{id}/card/qr.png", qr_png),
     admin_get("/employees/{id}/card/qr.svg", qr_svg),
     admin_get("/employees/{id}/card/print", print_sheet),
-    employee_post("/employees/{id}/card/{action}", card_action, errors="card", keep=("days",)),
+    confirmation_get("/employees/{id}/card/rotate", "rotate", errors="card"),
+    confirmation_get("/employees/{id}/card/revoke", "revoke", errors="card"),
+    employee_post("/employees/{id}/card/issue", issue, errors="card", keep=("days",)),
+    employee_post("/employees/{id}/card/extend", extend, errors="card", keep=("days",)),
+    employee_post("/employees/{id}/card/rotate", rotate, errors="card", confirm="rotate"),
+    employee_post("/employees/{id}/card/revoke", revoke, errors="card", confirm="revoke"),
 ]

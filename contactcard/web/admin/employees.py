@@ -114,17 +114,21 @@ async def admin_on_employee(request: Request) -> OnEmployee:
 
 
 EmployeeAction = Callable[[Request, User, Employee, FormData], Awaitable[str]]
+CONFIRMED = "yes"  # the ``confirm`` field of a confirmation page's form
 
 
 def employee_post(path: str, action: EmployeeAction, *, errors: str, keep: tuple[str, ...] = (),
-                  upload: bool = False) -> FormRoute[OnEmployee]:
+                  upload: bool = False, confirm: str | None = None) -> FormRoute[OnEmployee]:
     """A form on the employee's page. ``action(request, user, employee, form)`` returns the ``?done=`` code
     for the redirect back (303). A ContactcardError it raises re-renders the page (400) with the message
     beside the ``errors`` form and the ``keep`` fields refilled; an image refused (``upload``) shows the
-    reason there too, with 413 for one too large."""
+    reason there too, with 413 for one too large. With ``confirm`` (an action of ``confirmation_page``), a
+    form without ``confirm=yes`` does nothing and answers that action's confirmation page."""
 
     async def handler(request: Request, on: OnEmployee, form: FormData) -> Response:
         try:
+            if confirm is not None and field(form, "confirm") != CONFIRMED:
+                return await confirmation_page(request, on.user, on.employee, confirm, field(form, "successor"))
             done = await action(request, on.user, on.employee, form)
         except images.ImageRejected as err:
             return await refused(request, on, err.code)
@@ -140,6 +144,50 @@ def employee_post(path: str, action: EmployeeAction, *, errors: str, keep: tuple
         return FormRoute(path, handler, guard=admin_on_employee, name=action.__name__)
     return FormRoute(path, handler, guard=admin_on_employee, upload=UPLOAD_FORM_BYTES, refused=refused,
                      max_body_size=MAX_UPLOAD_BODY, name=action.__name__)
+
+
+async def confirmation_page(request: Request, user: User, employee: Employee, action: str,
+                            raw_successor: str = "") -> Response:
+    """What ``action`` ("rotate", "revoke" or "depart") will do to this employee's printed cards, in plain words,
+    with the one form that does it. Nothing to confirm (no card, already departed) is a 404; a successor not in
+    the list is a ValidationError."""
+    service = service_of(request)
+    card = await service.current_card(employee.id)
+    successor = None
+    if action == "depart":
+        if employee.status is EmployeeStatus.DEPARTED:
+            raise HTTPException(404)
+        successor = None if not raw_successor else await _successor(service, employee, raw_successor)
+    elif card is None:
+        raise HTTPException(404)
+    return await page(request, user, "admin/confirm.html", {
+        "employee": employee, "action": action, "card": card, "successor": successor,
+        "card_live": card is not None and card.card.is_live(service.clock()),
+    })
+
+
+async def _successor(service: Service, employee: Employee, raw: str) -> Employee:
+    """The successor chosen in the departure form: another active employee, or ValidationError."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= 12:
+        found = await service.employee(int(raw))
+        if found is not None and found.id != employee.id and found.status is EmployeeStatus.ACTIVE:
+            return found
+    raise ValidationError("choose a successor from the list")
+
+
+def confirmation_get(path: str, action: str, *, errors: str) -> BaseRoute:
+    """The GET of a confirmed action's URL: its confirmation page (a bad choice shows the employee's page with
+    the message beside the ``errors`` form, 400)."""
+    async def confirmation(request: Request, user: User) -> Response:
+        employee = await get_employee(service_of(request), path_id(request))
+        successor = request.query_params.get("successor", "")
+        try:
+            return await confirmation_page(request, user, employee, action, successor)
+        except ContactcardError as err:
+            return await detail_page(request, user, employee, errors={errors: str(err)}, status=400)
+
+    confirmation.__name__ = f"confirm_{action}"
+    return admin_get(path, confirmation)
 
 
 async def detail(request: Request, user: User) -> Response:
@@ -175,9 +223,9 @@ async def photo(request: Request, user: User, employee: Employee, form: FormData
 
 async def depart(request: Request, user: User, employee: Employee, form: FormData) -> str:
     raw = field(form, "successor")
-    if raw and (not raw.isdigit() or len(raw) > 12):
-        raise ValidationError("choose a successor from the list")
-    await service_of(request).depart(employee.id, int(raw) if raw else None, actor=user.email)
+    service = service_of(request)
+    successor = None if not raw else await _successor(service, employee, raw)
+    await service.depart(employee.id, None if successor is None else successor.id, actor=user.email)
     return "departed"
 
 
@@ -200,6 +248,7 @@ routes: list[BaseRoute] = [
     employee_post("/employees/{id}/channels/{channel}/remove", channel_remove, errors="channel"),
     employee_post("/employees/{id}/channels/{channel}/move", channel_move, errors="channel"),
     employee_post("/employees/{id}/photo", photo, errors="photo", upload=True),
-    employee_post("/employees/{id}/depart", depart, errors="depart"),
+    confirmation_get("/employees/{id}/depart", "depart", errors="depart"),
+    employee_post("/employees/{id}/depart", depart, errors="depart", confirm="depart"),
     FormRoute("/employees/{id}/invite", invite, guard=admin_on_employee),
 ]
