@@ -481,6 +481,11 @@ class Service:
         record = await self._store.open_card(employee.id)
         return None if record is None else self._issued(record)
 
+    async def latest_card(self, employee_id: int) -> Card | None:
+        """The employee's newest card whatever its state (revoked, expired or live), or None if they never had one:
+        what /me explains when there is no link to show."""
+        return max(await self._store.cards(employee_id), key=operator.attrgetter("generation"), default=None)
+
     async def card(self, card_id: int) -> Card | None:
         record = await self._store.card(card_id)
         return None if record is None else record.card

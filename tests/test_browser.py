@@ -246,6 +246,9 @@ def test_admin_employee_customer_loop(server: Server, browser: Browser) -> None:
     phone_ctx.set_offline(False)
     me.reload()
     assert me.locator("#qr").count() == 0
+    told = me.locator("main h1").inner_text()
+    assert told == "名刺リンクは無効にされました", "the employee is told of the revocation, not 'no card yet'"
+    _shot(me, "08b-me-revoked")
     phone_ctx.set_offline(True)
     me.reload()
     assert me.locator("#qr").count() == 0, "after the revocation was seen, no stale QR offline"

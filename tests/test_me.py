@@ -11,7 +11,7 @@ import zxingcpp
 from PIL import Image
 from starlette.testclient import TestClient
 
-from contactcard.models import Outcome, ScanEvent
+from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 
 from .accounts_kit import accounts, csrf_of, login, make_admin, make_employee, seed_two
 from .conftest import FakeClock, Harness
@@ -112,19 +112,35 @@ def test_rotating_my_card_kills_the_old_link_and_qr_and_is_audited(harness: Harn
     assert [(a.actor, a.target) for a in rows] == [(taro.email, f"card:{issued.card.id + 1}")]
 
 
-def test_revoked_card_leaves_no_qr_and_says_so(harness: Harness) -> None:
+def test_revoked_card_leaves_no_qr_and_says_when_and_whom_to_ask(harness: Harness, clock: FakeClock) -> None:
     issued = harness.seed()
     taro = make_employee(harness)
     login(harness.client, taro.email)
     qr = qr_urls(harness.client.get("/me").text)[0]
+    clock.advance(hours=2)  # revoked at 2026-11-28 03:00 UTC: noon in Tokyo
     harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="cli")
     r = harness.client.get("/me", headers={"accept-language": "en"})
-    assert r.status_code == 200 and r.headers["x-card-qr"] == "" and r.headers["x-card-state"] == "none"
+    assert r.status_code == 200 and r.headers["x-card-qr"] == "" and r.headers["x-card-state"] == "revoked"
     assert qr_urls(r.text) == [] and issued.url not in r.text
-    assert "no contact link yet" in r.text
+    assert "Your card was revoked" in r.text and "no contact link yet" not in r.text
+    assert "revoked your card on 2026-11-28 12:00 (Asia/Tokyo)" in r.text and "ask an administrator" in r.text
+    ja = harness.client.get("/me?lang=ja").text
+    assert "2026-11-28 12:00 (Asia/Tokyo) に管理者があなたの名刺リンクを無効にしました" in ja
+    assert "管理者に新しい名刺リンクの発行を依頼してください" in ja
     assert harness.client.get(qr).status_code == 404
     conflict = harness.client.post("/me/rotate", data={"csrf": csrf_of(r.text)})
     assert conflict.status_code == 409
+
+
+def test_an_employee_who_never_had_a_card_is_told_to_ask_for_one(harness: Harness) -> None:
+    harness.seed()
+    harness.run(harness.service.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤"),
+                actor="cli")
+    hanako = make_employee(harness, "hanako@example.co.jp")
+    login(harness.client, hanako.email)
+    r = harness.client.get("/me", headers={"accept-language": "en"})
+    assert r.headers["x-card-state"] == "none" and "You have no contact link yet" in r.text
+    assert "revoked" not in r.text and "expired" not in r.text
 
 
 def test_expired_card_offers_a_fresh_link_not_a_dead_qr(harness: Harness, clock: FakeClock) -> None:
@@ -134,7 +150,8 @@ def test_expired_card_offers_a_fresh_link_not_a_dead_qr(harness: Harness, clock:
     login(harness.client, taro.email)
     r = harness.client.get("/me", headers={"accept-language": "en"})
     assert r.headers["x-card-state"] == "expired" and qr_urls(r.text) == []
-    assert "Get a fresh link" in r.text
+    assert "Get a fresh link" in r.text and "It expired on 2027-02-26 10:00 (Asia/Tokyo)." in r.text
+    assert "revoked" not in r.text
     harness.client.post("/me/rotate", data={"csrf": csrf_of(r.text)})
     assert harness.client.get("/me").headers["x-card-state"] == "live"
 

@@ -7,7 +7,8 @@ Only the signed-in employee's own card is ever shown or changed here. QR images 
 The service worker (``/sw.js``, scope ``/me``) keeps the last /me page and its QR for offline use. Each /me
 response names its current QR in ``X-Card-QR`` (empty when there is no live card); the worker replaces its
 cache with every successful load and drops QR images that are no longer named, so a rotated or revoked link
-stops showing once the page has been loaded online again.
+stops showing once the page has been loaded online again. ``X-Card-State`` says which: ``live``, ``expired``,
+``revoked`` (the page says when, and to ask an administrator) or ``none`` (never had a card).
 """
 
 from __future__ import annotations
@@ -54,17 +55,21 @@ async def me_page(request: Request, *, error: str = "", status: int = 200) -> Re
     company = await svc.company()
     employee = await _employee(request, user)
     issued = None if employee is None else await svc.current_card(employee.id)
+    # No open card: the newest one says whether an administrator revoked it (and when) or there never was one.
+    latest = None if employee is None or issued is not None else await svc.latest_card(employee.id)
     now = svc.clock()
     live = issued is not None and issued.card.is_live(now)
     counts = None if employee is None else await svc.scan_counts(employee.id)
     expires_local = None if issued is None else local_time(company, issued.card.expires_at)
-    state = "live" if live else ("expired" if issued is not None else "none")
+    revoked_at = None if latest is None or latest.revoked_at is None else local_time(company, latest.revoked_at)
+    state = ("live" if live else "expired" if issued is not None else "revoked" if revoked_at is not None
+             else "none")
     current_qr = qr_path(issued.card) if live and issued is not None else ""
     return ctx.renderer.page(
         request, "me/page.html",
         {**template_context(request, user), "employee": employee, "issued": issued, "live": live, "state": state,
          "qr_svg": current_qr, "qr_png": qr_path(issued.card, "png") if live and issued is not None else "",
-         "expires_local": expires_local, "counts": counts, "error": error,
+         "expires_local": expires_local, "revoked_local": revoked_at, "counts": counts, "error": error,
          "saved_at": local_time(company, now)},
         status=status, company=company,
         headers={**NO_STORE, "X-Card-QR": current_qr, "X-Card-State": state, "Vary": "Cookie, Accept-Language"},
