@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 from typing import IO
 from zoneinfo import ZoneInfo
 
-from .store import EventRow
-
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The scan export's columns (CLI and console alike; README "Scan exports"). New columns go at the end, so a
+# spreadsheet or script reading by position keeps working.
 EVENT_HEADER = ("id", "time", "outcome", "employee", "channel", "card_id", "user_agent", "referrer",
-                "accept_language", "visitor")
+                "accept_language", "visitor", "local_time", "is_bot", "device", "os", "browser")
 
 
 def neutralise(cell: object) -> str:
@@ -50,16 +50,6 @@ def lines(rows: Iterable[Iterable[object]]) -> str:
     return buf.getvalue()
 
 
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def event_row(event: EventRow) -> list[object]:
-    """One scan event in ``EVENT_HEADER`` order (times in UTC, ISO 8601)."""
-    return [event.id, _iso(event.time), event.outcome.value, event.employee_email, event.channel_kind,
-            event.card_id, event.user_agent, event.referrer, event.accept_language, event.visitor_key or None]
-
-
 class LocalMinutes:
     """Stored UTC times as local "YYYY-MM-DD HH:MM:SS", computed once per minute (every zone's offset is a
     whole number of minutes), so a large export does not convert each row."""
@@ -79,7 +69,7 @@ class LocalMinutes:
         return local + stored[16:19]
 
 
-def export_lines(rows: Iterable[tuple[int, str, str]], local: LocalMinutes) -> str:
-    """Rows of ``Store.export_csv`` (cells built by the store by the rules above) as CSV text, each with its
-    ``local_time``: the fast path for large exports."""
-    return "".join([f"{cells},{local(stored)}\r\n" for _, stored, cells in rows])
+def export_lines(rows: Iterable[tuple[int, str, str, str]], local: LocalMinutes) -> str:
+    """Rows of ``Store.export_csv`` (cells built by the store by the rules above) as CSV text in ``EVENT_HEADER``
+    order, ``local_time`` put in its place: the fast path for large exports."""
+    return "".join([f"{head},{local(stored)},{tail}\r\n" for _, stored, head, tail in rows])

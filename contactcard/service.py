@@ -536,8 +536,9 @@ class Service:
         return await reports.scan_log(self._store, await self.company(), flt, limit=limit, before_id=before_id,
                                       after_id=after_id)
 
-    async def scan_csv_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[int, str, str]]]:
-        """Like ``scan_pages``, each row as (id, stored time, CSV cells) (see ``Store.export_csv``): fast."""
+    async def scan_csv_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[int, str, str, str]]]:
+        """Every event the filter selects, newest first, a page at a time, each row as (id, stored time, CSV cells
+        before and after the local time) (see ``Store.export_csv``): the exports' fast path."""
         pinned = await self._pinned(flt)
         async for page in _keyset_pages(
                 lambda below: self._store.export_csv(pinned, before_id=below, limit=EXPORT_PAGE,
@@ -563,13 +564,6 @@ class Service:
         """Roll up the backlog, then delete events older than the retention; returns rows deleted. ``paced``
         (the server's daily job) rests as long as each day's roll-up took, leaving the CPU to scans."""
         return await analytics.purge(self._store, await self.company(), self.clock(), paced=paced)
-
-    async def scan_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[EventRow]]:
-        """Every event the filter selects, newest first, a page at a time (for exports)."""
-        pinned = await self._pinned(flt)
-        async for page in _keyset_pages(lambda below: self._store.events(pinned, before_id=below,
-                                                                         limit=EXPORT_PAGE)):
-            yield page
 
     def audit_pages(self, *, actor: str | None = None) -> AsyncIterator[list[AuditEvent]]:
         """The whole audit trail (or one actor's rows), newest first, a page at a time (for exports)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -212,14 +213,11 @@ def test_dates_at_the_calendars_edges_are_a_clear_400(seeded: Harness, path: str
 def test_scan_csv_has_bom_filters_and_neutralised_formulas(seeded: Harness) -> None:
     taro = seeded.run(seeded.service.find_employee, "taro@example.co.jp")
     when = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
-    add_events(seeded,
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua='=HYPERLINK("http://evil.example","x")'),
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua="+1+1"),
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua="-2"),
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua="@SUM(A1)"),
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua="\tTab"),
-               _scan(seeded, when, Outcome.VIEW, taro.id, ua="\rCR"),
-               _scan(seeded, when, Outcome.UNKNOWN, None, ua="Plain, with comma"))
+    phones = [dataclasses.replace(_scan(seeded, when, Outcome.VIEW, taro.id, ua=ua), device="iPhone")
+              for ua in ('=HYPERLINK("http://evil.example","x")', "+1+1", "-2", "@SUM(A1)", "\tTab", "\rCR")]
+    bot = dataclasses.replace(_scan(seeded, when, Outcome.UNKNOWN, None, ua="Plain, with comma"), is_bot=True,
+                              device="=Bot")
+    add_events(seeded, *phones, bot)
     r = seeded.client.get("/admin/scans.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
@@ -229,11 +227,13 @@ def test_scan_csv_has_bom_filters_and_neutralised_formulas(seeded: Harness) -> N
     assert agents == ["Plain, with comma", "'\rCR", "'\tTab", "'@SUM(A1)", "'-2", "'+1+1",  # newest first
                       '\'=HYPERLINK("http://evil.example","x")']
     assert rows[-1]["local_time"] == "2026-11-27 09:00:00" and rows[-1]["time"] == "2026-11-27T00:00:00Z"
+    assert list(rows[0]) == list(csvexport.EVENT_HEADER)
+    assert [(r["is_bot"], r["device"]) for r in rows] == [("1", "'=Bot")] + [("0", "iPhone")] * 6
     only = list(csv.DictReader(io.StringIO(
         seeded.client.get("/admin/scans.csv?outcome=unknown").content.decode("utf-8-sig"))))
     assert [row["outcome"] for row in only] == ["unknown"]
     empty = seeded.client.get("/admin/scans.csv?from=2020-01-01&to=2020-01-02").content
-    assert empty.decode("utf-8-sig").splitlines() == [",".join((*csvexport.EVENT_HEADER, "local_time"))]
+    assert empty.decode("utf-8-sig").splitlines() == [",".join(csvexport.EVENT_HEADER)]
 
 
 def test_csv_export_is_complete_across_pages(seeded: Harness) -> None:
@@ -245,7 +245,7 @@ def test_csv_export_is_complete_across_pages(seeded: Harness) -> None:
 
 def test_exports_page_by_keyset_so_rows_written_meanwhile_neither_shift_nor_join(
         seeded: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """All three CSV exports read through Service.scan_pages / audit_pages."""
+    """All three CSV exports read through Service.scan_csv_pages / audit_pages."""
     monkeypatch.setattr(service_module, "EXPORT_PAGE", 7)
     base = datetime(2026, 11, 1, tzinfo=UTC)
     add_events(seeded, *[_scan(seeded, base + timedelta(minutes=i), Outcome.UNKNOWN, None) for i in range(30)])
@@ -253,8 +253,8 @@ def test_exports_page_by_keyset_so_rows_written_meanwhile_neither_shift_nor_join
 
     async def export_while_scans_arrive() -> list[int]:
         seen: list[int] = []
-        async for page in seeded.service.scan_pages(reports.ScanFilter()):
-            seen.extend(e.id for e in page)
+        async for page in seeded.service.scan_csv_pages(reports.ScanFilter()):
+            seen.extend(row[0] for row in page)
             async with seeded.service._store.transaction():  # a scan committed between two pages
                 await seeded.service._store.insert_events([_scan(seeded, base, Outcome.UNKNOWN, None)])
         return seen

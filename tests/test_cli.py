@@ -371,16 +371,20 @@ def test_scans_list_and_csv_export(cli: Any, env: dict[str, Path], tmp_path: Pat
     t0 = datetime(2025, 4, 1, 3, 0, tzinfo=UTC)
     insert_events(env["db"], [
         ScanEvent(time=t0, outcome=Outcome.VIEW, card_id=1, employee_id=1, user_agent="Mozilla/5.0",
-                  visitor_key="ab" * 16),
+                  visitor_key="ab" * 16, device="iPhone", os="iOS", browser="Mobile Safari"),
         ScanEvent(time=t0.replace(minute=5), outcome=Outcome.CLICK, card_id=1, employee_id=1, channel_kind="phone",
                   user_agent=formula, referrer="@SUM(1+1)"),
-        ScanEvent(time=t0.replace(minute=9), outcome=Outcome.MALFORMED, user_agent="\x1b[31mred"),
+        ScanEvent(time=t0.replace(minute=9), outcome=Outcome.MALFORMED, user_agent="\x1b[31mred", is_bot=True,
+                  device="Spider"),
     ])
     events = ok(cli("scans", "list", "--json")).json
     assert [e["outcome"] for e in events] == ["malformed", "click", "view"]  # newest first
     assert events[1]["time"] == "2025-04-01T03:05:00Z"
     assert (events[1]["employee"], events[1]["channel"], events[1]["user_agent"]) == (TARO, "phone", formula)
     assert (events[0]["employee"], events[0]["channel"], events[2]["visitor"]) == (None, None, "ab" * 16)
+    # the bot flag and device the console shows (a bot is recorded, never counted as a person)
+    assert [(e["is_bot"], e["device"], e["os"], e["browser"]) for e in events] == [
+        (True, "Spider", "", ""), (False, "", "", ""), (False, "iPhone", "iOS", "Mobile Safari")]
     assert len(ok(cli("scans", "list", "--employee", TARO, "--limit", "1", "--json")).json) == 1
     assert "\x1b" not in ok(cli("scans", "list")).out  # untrusted text never reaches the terminal raw
     assert_one_line_error(cli("scans", "list", "--limit", "0"), code=2)
@@ -394,6 +398,11 @@ def test_scans_list_and_csv_export(cli: Any, env: dict[str, Path], tmp_path: Pat
     assert rows[1]["user_agent"] == "'" + formula
     assert rows[1]["referrer"] == "'@SUM(1+1)"
     assert rows[2]["user_agent"] == "Mozilla/5.0" and rows[1]["employee"] == TARO
+    assert list(rows[0]) == ["id", "time", "outcome", "employee", "channel", "card_id", "user_agent", "referrer",
+                             "accept_language", "visitor", "local_time", "is_bot", "device", "os", "browser"]
+    assert [(r["is_bot"], r["device"], r["os"], r["browser"]) for r in rows] == [
+        ("1", "Spider", "", ""), ("0", "", "", ""), ("0", "iPhone", "iOS", "Mobile Safari")]
+    assert rows[2]["local_time"] == "2025-04-01 12:00:00"  # Asia/Tokyo, the default zone
 
     stdout = ok(cli("scans", "export", "--csv")).out
     assert stdout.startswith("\ufeffid,time,outcome")

@@ -123,6 +123,10 @@ def event_json(event: EventRow) -> Json:
         "referrer": event.referrer,
         "accept_language": event.accept_language,
         "visitor": event.visitor_key or None,
+        "is_bot": event.is_bot,  # a link-preview fetcher or crawler: recorded, never counted as a person
+        "device": event.device,
+        "os": event.os,
+        "browser": event.browser,
     }
 
 

@@ -108,11 +108,12 @@ class EventStore(StoreBase):
         return {r["outcome"]: int(r["n"]) for r in rows}
 
     async def export_csv(self, flt: EventFilter | None = None, *, before_id: int | None = None, limit: int = 5000,
-                         formula_starts: Sequence[str] = ()) -> list[tuple[int, str, str]]:
+                         formula_starts: Sequence[str] = ()) -> list[tuple[int, str, str, str]]:
         """A keyset page of ``events`` for a CSV export: (id, time as stored, the row's cells as CSV text in
-        ``csvexport.EVENT_HEADER`` order). SQLite builds the cells, because Python's csv module alone runs at
-        less than half the rate SQLite reads the rows: times in UTC ISO 8601, every text cell quoted, and a
-        text cell starting with one of ``formula_starts`` prefixed with ' (see ``csvexport.neutralise``)."""
+        ``csvexport.EVENT_HEADER`` order before ``local_time``, and those after it). SQLite builds the cells,
+        because Python's csv module alone runs at less than half the rate SQLite reads the rows: times in UTC
+        ISO 8601, every text cell quoted, and a text cell starting with one of ``formula_starts`` prefixed with '
+        (see ``csvexport.neutralise``)."""
         starts = ", ".join(f"char({ord(c)})" for c in formula_starts) or "NULL"  # constants, not input
 
         def text(column: str) -> str:
@@ -123,10 +124,12 @@ class EventStore(StoreBase):
             "events.id", "substr(events.time, 1, 19) || 'Z'", "events.outcome", text("employees.email"),
             "COALESCE(events.channel_kind, '')", "COALESCE(events.card_id, '')", text("events.user_agent"),
             text("events.referrer"), text("events.accept_language"), "events.visitor_key"))
+        after_local = " || ',' || ".join((
+            "events.is_bot", text("events.device"), text("events.os"), text("events.browser")))
 
-        def page(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+        def page(conn: sqlite3.Connection) -> list[tuple[int, str, str, str]]:
             sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, limit,
-                                      columns=f"events.id, events.time, {cells}")
+                                      columns=f"events.id, events.time, {cells}, {after_local}")
             cursor = conn.cursor()
             cursor.row_factory = None
             return cursor.execute(sql, params).fetchall()

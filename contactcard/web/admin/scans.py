@@ -102,7 +102,7 @@ async def scan_csv(request: Request, user: User) -> Response:
     company = await service.company()
 
     async def body() -> AsyncIterator[str]:
-        yield csvexport.BOM + csvexport.lines([(*csvexport.EVENT_HEADER, "local_time")])
+        yield csvexport.BOM + csvexport.lines([csvexport.EVENT_HEADER])
         local = csvexport.LocalMinutes(ZoneInfo(company.timezone))
         async for rows in service.scan_csv_pages(flt):
             yield await asyncio.to_thread(csvexport.export_lines, rows, local)  # off the event loop
