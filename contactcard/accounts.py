@@ -26,6 +26,14 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
   - A one-time link (``contactcard user reset``) always signs in, throttled or not: the last way in.
   - A clock that steps back never lengthens a wait (failures "in the future" count as now).
 
+- Single sign-on (``sso``, OpenID Connect) signs in through ``sign_in_sso`` with the same throttle keys (the
+  provider's email, or its subject without one), the same session and the same audit rows (``"via": "oidc"``).
+  The account is the one linked to the provider's subject at an earlier sign-in, else the user with that email
+  when the provider says the email is verified (then the subject is linked), else the active employee with that
+  email (their user is created, without a password). Nobody else is ever created, and never an admin.
+  The company's "SSO only" setting refuses employees' passwords; admins keep theirs (the way in when the
+  provider is down or misconfigured).
+
 - Audit: an attempt that does not succeed is written with the actor ``anonymous`` (the typed name is never an
   actor), the account only when the address is one of ours, and the client's pseudonym. Refused attempts are
   counted per key and throttle period in ``sign_in_throttles``; only the first of each period goes into the
@@ -44,6 +52,7 @@ from typing import Any
 from . import audit as audit_trail
 from . import auth, policy
 from .models import Clock, Conflict, ContactcardError, EmployeeStatus, NotFound, Role, User, ValidationError
+from .oidc import Identity
 from .store import SessionRecord, Store, UserRecord
 
 INVITATION_LIFETIME = timedelta(hours=72)
@@ -71,11 +80,17 @@ LONGEST = max(p.absolute for p in SESSION_POLICY.values())
 
 
 class SignInRefused(ContactcardError):
-    """Wrong email or password, or a throttled key. ``retry_after`` is set when throttled."""
+    """Wrong email or password, or a throttled key. ``retry_after`` is set when throttled.
 
-    def __init__(self, message: str, retry_after: int | None = None) -> None:
+    ``reason``: ``credentials`` (wrong email or password), ``throttled``, ``sso_only`` (an employee's password
+    while the company signs in with SSO), ``unknown_user`` (SSO: no account here), ``email_unverified``
+    (SSO: the provider has not verified the email), or the single sign-on flow's own (see ``sso``).
+    """
+
+    def __init__(self, message: str, retry_after: int | None = None, *, reason: str = "credentials") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = "throttled" if retry_after is not None else reason
 
 
 class LinkInvalid(ContactcardError):
@@ -280,23 +295,102 @@ class Accounts:
         # The typed name is never an actor: it is unauthenticated input. The trail names the account only
         # when the address is one of ours, and the client only by its pseudonym.
         target = "" if record is None else f"user:{record.user.id}"
+        await self._refuse_if_throttled(keys, target, now)
+        ok = await _verify(password, record.password_hash if record else None)
+        # An employee of a company that signs in with SSO is told so, whatever the password: this says that the
+        # email is an employee's (on their business card anyway), never whether a password was right.
+        if record is not None and record.user.role == Role.EMPLOYEE and await self._store.sso_only():
+            await self._failed(keys, target, now, reason="sso_only")
+            raise SignInRefused("employees sign in with single sign-on", reason="sso_only")
+        if record is None or not ok or record.password_hash is None or not await self._active(record):
+            await self._failed(keys, target, now)
+            raise SignInRefused("the email or password is not right")
+        rehashed = await _hash(password) if record.password_hash and auth.needs_rehash(record.password_hash) else None
+        return await self._open_session(record.user, keys, now, rehashed=rehashed)
+
+    async def _refuse_if_throttled(self, keys: ThrottleKeys, target: str, now: datetime) -> None:
         throttle = await self._throttle(keys, now)
         if throttle is not None:
             await self._note_throttled(throttle, target, keys, now)
             raise SignInRefused("too many failed attempts; wait a little and try again",
                                 retry_after=throttle.seconds_left(now))
-        ok = await _verify(password, record.password_hash if record else None)
-        if record is None or not ok or not await self._may_sign_in(record):
-            async with self._store.transaction():
-                for key in keys.counted:
-                    await self._store.add_login_failure(key, now)
-                await self._store.purge_login_failures(now - 2 * FAILURE_WINDOW)
-                await self._store.purge_sign_in_throttles(now - FAILURE_WINDOW)
-                await audit_trail.write(self._store, now, ANONYMOUS, "sign_in.failed", target, None,
-                                        {"client": keys.client})
-            raise SignInRefused("the email or password is not right")
-        rehashed = await _hash(password) if record.password_hash and auth.needs_rehash(record.password_hash) else None
-        return await self._open_session(record.user, keys, now, rehashed=rehashed)
+
+    async def _failed(self, keys: ThrottleKeys, target: str, now: datetime, **why: str) -> None:
+        """Count a failed attempt against every key and audit it (``why``: how it came and why it failed)."""
+        async with self._store.transaction():
+            for key in keys.counted:
+                await self._store.add_login_failure(key, now)
+            await self._store.purge_login_failures(now - 2 * FAILURE_WINDOW)
+            await self._store.purge_sign_in_throttles(now - FAILURE_WINDOW)
+            await audit_trail.write(self._store, now, ANONYMOUS, "sign_in.failed", target, None,
+                                    {"client": keys.client, **why})
+
+    # --- single sign-on -----------------------------------------------------------------------
+
+    async def sso_only(self) -> bool:
+        return await self._store.sso_only()
+
+    async def set_sso_only(self, enabled: bool, *, actor: str) -> None:
+        """The company setting "SSO only": employees' passwords stop working (admins keep theirs)."""
+        async with self._store.transaction():
+            before = await self._store.sso_only()
+            await self._store.set_sso_only(enabled)
+            await audit_trail.write(self._store, self.clock(), actor, "company.sso_only", "company",
+                                    {"sso_only": before}, {"sso_only": enabled})
+
+    async def refuse_if_throttled(self, client_ip: str) -> None:
+        """Before a single sign-on answer is looked at: SignInRefused when this client is held back."""
+        await self._refuse_if_throttled(ThrottleKeys.of("", client_ip), "", self.clock())
+
+    async def sso_failed(self, client_ip: str, reason: str) -> None:
+        """A single sign-on answer that failed before it named anyone (stale state, a token that fails a check)."""
+        await self._failed(ThrottleKeys.of("", client_ip), "", self.clock(), via="oidc", reason=reason)
+
+    async def sign_in_sso(self, identity: Identity, client_ip: str) -> SignedIn:
+        """Sign in the account the provider's checked ID token names; SignInRefused when there is none here."""
+        now = self.clock()
+        keys = ThrottleKeys.of(identity.email or identity.subject, client_ip)
+        await self._refuse_if_throttled(keys, "", now)
+        record = await self._store.user_by_oidc(identity.issuer, identity.subject)
+        reason = ""
+        if record is None:
+            record, reason = await self._match_email(identity, now)
+        if record is not None and not reason and not await self._active(record):
+            reason = "unknown_user"  # disabled or departed: no different from a stranger
+        if record is None or reason:
+            reason = reason or "unknown_user"
+            await self._failed(keys, "" if record is None else f"user:{record.user.id}", now,
+                               via="oidc", reason=reason)
+            raise SignInRefused(f"single sign-on refused: {reason}", reason=reason)
+        return await self._open_session(record.user, keys, now, via="oidc")
+
+    async def _match_email(self, identity: Identity, now: datetime) -> tuple[UserRecord | None, str]:
+        """The account for a first single sign-on, by verified email, with the subject linked to it."""
+        email = identity.email
+        if not policy.is_email(email):
+            return None, "unknown_user"
+        record = await self._store.user_by_email(email)
+        employee = await self._store.employee_by_email(email) if record is None else None
+        if record is None and (employee is None or employee.status is EmployeeStatus.DEPARTED):
+            return None, "unknown_user"
+        if not identity.email_verified:
+            return record, "email_unverified"
+        async with self._store.transaction():
+            if record is None:
+                assert employee is not None
+                user_id = await self._store.add_user(employee.email, Role.EMPLOYEE, employee.id, None, now)
+                await audit_trail.write(self._store, now, employee.email, "user.create", f"user:{user_id}", None,
+                                        {"email": employee.email, "role": Role.EMPLOYEE,
+                                         "employee_id": employee.id, "via": "oidc"})
+                record = await self._store.user(user_id)
+                assert record is not None
+            if not await self._store.link_oidc(record.user.id, identity.issuer, identity.subject):
+                # Already linked to another subject of this provider: an email reassigned at the provider
+                # does not hand over the account.
+                return record, "unknown_user"
+            await audit_trail.write(self._store, now, record.user.email, "user.oidc_link", f"user:{record.user.id}",
+                                    None, {"issuer": identity.issuer})
+        return record, ""
 
     async def sign_in_with_link(self, token: str, password: str, client_ip: str) -> SignedIn:
         """Set the password through a one-time link and sign in, whatever the throttle says.
@@ -308,7 +402,7 @@ class Accounts:
         return await self._open_session(user, ThrottleKeys.of(user.email, client_ip), self.clock())
 
     async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
-                            rehashed: str | None = None) -> SignedIn:
+                            rehashed: str | None = None, via: str | None = None) -> SignedIn:
         session_token = auth.new_token()
         async with self._store.transaction():
             await self._store.clear_login_failures(keys.pair)
@@ -317,12 +411,13 @@ class Accounts:
             await self._store.add_session(auth.token_hash(session_token), user.id, now)
             await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
-                                    {"client": keys.client})
+                                    {"client": keys.client, **({"via": via} if via else {})})
         return SignedIn(user=user, session_token=session_token,
                         csrf_token=auth.csrf_token(session_token))
 
-    async def _may_sign_in(self, record: UserRecord) -> bool:
-        if record.disabled_at is not None or record.password_hash is None:
+    async def _active(self, record: UserRecord) -> bool:
+        """Not disabled, and not a departed employee (a password or single sign-on may then open a session)."""
+        if record.disabled_at is not None:
             return False
         if record.user.employee_id is not None:
             employee = await self._store.employee(record.user.employee_id)
@@ -377,7 +472,7 @@ class Accounts:
             return None
         record = await self._store.user(found.user_id)
         now = self.clock()
-        if record is None or not self._fresh(record.user, found, now) or not await self._may_sign_in(record):
+        if record is None or not self._fresh(record.user, found, now) or not await self._active(record):
             async with self._store.transaction():
                 await self._store.delete_session(id_hash)
             return None

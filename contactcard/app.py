@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx2 as httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,11 +19,13 @@ from .accounts import Accounts
 from .config import Settings, read_token_file
 from .metrics import Metrics
 from .models import Clock
+from .oidc import OidcClient, ProviderConfig
 from .scans import ScanWriter, cancel_quietly
 from .service import Service, system_clock
+from .sso import SingleSignOn
 from .store import Store
 from .tokens import DailyPseudonyms
-from .web import admin, auth_routes, customer, forms, me, ops, pages
+from .web import admin, auth_routes, customer, forms, me, ops, pages, sso_routes
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -49,13 +52,17 @@ class App(Starlette):
         return ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else stack
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
+def create_app(settings: Settings, *, clock: Clock | None = None,
+               http_transport: httpx.AsyncBaseTransport | None = None) -> Starlette:
+    """The app; ``clock`` and ``http_transport`` (what carries requests to the identity provider) are for tests."""
     renderer = Renderer(settings.templates_dir, i18n.load_catalogues())
     metrics = Metrics()  # one registry per app
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics_token = None if settings.metrics_token_file is None else read_token_file(settings.metrics_token_file)
+        oidc_secret = None if settings.oidc is None else read_token_file(settings.oidc.client_secret_file,
+                                                                           "OpenID client secret file")
         store = await Store.open(settings.db_path)
         try:
             secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
@@ -64,13 +71,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
             raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
         accounts = Accounts(store, service.clock, base_url=settings.base_url)
+        oidc = None
+        if settings.oidc is not None and oidc_secret is not None:
+            oidc = OidcClient(ProviderConfig(settings.oidc.issuer, settings.oidc.client_id, oidc_secret.decode(),
+                                             settings.base_url + sso_routes.CALLBACK),
+                              service.clock, transport=http_transport)
+        sso = SingleSignOn(store, accounts, oidc, service.clock,
+                           name=settings.oidc.display_name if settings.oidc else "")
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size,
                             observer=metrics)
         metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
         writer.start()
         visitors.warm()
         maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
-        app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, writer=writer,
+        app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, sso=sso, writer=writer,
                                    renderer=renderer, metrics=metrics, metrics_token=metrics_token,
                                    visitor_keys=DailyPseudonyms())
         try:
@@ -78,6 +92,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         finally:
             await cancel_quietly(maintenance)
             await writer.close()
+            await sso.close()
             await store.close()
 
     routes = [
@@ -85,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Starlette:
         *pages.routes,
         *ops.routes,
         *auth_routes.routes,
+        *sso_routes.routes,
         *me.routes,
         *admin.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),

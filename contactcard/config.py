@@ -8,8 +8,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .models import ValidationError
+from .oidc import check_issuer
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 SECRET_BYTES = 32
@@ -30,6 +32,38 @@ STATIC_DIR = _resource_dir("static")
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """The company's OpenID provider: its issuer URL, our client id, and the file holding our client secret."""
+
+    issuer: str
+    client_id: str
+    client_secret_file: Path
+    name: str = ""  # shown on the sign-in button; the issuer's host when empty
+
+    @property
+    def display_name(self) -> str:
+        return self.name or (urlsplit(self.issuer).hostname or self.issuer)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> OidcSettings | None:
+        names = ("CONTACTCARD_OIDC_ISSUER", "CONTACTCARD_OIDC_CLIENT_ID", "CONTACTCARD_OIDC_CLIENT_SECRET_FILE")
+        given = [env.get(name, "").strip() for name in names]
+        if not any(given):
+            return None
+        if not all(given):
+            missing = ", ".join(name for name, value in zip(names, given, strict=True) if not value)
+            raise ValidationError(f"single sign-on needs all of {', '.join(names)}; missing {missing}")
+        try:
+            issuer = check_issuer(given[0])
+        except ValueError as err:
+            raise ValidationError(f"CONTACTCARD_OIDC_ISSUER: {err}") from None
+        if len(given[1]) > 255:
+            raise ValidationError("CONTACTCARD_OIDC_CLIENT_ID is longer than 255 characters")
+        return cls(issuer=issuer, client_id=given[1], client_secret_file=Path(given[2]),
+                    name=env.get("CONTACTCARD_OIDC_NAME", "").strip()[:100])
+
+
+@dataclass(frozen=True)
 class Settings:
     db_path: Path
     base_url: str
@@ -45,6 +79,7 @@ class Settings:
     hsts: str = DEFAULT_HSTS  # Strict-Transport-Security value sent with an https base URL; "" sends none
     metrics_token_file: Path | None = None  # without one, /metrics answers loopback peers only
     scan_deadline: float = 2.0  # seconds; a scan not recorded by then is answered 503 and never stored
+    oidc: OidcSettings | None = None  # single sign-on with the company's OpenID provider, when configured
 
     @property
     def secure_cookies(self) -> bool:
@@ -72,6 +107,7 @@ class Settings:
             log_format=log_format(env.get("CONTACTCARD_LOG_FORMAT", "text")),
             hsts=hsts_value(env.get("CONTACTCARD_HSTS", DEFAULT_HSTS)),
             metrics_token_file=Path(token_file) if token_file else None,
+            oidc=OidcSettings.from_env(env),
         )
 
 
@@ -141,14 +177,18 @@ def read_secret(path: Path) -> bytes | None:
     return secret
 
 
-def read_token_file(path: Path) -> bytes:
-    """A bearer token from its file (e.g. for /metrics): at least 16 characters, not readable by others."""
-    mode = path.stat().st_mode & 0o777
+def read_token_file(path: Path, what: str = "token file") -> bytes:
+    """A bearer token (e.g. for /metrics) or a client secret from its file: at least 16 characters, not readable
+    by others."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        raise ValidationError(f"{what} {path} does not exist") from None
     if mode & 0o077:
-        raise ValidationError(f"token file {path} is readable by others (mode {mode:o}); run chmod 600 on it")
+        raise ValidationError(f"{what} {path} is readable by others (mode {mode:o}); run chmod 600 on it")
     token = path.read_bytes().strip()
     if len(token) < 16:
-        raise ValidationError(f"token file {path} holds fewer than 16 characters")
+        raise ValidationError(f"{what} {path} holds fewer than 16 characters")
     return token
 
 

@@ -209,6 +209,30 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX events_by_outcome ON events(outcome, time);
     CREATE INDEX daily_totals_by_scope ON daily_totals(employee_id, card_id, day);
     """,
+    # Single sign-on (OpenID Connect): a user's link to the provider's subject (matched at later sign-ins before
+    # any email), the sign-ins in flight (state, nonce, PKCE verifier; single use, minutes long), the company's
+    # "SSO only" setting and the provider's last discovery outcome for the console.
+    9: """
+    ALTER TABLE users ADD COLUMN oidc_issuer TEXT;
+    ALTER TABLE users ADD COLUMN oidc_subject TEXT;
+    CREATE UNIQUE INDEX users_by_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject IS NOT NULL;
+    CREATE TABLE oidc_requests (
+        state_hash BLOB PRIMARY KEY,
+        browser_hash BLOB NOT NULL,
+        nonce TEXT NOT NULL,
+        code_verifier TEXT NOT NULL,
+        next_url TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE sso_settings (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        sso_only INTEGER NOT NULL DEFAULT 0,
+        discovered_at TEXT,
+        error TEXT NOT NULL DEFAULT '',
+        error_at TEXT
+    );
+    INSERT INTO sso_settings (id) VALUES (1);
+""",
 }
 
 LATEST = max(MIGRATIONS)

@@ -8,10 +8,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .. import policy
+from ..accounts import Accounts
 from ..models import ChannelKind, Company, ValidationError
 from ..service import Service
 from . import format as fmt
-from .base import ACTOR, JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_service, warn, whole
+from .base import ACTOR, JSON, NO_POLICY_WARNING, Arg, Command, arg, emit, uses_accounts, warn, whole
 
 _COMPANY_FIELDS = (("name", "name"), ("name_en", "name_en"), ("hours", "business_hours"),
                    ("hours_en", "business_hours_en"), ("timezone", "timezone"),
@@ -47,23 +48,29 @@ def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
-async def _company_set(service: Service, args: argparse.Namespace) -> int:
-    if args.name is None and not await service.is_configured():
-        raise ValidationError("the company has no profile yet; give its name with --name")
-    company = dataclasses.replace(await service.company(), **_company_changes(args))
+async def _company_set(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
+    changes = _company_changes(args)
     general = {kind: getattr(args, opt) for opt, kind in _GENERAL_CHANNELS if getattr(args, opt) is not None}
-    saved = await service.save_company(company, general=general, actor=ACTOR)
-    saved = await _with_stored_channels(service, saved)
-    emit(args, fmt.company_json(saved, configured=True), fmt.company_lines(saved, configured=True))
-    if general and not saved.has_policy:
+    profile = bool(changes or general) or args.sso_only is None
+    if profile and args.name is None and not await service.is_configured():
+        raise ValidationError("the company has no profile yet; give its name with --name")
+    if args.sso_only is not None:
+        await accounts.set_sso_only(args.sso_only == "on", actor=ACTOR)
+    if profile:
+        company = dataclasses.replace(await service.company(), **changes)
+        await service.save_company(company, general=general, actor=ACTOR)
+    await _show(service, accounts, args)
+    if general and not (await service.company()).has_policy:
         warn(NO_POLICY_WARNING)
     return 0
 
 
-async def _company_show(service: Service, args: argparse.Namespace) -> int:
+async def _show(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
     configured = await service.is_configured()
     company = await _with_stored_channels(service, await service.company())
-    emit(args, fmt.company_json(company, configured=configured), fmt.company_lines(company, configured=configured))
+    sso_only = await accounts.sso_only()
+    emit(args, {**fmt.company_json(company, configured=configured), "sso_only": sso_only},
+         [*fmt.company_lines(company, configured=configured), f"sso_only: {'on' if sso_only else 'off'}"])
     return 0
 
 
@@ -81,7 +88,7 @@ def _list_option(flag: str, what: str) -> Arg:
 
 COMMANDS: tuple[Command, ...] = (
     Command(("company", "set"), "create or change the company profile, policy and general channels",
-            uses_service(_company_set), (
+            uses_accounts(_company_set), (
                 arg("--name", metavar="NAME", help="company name (required the first time)"),
                 arg("--name-en", metavar="NAME", help="English company name"),
                 arg("--phone", metavar="TEL", help="general phone number"),
@@ -100,6 +107,8 @@ COMMANDS: tuple[Command, ...] = (
                 arg("--timezone", metavar="TZ", help="IANA time zone, e.g. Asia/Tokyo"),
                 arg("--card-days", type=whole, metavar="N", help="default link lifetime in days"),
                 arg("--retention-days", type=whole, metavar="N", help="days to keep scan records"),
+                arg("--sso-only", choices=("on", "off"),
+                    help="on: employees sign in only with the company's identity provider (admins keep passwords)"),
                 JSON)),
-    Command(("company", "show"), "show the company profile", uses_service(_company_show), (JSON,)),
+    Command(("company", "show"), "show the company profile", uses_accounts(_show), (JSON,)),
 )

@@ -18,10 +18,11 @@ from .company import CompanyStore
 from .events import MAX_APPEND, EventStore
 from .files import DatabaseLock, DatabaseReport, backup_database, inspect_database, restore_database
 from .records import CardRecord, EventFilter, EventRow, InvitationRecord, SessionRecord, UserRecord
+from .sso import SsoStore
 from .totals import TotalsStore
 
 
-class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore):
+class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoStore):
     """The database: every SQL statement of the program, as small typed methods returning ``models`` values.
 
     One writer connection, serialised by ``transaction()`` (shared with the scan writer's batches), and a pool

@@ -31,16 +31,17 @@ def home_for(user: User) -> str:
     return "/admin" if user.role == Role.ADMIN else "/me"
 
 
-def _client_ip(request: Request) -> str:
+def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def _login_page(request: Request, *, next_url: str, email: str = "", error: str = "",
+async def login_page(request: Request, *, next_url: str, email: str = "", error: str = "",
                       status: int = 200, headers: dict[str, str] | None = None) -> Response:
     ctx = app_context(request)
     return ctx.renderer.page(
         request, "auth/login.html",
-        {**template_context(request, await current_user(request)), "next": next_url, "email": email, "error": error},
+        {**template_context(request, await current_user(request)), "next": next_url, "email": email, "error": error,
+         "sso": ctx.sso.name if ctx.sso.configured else "", "sso_only": await ctx.accounts.sso_only()},
         status=status, company=await ctx.service.company(), headers={**NO_STORE, **(headers or {})},
     )
 
@@ -50,7 +51,7 @@ async def login_form(request: Request) -> Response:
     next_url = safe_next(request.query_params.get("next"), "")
     if user is not None:
         return RedirectResponse(next_url or home_for(user), status_code=303, headers=NO_STORE)
-    return await _login_page(request, next_url=next_url)
+    return await login_page(request, next_url=next_url)
 
 
 async def login(request: Request, _: None, form: FormData) -> Response:
@@ -58,16 +59,20 @@ async def login(request: Request, _: None, form: FormData) -> Response:
     next_url = safe_next(str(form.get("next", "")), "")
     t = app_context(request).renderer.translator(request)
     try:
-        signed_in = await accounts(request).sign_in(email, password, _client_ip(request))
+        signed_in = await accounts(request).sign_in(email, password, client_ip(request))
     except SignInRefused as exc:
         if exc.retry_after is not None:
-            return await _login_page(
+            return await login_page(
                 request, next_url=next_url, email=email[:254], status=429,
                 headers={"Retry-After": str(exc.retry_after)},
                 error=t.gettext("Too many failed attempts. Wait a little and try again."),
             )
-        return await _login_page(request, next_url=next_url, email=email[:254], status=400,
-                                 error=t.gettext("The email or password is not right."))
+        if exc.reason == "sso_only":
+            return await login_page(request, next_url=next_url, email=email[:254], status=403, error=t.gettext(
+                "Employees sign in with %(provider)s: use the button below.",
+                provider=app_context(request).sso.name or t.gettext("the company's identity provider")))
+        return await login_page(request, next_url=next_url, email=email[:254], status=400,
+                                error=t.gettext("The email or password is not right."))
     response = RedirectResponse(next_url or home_for(signed_in.user), status_code=303, headers=NO_STORE)
     set_session_cookie(request, response, signed_in.session_token)
     return response
@@ -116,7 +121,7 @@ async def invite_accept(request: Request, _: None, form: FormData) -> Response:
         return await _invite_page(request, token, status=400, error=t.gettext(
             "The password must be %(min)s to %(max)s characters long.", min=auth.MIN_PASSWORD, max=auth.MAX_PASSWORD))
     try:
-        signed_in = await accounts(request).sign_in_with_link(token, password, _client_ip(request))
+        signed_in = await accounts(request).sign_in_with_link(token, password, client_ip(request))
     except LinkInvalid:
         return await _invite_page(request, token)
     response = RedirectResponse(home_for(signed_in.user), status_code=303, headers=NO_STORE)

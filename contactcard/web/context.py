@@ -11,6 +11,7 @@ from ..config import Settings
 from ..metrics import Metrics
 from ..scans import ScanWriter
 from ..service import Service
+from ..sso import SingleSignOn
 from ..tokens import DailyPseudonyms
 from .render import Renderer
 
@@ -20,6 +21,7 @@ class AppContext:
     settings: Settings
     service: Service
     accounts: Accounts
+    sso: SingleSignOn  # sign-in with the company's OpenID provider (``sso.configured`` False without one)
     writer: ScanWriter
     renderer: Renderer
     metrics: Metrics

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount
 from ... import chart
 from ...models import User
 from ..context import app_context
-from . import audit, cards, employees, scans, settings
+from . import audit, cards, employees, scans, settings, sso
 from .base import admin_get, page
 
 
@@ -42,6 +42,7 @@ routes: list[BaseRoute] = [
         *cards.routes,
         *scans.routes,
         *settings.routes,
+        *sso.routes,
         *audit.routes,
     ]),
 ]

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute
 from ... import images, policy
 from ...models import ContactcardError, User, ValidationError
 from ...service import MAX_TEXT
+from ..context import app_context
 from . import channels
 from .base import (
     admin_get,
@@ -47,6 +48,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
         "values": {**current, **(values or {})}, "errors": dict(errors or {}),
         "channels": await service.channels(None), "kinds": channels.KINDS,
         "configured": await service.is_configured(),
+        "sso": await app_context(request).sso.status(),
     }, status=status)
 
 

@@ -1,0 +1,450 @@
+"""Single sign-on (OpenID Connect) against a real, certified provider: node's ``oidc-provider`` on 127.0.0.1.
+
+One provider serves the whole module (``tests/oidc_provider.mjs``, started once; restarted once with a new key
+for the rotation test). Each test runs the real app in-process (``Harness``) with SSO configured; the browser's
+part is played by the test client for our pages and a plain httpx client for the provider's, which signs in
+by posting the account to the provider's interaction page and stops at the redirect back to us (never
+following anything off 127.0.0.1). The provider signs with keys this module made, so the module can also forge
+what a well-behaved provider never sends (a wrong audience, an expired token, a tampered payload): those are
+put on the wire between our server and the provider's token endpoint by ``Wire``.
+
+Skipped when node or oidc-provider is missing, unless CONTACTCARD_REQUIRE_OIDC=1 (CI), which fails instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2 as httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from starlette.testclient import TestClient
+
+from contactcard import oidc
+from contactcard.accounts import PAIR_THRESHOLD
+from contactcard.app import create_app
+from contactcard.config import OidcSettings, Settings
+from contactcard.models import EmployeeProfile, ValidationError
+
+from .accounts_kit import ADMIN_EMAIL, EMPLOYEE_EMAIL, get, login, make_admin, make_employee, post_form
+from .conftest import BASE_URL, Cli, FakeClock, Harness
+
+ROOT = Path(__file__).resolve().parent.parent
+PROVIDER_JS = ROOT / "tests" / "oidc_provider.mjs"
+CLIENT_ID = "contactcard"
+CLIENT_SECRET = "s3cret-of-the-contactcard-client-0123456789"
+REDIRECT_URI = f"{BASE_URL}/login/oidc/callback"
+HANAKO = "hanako@example.co.jp"
+# The provider's people: sub -> claims.
+ACCOUNTS = {
+    "admin-1": {"email": ADMIN_EMAIL, "email_verified": True, "name": "Admin"},
+    "taro-1": {"email": EMPLOYEE_EMAIL, "email_verified": True, "name": "Taro Yamada"},
+    "stranger-1": {"email": "stranger@example.co.jp", "email_verified": True, "name": "Stranger"},
+    "hanako-unverified": {"email": HANAKO, "email_verified": False, "name": "Hanako Sato"},
+}
+
+
+def _node_ready() -> bool:
+    return shutil.which("node") is not None and (ROOT / "node_modules" / "oidc-provider" / "package.json").is_file()
+
+
+if not _node_ready():
+    if os.environ.get("CONTACTCARD_REQUIRE_OIDC") == "1":
+        raise RuntimeError("CONTACTCARD_REQUIRE_OIDC=1 but node or node_modules/oidc-provider is missing "
+                           "(npm install --no-save oidc-provider@9)")
+    pytest.skip("node or oidc-provider is missing; set CONTACTCARD_REQUIRE_OIDC=1 to fail instead",
+                allow_module_level=True)
+
+
+def signing_key(kid: str) -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+
+
+class Provider:
+    """The node process and what the test knows of it: its issuer, its current private signing key."""
+
+    def __init__(self, workdir: Path) -> None:
+        from bench.processes import free_port
+
+        self.workdir = workdir
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.key = signing_key("key-1")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        config = self.workdir / "provider.json"
+        config.write_text(json.dumps({
+            "issuer": self.issuer, "port": self.port, "keys": [self.key.as_dict(private=True)], "accounts": ACCOUNTS,
+            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [REDIRECT_URI],
+                         "grant_types": ["authorization_code"], "response_types": ["code"]}],
+        }))
+        with (self.workdir / "provider.log").open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(["node", str(PROVIDER_JS), str(config)], cwd=ROOT, stdout=subprocess.PIPE,
+                                         stderr=log)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # blocks until it listens, or EOF if it died
+        if line.strip() != b"listening":
+            self.stop()
+            raise RuntimeError(f"oidc-provider did not start: {(self.workdir / 'provider.log').read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def rotate(self, kid: str) -> None:
+        """The provider restarts with a new signing key (and without the old one), as after a key rotation."""
+        self.stop()
+        self.key = signing_key(kid)
+        self.start()
+
+
+@pytest.fixture(scope="module")
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    p = Provider(tmp_path_factory.mktemp("oidc-provider"))
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+class Wire(httpx.AsyncBaseTransport):
+    """What carries our server's requests to the provider: it notes every URL, and ``rewrite`` may replace the
+    ID token in the token endpoint's answer (a provider that misbehaves, or someone on the wire)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.urls: list[str] = []
+        self.rewrite: Callable[[str], str] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.host == "127.0.0.1"
+        self.urls.append(str(request.url))
+        response = await self.inner.handle_async_request(request)
+        if self.rewrite is None or not request.url.path.endswith("/token"):
+            return response
+        body = json.loads(await response.aread())
+        if "id_token" in body:
+            body["id_token"] = self.rewrite(body["id_token"])
+        return httpx.Response(response.status_code, json=body)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    def fetched(self, path: str) -> int:
+        return sum(urlsplit(url).path == path for url in self.urls)
+
+
+def sso_settings(tmp_path: Path, issuer: str) -> Settings:
+    secret = tmp_path / "oidc-client-secret"
+    secret.write_text(CLIENT_SECRET + "\n")
+    secret.chmod(0o600)
+    return Settings(db_path=tmp_path / "cc.sqlite3", base_url=BASE_URL, secret_file=tmp_path / "secret.key",
+                    oidc=OidcSettings(issuer=issuer, client_id=CLIENT_ID, client_secret_file=secret, name="Acme ID"))
+
+
+@pytest.fixture
+def wire() -> Wire:
+    return Wire()
+
+
+@pytest.fixture
+def sso_clock() -> FakeClock:
+    # The provider stamps tokens with the real time; our clock starts there and moves only when a test moves it.
+    return FakeClock(now=datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def h(tmp_path: Path, provider: Provider, wire: Wire, sso_clock: FakeClock) -> Iterator[Harness]:
+    app = create_app(sso_settings(tmp_path, provider.issuer), clock=sso_clock, http_transport=wire)
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+        harness = Harness(client)
+        harness.seed()  # the company and the employee taro (no user yet: never invited)
+        harness.run(harness.service.add_employee, EmployeeProfile(email=HANAKO, family_name="佐藤"), actor="cli")
+        yield harness
+
+
+def at_provider(h: Harness, account: str, start: str = "/login/oidc") -> str:
+    """Start a sign-in on our site, sign in as ``account`` at the provider; the callback path it sends back."""
+    r = get(h.client, start)
+    assert r.status_code == 303, r.text
+    location = r.headers["location"]
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:
+        for _ in range(10):
+            assert urlsplit(location).hostname == "127.0.0.1", location  # never off this machine
+            if urlsplit(location).path.startswith("/interaction/"):
+                r = browser.post(location, data={"account": account})
+            else:
+                r = browser.get(location)
+            assert r.status_code in (302, 303), r.text
+            location = r.headers["location"]
+            if location.startswith("/"):
+                location = f"{urlsplit(str(r.url)).scheme}://{urlsplit(str(r.url)).netloc}{location}"
+            if location.startswith(REDIRECT_URI):
+                return location[len(BASE_URL):]
+    raise AssertionError("the provider never sent the browser back")
+
+
+def sign_in(h: Harness, account: str, start: str = "/login/oidc") -> httpx.Response:
+    r = get(h.client, at_provider(h, account, start))
+    return r
+
+
+def audit_rows(h: Harness, action: str) -> list[dict[str, object]]:
+    """The audit rows of one action, newest first."""
+    rows = h.run(h.service._store.audit_events, action=action)
+    return [{"target": r.target, "actor": r.actor, **json.loads(r.after or "{}")} for r in rows]
+
+
+def user_count(h: Harness) -> int:
+    return int(h.run(h.service._store._scalar, "SELECT COUNT(*) FROM users"))
+
+
+# --- the happy paths ---------------------------------------------------------------------------------
+
+
+def test_an_admin_and_an_employee_sign_in_with_the_provider(h: Harness, provider: Provider) -> None:
+    make_admin(h)
+    page = get(h.client, "/login")
+    assert "Acme ID" in page.text and 'href="/login/oidc"' in page.text
+
+    r = sign_in(h, "admin-1", "/login/oidc?next=/admin/settings")
+    assert r.status_code == 303 and r.headers["location"] == "/admin/settings"
+    settings = get(h.client, "/admin/settings")
+    assert settings.status_code == 200
+    assert h.run(h.service._store.user_by_oidc, provider.issuer, "admin-1") is not None
+    # The settings page shows the provider and that discovery worked.
+    assert "Worked at" in settings.text or "成功" in settings.text
+    assert provider.issuer in settings.text
+
+    h.client.cookies.clear()
+    r = sign_in(h, "taro-1")  # an employee with no user yet: their user is made, without a password
+    assert r.status_code == 303 and r.headers["location"] == "/me"
+    me = get(h.client, "/me")
+    assert me.status_code == 200
+    taro = h.run(h.ctx.accounts.user_by_email, EMPLOYEE_EMAIL)
+    assert taro is not None and taro.role == "employee"
+
+    # Both went through the same session and audit as a password: one "sign_in" each, marked oidc.
+    signed = audit_rows(h, "sign_in")
+    assert [row["via"] for row in signed] == ["oidc", "oidc"]
+    # The second time the employee is matched by the provider's subject, and no new user is made.
+    users = user_count(h)
+    h.client.cookies.clear()
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    assert user_count(h) == users
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
+
+def test_an_unknown_person_is_refused_with_a_clear_page_and_never_created(h: Harness) -> None:
+    users = user_count(h)
+    r = sign_in(h, "stranger-1")
+    assert r.status_code == 403
+    assert "No account here matches" in r.text or "一致するアカウント" in r.text
+    assert user_count(h) == users
+    assert "cc_session" not in " ".join(r.headers.get_list("set-cookie")).replace("__Host-cc_session=;", "")
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "unknown_user"
+
+
+def test_an_unverified_email_is_not_matched(h: Harness) -> None:
+    r = sign_in(h, "hanako-unverified")  # hanako is an employee here, but the provider has not verified her email
+    assert r.status_code == 403
+    assert "verified" in r.text or "確認" in r.text
+    assert h.run(h.ctx.accounts.user_by_email, HANAKO) is None
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "email_unverified"
+
+
+def test_a_replayed_or_stolen_state_is_refused(h: Harness) -> None:
+    make_admin(h)
+    callback = at_provider(h, "admin-1")
+    flow_cookie = dict(h.client.cookies)
+    assert get(h.client, callback).status_code == 303
+    # The same answer again, even with the browser's flow cookie put back: the state was used.
+    h.client.cookies.clear()
+    for name, value in flow_cookie.items():
+        h.client.cookies.set(name, value)
+    replay = get(h.client, callback)
+    assert replay.status_code == 400
+    assert "already used" in replay.text or "使用済み" in replay.text
+    # A state started in one browser and answered in another (no flow cookie there) is refused too.
+    callback = at_provider(h, "admin-1")
+    h.client.cookies.clear()
+    assert get(h.client, callback).status_code == 400
+    reasons = [row["reason"] for row in audit_rows(h, "sign_in.failed")]
+    assert reasons == ["state", "state"]
+
+
+def forged(provider: Provider, change: Callable[[dict[str, object]], None], key: RSAKey | None = None) -> Callable[
+        [str], str]:
+    """A rewrite that re-signs the provider's ID token after ``change`` (with its own key unless another)."""
+    def rewrite(id_token: str) -> str:
+        claims = jwt.decode(id_token, provider.key).claims
+        change(claims)
+        signer = key or provider.key
+        return jwt.encode({"alg": "RS256", "kid": signer.kid}, claims, signer)
+    return rewrite
+
+
+def refused_token(h: Harness, wire: Wire, rewrite: Callable[[str], str]) -> httpx.Response:
+    make_admin(h)
+    wire.rewrite = rewrite
+    r = sign_in(h, "admin-1")
+    assert r.status_code == 400, r.text
+    assert "could not be verified" in r.text or "確認できません" in r.text
+    assert get(h.client, "/admin").status_code == 303  # not signed in
+    return r
+
+
+def test_a_token_for_another_audience_is_refused(h: Harness, wire: Wire, provider: Provider) -> None:
+    refused_token(h, wire, forged(provider, lambda c: c.update(aud="another-client")))
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "token:bad_aud"
+
+
+def test_an_expired_token_is_refused(h: Harness, wire: Wire, provider: Provider, sso_clock: FakeClock) -> None:
+    now = int(sso_clock.now.timestamp())
+    refused_token(h, wire, forged(provider, lambda c: c.update(iat=now - 7200, exp=now - 3600)))
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "token:expired"
+
+
+def test_a_tampered_token_is_refused(h: Harness, wire: Wire) -> None:
+    """taro's genuine token with its payload changed to the admin's email: the signature no longer matches."""
+    def tamper(id_token: str) -> str:
+        header, payload, signature = id_token.split(".")
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims.update(sub="admin-1", email=ADMIN_EMAIL)
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return f"{header}.{body}.{signature}"
+
+    make_admin(h)
+    wire.rewrite = tamper
+    r = sign_in(h, "taro-1")
+    assert r.status_code == 400
+    assert get(h.client, "/admin").status_code == 303
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "token:bad_signature"
+
+
+def test_a_rotated_key_is_fetched_once_and_an_unknown_one_refused(h: Harness, wire: Wire, provider: Provider,
+                                                                   sso_clock: FakeClock) -> None:
+    make_admin(h)
+    assert sign_in(h, "admin-1").status_code == 303  # the provider's keys are now cached
+    assert wire.fetched("/jwks") == 1
+    provider.rotate("key-2")  # the provider now signs with a key we have not seen, and publishes only it
+    sso_clock.advance(seconds=oidc.REFETCH_EVERY.total_seconds())
+    h.client.cookies.clear()
+    assert sign_in(h, "admin-1").headers["location"] == "/admin"
+    assert wire.fetched("/jwks") == 2  # the unknown key id fetched the set once
+
+    # A token signed by a key the provider never published: one more fetch, then refused (no loop).
+    sso_clock.advance(seconds=oidc.REFETCH_EVERY.total_seconds())
+    h.client.cookies.clear()
+    wire.rewrite = forged(provider, lambda c: None, key=signing_key("never-published"))
+    assert sign_in(h, "admin-1").status_code == 400
+    assert wire.fetched("/jwks") == 3
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "token:unknown_key"
+
+
+def test_failed_answers_are_throttled_like_passwords(h: Harness) -> None:
+    for _ in range(PAIR_THRESHOLD):
+        assert get(h.client, "/login/oidc/callback?state=forged&code=x").status_code == 400
+    held = get(h.client, "/login/oidc/callback?state=forged&code=x")
+    assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
+    assert len(audit_rows(h, "sign_in.failed")) == PAIR_THRESHOLD
+    assert len(audit_rows(h, "sign_in.throttled")) == 1
+
+
+# --- SSO only, the settings page, the command line ----------------------------------------------------
+
+
+def test_sso_only_refuses_employees_passwords_but_not_the_admins(h: Harness, capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    admin = make_admin(h)
+    taro = make_employee(h)
+    assert login(h.client, admin.email).status_code == 303
+    r = post_form(h.client, "/admin/settings", "/admin/settings/sso", {"sso_only": "on"})
+    assert r.status_code == 303
+    assert h.run(h.ctx.accounts.sso_only)
+    page = get(h.client, "/admin/settings")
+    assert 'id="sso_only" name="sso_only" value="on" checked' in page.text
+
+    refused = login(h.client, taro.email)
+    assert refused.status_code == 403
+    assert "Acme ID" in refused.text  # told where to sign in instead
+    assert login(h.client, admin.email).status_code == 303  # the break-glass password still works
+    h.client.cookies.clear()
+    assert sign_in(h, "taro-1").headers["location"] == "/me"  # and the employee gets in through the provider
+
+    # The command line turns it off (same setting, audited as the cli).
+    cli = Cli(capsys)
+    env = {"CONTACTCARD_DB": str(h.ctx.settings.db_path), "CONTACTCARD_SECRET_FILE": str(h.ctx.settings.secret_file)}
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        assert "sso_only: off" in cli.ok("company", "set", "--sso-only", "off")
+        assert cli.json("company", "show")["sso_only"] is False
+    assert login(h.client, taro.email).status_code == 303
+    changes = audit_rows(h, "company.sso_only")  # newest first
+    assert [(row["sso_only"], row["actor"]) for row in changes] == [(False, "cli"), (True, ADMIN_EMAIL)]
+
+
+def test_the_sign_in_page_offers_the_provider_in_both_languages(h: Harness) -> None:
+    h.run(h.ctx.accounts.set_sso_only, True, actor="cli")
+    ja = get(h.client, "/login?lang=ja").text
+    en = get(h.client, "/login?lang=en").text
+    assert "Acme ID でログイン" in ja and "Sign in with Acme ID" in en
+    assert "パスワードは管理者専用です" in ja and "passwords are for administrators only" in en
+
+
+def test_an_unreachable_provider_is_a_clear_page_and_shown_in_settings(tmp_path: Path) -> None:
+    from bench.processes import free_port
+
+    settings = sso_settings(tmp_path, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    with TestClient(create_app(settings), base_url="http://127.0.0.1", follow_redirects=False) as client:
+        harness = Harness(client)
+        admin = make_admin(harness)
+        r = get(client, "/login/oidc")
+        assert r.status_code == 502
+        assert "cannot be reached" in r.text or "接続できません" in r.text
+        assert login(client, admin.email).status_code == 303
+        page = get(client, "/admin/settings")
+        assert "cannot be reached" in page.text and settings.oidc is not None and settings.oidc.issuer in page.text
+
+
+def test_sso_only_cannot_be_turned_on_without_a_provider(admin_client: TestClient) -> None:
+    page = get(admin_client, "/admin/settings")
+    assert "CONTACTCARD_OIDC_ISSUER" in page.text  # not configured, and says how
+    r = post_form(admin_client, "/admin/settings", "/admin/settings/sso", {"sso_only": "on"})
+    assert r.status_code == 400 and 'id="sso-error"' in r.text
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+def test_configuration_is_all_or_nothing_and_the_secret_owner_only(tmp_path: Path) -> None:
+    env = {"CONTACTCARD_OIDC_ISSUER": "https://login.example.co.jp", "CONTACTCARD_OIDC_CLIENT_ID": "cc"}
+    with pytest.raises(ValidationError, match="CONTACTCARD_OIDC_CLIENT_SECRET_FILE"):
+        Settings.from_env(env)
+    with pytest.raises(ValidationError, match="https"):
+        Settings.from_env({**env, "CONTACTCARD_OIDC_ISSUER": "http://login.example.co.jp",
+                           "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": "/x"})
+    assert Settings.from_env({}).oidc is None
+    settings = sso_settings(tmp_path, "https://login.example.co.jp")
+    assert settings.oidc is not None
+    settings.oidc.client_secret_file.chmod(0o644)
+    with pytest.raises(ValidationError, match="readable by others"), TestClient(create_app(settings)):
+        pass
