@@ -6,9 +6,10 @@ No Starlette and no database here: ``sso`` keeps the flow's state and ``accounts
 - Discovery: ``<issuer>/.well-known/openid-configuration``, kept for an hour. Its ``issuer`` must be the
   configured one exactly (OpenID Connect Discovery 4.3); its endpoints must be https (plain http only on a
   loopback address, for tests and a provider on the same machine).
-- Keys: the provider's JWK set, fetched on first use and kept. A token signed with a key id not in the set
-  fetches the set again, once per token and at most once per ``REFETCH_EVERY`` (the provider rotated its keys;
-  a flood of unknown ids cannot turn into a flood of fetches).
+- Keys: the provider's JWK set, fetched on first use and kept an hour (a key the provider withdrew stops
+  being trusted within the hour). A token signed with a key id not in the set fetches the set again, once
+  per token and at most once per ``REFETCH_EVERY`` (the provider rotated its keys; a flood of unknown ids
+  cannot turn into a flood of fetches).
 - The ID token: an asymmetric signature by a key of that set (never ``none``, never HMAC), ``iss`` the
   issuer, ``aud`` our client id (and ``azp`` ours when given), ``exp`` in the future and ``iat`` not in it
   (``LEEWAY`` of clock skew), and the ``nonce`` this sign-in sent.
@@ -35,7 +36,7 @@ from .models import Clock, ContactcardError
 
 SCOPE = "openid email profile"
 TIMEOUT = httpx.Timeout(5.0)
-DISCOVERY_TTL = timedelta(hours=1)
+DISCOVERY_TTL = timedelta(hours=1)  # the discovery document and the key set are fetched again after this
 REFETCH_EVERY = timedelta(seconds=10)
 LEEWAY = 60  # seconds of clock skew allowed on exp and iat
 MAX_DOCUMENT = 256 * 1024  # a discovery document or key set larger than this is not one
@@ -160,9 +161,10 @@ class OidcClient:
 
     async def _key_set(self, *, refresh: bool = False) -> KeySet:
         now = self.clock()
-        recently = self._keys_at is not None and now - self._keys_at < REFETCH_EVERY
-        if self._keys is not None and (not refresh or recently):
-            return self._keys
+        if self._keys is not None and self._keys_at is not None:
+            age = now - self._keys_at
+            if age < REFETCH_EVERY or (not refresh and age < DISCOVERY_TTL):
+                return self._keys
         doc = await self._get_json((await self.metadata()).jwks_uri)
         try:
             keys = KeySet.import_key_set({"keys": [k for k in doc.get("keys", []) if _signing_key(k)]})

@@ -46,8 +46,13 @@ class SsoStatus:
     client_id: str
     sso_only: bool
     discovered_at: datetime | None  # discovery last worked
-    error: str  # the last failure to discover or reach the provider ("" when none since it last worked)
+    error: str  # the last failure to discover or reach the provider ("" when there never was one)
     error_at: datetime | None
+
+    @property
+    def failing(self) -> bool:
+        """The provider's last answer (or its absence) was a failure."""
+        return self.error_at is not None and (self.discovered_at is None or self.error_at >= self.discovered_at)
 
 
 class SingleSignOn:

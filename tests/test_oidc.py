@@ -50,6 +50,8 @@ ACCOUNTS = {
     "taro-1": {"email": EMPLOYEE_EMAIL, "email_verified": True, "name": "Taro Yamada"},
     "stranger-1": {"email": "stranger@example.co.jp", "email_verified": True, "name": "Stranger"},
     "hanako-unverified": {"email": HANAKO, "email_verified": False, "name": "Hanako Sato"},
+    # Another person at the provider who has been given the admin's email (say, after the admin left).
+    "reassigned-1": {"email": ADMIN_EMAIL, "email_verified": True, "name": "Someone Else"},
 }
 
 
@@ -270,6 +272,24 @@ def test_an_unverified_email_is_not_matched(h: Harness) -> None:
     assert audit_rows(h, "sign_in.failed")[0]["reason"] == "email_unverified"
 
 
+def test_the_link_to_the_providers_subject_wins_over_the_email(h: Harness) -> None:
+    """Once the admin signed in, their account follows the provider's subject: another subject given the same
+    email is refused, and a departed employee no longer signs in through the provider either."""
+    make_admin(h)
+    assert sign_in(h, "admin-1").headers["location"] == "/admin"
+    h.client.cookies.clear()
+    r = sign_in(h, "reassigned-1")
+    assert r.status_code == 403
+    assert get(h.client, "/admin").status_code == 303
+    assert audit_rows(h, "sign_in.failed")[0]["reason"] == "unknown_user"
+
+    h.client.cookies.clear()
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    h.run(h.service.depart, EMPLOYEE_EMAIL, actor="cli")
+    assert get(h.client, "/me").status_code == 303  # the session ended with the departure
+    assert sign_in(h, "taro-1").status_code == 403
+
+
 def test_a_replayed_or_stolen_state_is_refused(h: Harness) -> None:
     make_admin(h)
     callback = at_provider(h, "admin-1")
@@ -357,6 +377,14 @@ def test_a_rotated_key_is_fetched_once_and_an_unknown_one_refused(h: Harness, wi
     assert sign_in(h, "admin-1").status_code == 400
     assert wire.fetched("/jwks") == 3
     assert audit_rows(h, "sign_in.failed")[0]["reason"] == "token:unknown_key"
+
+    # An hour on, the key set is fetched again even for a known key (a withdrawn key stops being trusted).
+    sso_clock.advance(seconds=oidc.DISCOVERY_TTL.total_seconds())
+    now = int(sso_clock.now.timestamp())
+    wire.rewrite = forged(provider, lambda c: c.update(iat=now, exp=now + 600))  # our clock is an hour ahead
+    h.client.cookies.clear()
+    assert sign_in(h, "admin-1").headers["location"] == "/admin"
+    assert wire.fetched("/jwks") == 4
 
 
 def test_failed_answers_are_throttled_like_passwords(h: Harness) -> None:

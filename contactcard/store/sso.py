@@ -70,9 +70,8 @@ class SsoStore(StoreBase):
         await self._exec("UPDATE sso_settings SET sso_only = ? WHERE id = 1", (int(enabled),))
 
     async def note_sso_discovery(self, at: datetime, error: str) -> None:
-        """The provider answered (``error`` empty) or failed; a success clears the last error."""
+        """The provider answered (``error`` empty) or failed; the last error is kept after a success, with its time."""
         if error:
             await self._exec("UPDATE sso_settings SET error = ?, error_at = ? WHERE id = 1", (error, ts(at)))
         else:
-            await self._exec("UPDATE sso_settings SET discovered_at = ?, error = '', error_at = NULL WHERE id = 1",
-                             (ts(at),))
+            await self._exec("UPDATE sso_settings SET discovered_at = ? WHERE id = 1", (ts(at),))
