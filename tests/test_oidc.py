@@ -438,19 +438,27 @@ def test_the_sign_in_page_offers_the_provider_in_both_languages(h: Harness) -> N
     assert "パスワードは管理者専用です" in ja and "passwords are for administrators only" in en
 
 
-def test_an_unreachable_provider_is_a_clear_page_and_shown_in_settings(tmp_path: Path) -> None:
-    from bench.processes import free_port
-
-    settings = sso_settings(tmp_path, f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    with TestClient(create_app(settings), base_url="http://127.0.0.1", follow_redirects=False) as client:
-        harness = Harness(client)
-        admin = make_admin(harness)
-        r = get(client, "/login/oidc")
+def test_an_unreachable_provider_is_a_clear_page_and_shown_in_settings(h: Harness, provider: Provider,
+                                                                       sso_clock: FakeClock) -> None:
+    admin = make_admin(h)
+    provider.stop()
+    try:
+        r = get(h.client, "/login/oidc")
         assert r.status_code == 502
         assert "cannot be reached" in r.text or "接続できません" in r.text
-        assert login(client, admin.email).status_code == 303
-        page = get(client, "/admin/settings")
-        assert "cannot be reached" in page.text and settings.oidc is not None and settings.oidc.issuer in page.text
+        assert login(h.client, admin.email).status_code == 303  # the break-glass password
+        page = get(h.client, "/admin/settings")
+        assert provider.issuer in page.text
+        assert "Failed at" in page.text or "に失敗" in page.text
+        assert "cannot be reached" in page.text
+    finally:
+        provider.start()
+    sso_clock.advance(minutes=1)
+    h.client.cookies.clear()
+    assert sign_in(h, "admin-1").headers["location"] == "/admin"
+    page = get(h.client, "/admin/settings")
+    assert "Worked at" in page.text or "に成功" in page.text
+    assert 'id="sso-last-error"' in page.text and "cannot be reached" in page.text  # the last error, kept
 
 
 def test_sso_only_cannot_be_turned_on_without_a_provider(admin_client: TestClient) -> None:
