@@ -1,7 +1,11 @@
 """Language negotiation and gettext catalogues (Babel). Japanese first, English second.
 
-Message ids are English; ``locale/ja/LC_MESSAGES/messages.po`` carries the Japanese. The .po files are
-compiled in memory at start-up, so a checkout needs no build step and no binary .mo files.
+Message ids are English; ``locale/<dir>/LC_MESSAGES/messages.po`` carries each other language (``ja``, and for
+the customer's pages ``zh_Hans``, ``zh_Hant``, ``ko``). The .po files are compiled in memory at start-up, so a
+checkout needs no build step and no binary .mo files, and an installed wheel carries them inside the package.
+
+The customer's pages (the card, its 404/410 pages, the error page, the vCard's note) are offered in all of
+``LANGUAGES``; the console, /me and sign-in only in ``CONSOLE_LANGUAGES``, whose catalogue is complete.
 """
 
 from __future__ import annotations
@@ -14,18 +18,31 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-LANGUAGES = ("ja", "en")
+# BCP 47 tags, as the page's lang attribute, Content-Language and the ?lang= switch carry them.
+LANGUAGES = ("ja", "en", "zh-Hans", "zh-Hant", "ko")
+CONSOLE_LANGUAGES = ("ja", "en")
+# Each language's name in itself, as the switch on the customer's pages lists them.
+NAMES = {"ja": "日本語", "en": "English", "zh-Hans": "简体中文", "zh-Hant": "繁體中文", "ko": "한국어"}
+# Each language as Open Graph names a locale (og:locale, for link previews).
+OG_LOCALES = {"ja": "ja_JP", "en": "en_US", "zh-Hans": "zh_CN", "zh-Hant": "zh_TW", "ko": "ko_KR"}
 DEFAULT = "ja"
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+# Chinese without a script subtag: these regions write Traditional characters, the rest (CN, SG, bare zh) Simplified.
+_TRADITIONAL_REGIONS = frozenset({"tw", "hk", "mo"})
+
+
+def catalogue_dir(lang: str) -> str:
+    """The locale directory of a language tag: ``zh-Hans`` -> ``zh_Hans`` (gettext's and Babel's spelling)."""
+    return lang.replace("-", "_")
 
 
 def load_catalogues(locale_dir: Path = LOCALE_DIR) -> dict[str, gettext.NullTranslations]:
     catalogues: dict[str, gettext.NullTranslations] = {"en": gettext.NullTranslations()}
     for lang in LANGUAGES:
-        po = locale_dir / lang / "LC_MESSAGES" / "messages.po"
+        po = locale_dir / catalogue_dir(lang) / "LC_MESSAGES" / "messages.po"
         if po.exists():
             with po.open("rb") as f:
-                catalog = read_po(f, locale=lang)
+                catalog = read_po(f, locale=catalogue_dir(lang))
             buf = io.BytesIO()
             write_mo(buf, catalog)
             buf.seek(0)
@@ -33,16 +50,29 @@ def load_catalogues(locale_dir: Path = LOCALE_DIR) -> dict[str, gettext.NullTran
     return catalogues
 
 
-def negotiate(query_lang: str | None, cookie_lang: str | None, accept_language: str) -> str:
+def negotiate(query_lang: str | None, cookie_lang: str | None, accept_language: str,
+              offered: tuple[str, ...] = LANGUAGES) -> str:
     """An explicit choice (the switch on the page, then its cookie) wins over the browser's header."""
     for choice in (query_lang, cookie_lang):
-        if choice in LANGUAGES:
+        if choice in offered:
             return choice
     for tag in _parse_accept_language(accept_language):
-        primary = tag.split("-")[0].lower()
-        if primary in LANGUAGES:
-            return primary
+        lang = _supported(tag)
+        if lang in offered:
+            return lang
     return DEFAULT
+
+
+def _supported(tag: str) -> str | None:
+    """Our language for a browser's tag: ``zh-TW`` -> ``zh-Hant``, ``zh`` -> ``zh-Hans``, ``ko-KR`` -> ``ko``."""
+    primary, *rest = tag.lower().split("-")
+    if primary == "zh":
+        if "hant" in rest:
+            return "zh-Hant"
+        if "hans" in rest:
+            return "zh-Hans"
+        return "zh-Hant" if _TRADITIONAL_REGIONS.intersection(rest) else "zh-Hans"
+    return primary if primary in ("ja", "en", "ko") else None
 
 
 def _parse_accept_language(header: str) -> list[str]:

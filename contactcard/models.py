@@ -112,6 +112,10 @@ class Company:
     allow_web_hosts: tuple[str, ...] = ()  # web, booking and custom links must be on these hosts (or subdomains)
     channels: tuple[Channel, ...] = ()
 
+    def name_for(self, lang: str) -> str:
+        """The name a reader of ``lang`` is shown: the Latin-script one, when given, to anyone but a Japanese reader."""
+        return self.name_en if lang != "ja" and self.name_en else self.name
+
     @property
     def has_policy(self) -> bool:
         return bool(
@@ -172,6 +176,10 @@ class Employee:
     @property
     def kana_name(self) -> str:
         return " ".join(p for p in (self.family_kana, self.given_kana) if p)
+
+    def name_for(self, lang: str) -> str:
+        """The name a reader of ``lang`` is shown: the Latin-script one, when given, to anyone but a Japanese reader."""
+        return self.latin_name if lang != "ja" and self.latin_name else self.display_name
 
 
 @dataclass(frozen=True)

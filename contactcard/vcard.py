@@ -21,7 +21,6 @@ from urllib.parse import quote, unquote
 
 from contactcard.models import Channel, ChannelKind, Company, Employee
 
-NOTE = "会社の窓口からご連絡ください"
 # Octets per physical line, CRLF excluded (RFC 2425 5.8.1, RFC 6350 3.2).
 LINE_LIMIT = 75
 
@@ -126,12 +125,15 @@ def _contact_lines(channels: Sequence[Channel]) -> list[str]:
 
 
 def render(
-    employee: Employee, company: Company, *, card_url: str, channels: Sequence[Channel],
-    photo: bytes | None = None,
+    employee: Employee, company: Company, *, card_url: str, channels: Sequence[Channel], note: str,
+    lang: str = "ja", photo: bytes | None = None,
 ) -> str:
     """The vCard 3.0 text of ``employee``, CRLF line endings, folded at 75 octets.
 
-    ``photo``: the employee's stored photo (always a JPEG, ``images.photo_jpeg``), embedded inline.
+    ``note``: the line to the customer, in their language. ``lang``: the reader's language: anyone but a
+    Japanese reader gets the Latin-script names as FN (the name Android and Outlook show) and ORG, when given;
+    N and the kana readings stay Japanese. ``photo``: the employee's stored photo (always a JPEG,
+    ``images.photo_jpeg``), embedded inline.
     """
     own = _ordered(channels)
     contact = _contact_lines(own)
@@ -141,14 +143,14 @@ def render(
 
     lines = ["BEGIN:VCARD", "VERSION:3.0"]
     lines.append(_prop("N", employee.family_name, employee.given_name, "", "", ""))
-    lines.append(_prop("FN", employee.display_name))
+    lines.append(_prop("FN", employee.name_for(lang)))
     if employee.given_kana:
         lines.append(_prop("X-PHONETIC-FIRST-NAME", employee.given_kana))  # iPhone
     if employee.family_kana:
         lines.append(_prop("X-PHONETIC-LAST-NAME", employee.family_kana))  # iPhone
     if employee.kana_name:
         lines.append(_prop("SORT-STRING", employee.kana_name))  # RFC 2426 sort key
-    org = [c for c in (company.name, employee.department) if c]
+    org = [c for c in (company.name_for(lang), employee.department) if c]
     if company.name:
         lines.append(_prop("ORG", *org))
     if employee.title:
@@ -161,7 +163,7 @@ def render(
             lines.append(_uri("URL", ch.target))  # 3.0 defines no TYPE for URL
         elif ch.kind == ChannelKind.LINE and ch.target.strip():
             lines.append(_uri("X-SOCIALPROFILE;TYPE=line", ch.target))
-    lines.append(_prop("NOTE", NOTE))
+    lines.append(_prop("NOTE", note))
     if photo:
         # base64 has no character that needs escaping (RFC 2426 3.1.4, ENCODING=b).
         lines.append("PHOTO;ENCODING=b;TYPE=JPEG:" + base64.b64encode(photo).decode("ascii"))

@@ -350,7 +350,8 @@ def test_customer_sign_in_and_admin_pages_pass_axe(server: Server, browser: Brow
     attempted: list[str] = []
     _fence(phone, attempted, server.base)
     page = phone.new_page()
-    for path in (card_path, card_path + "?lang=en", "/c/AAAAAAAAAAAAAAAAAAAA", "/login?lang=ja", "/login?lang=en"):
+    for path in (card_path, card_path + "?lang=en", card_path + "?lang=zh-Hans", card_path + "?lang=zh-Hant",
+                 card_path + "?lang=ko", "/c/AAAAAAAAAAAAAAAAAAAA", "/login?lang=ja", "/login?lang=en"):
         page.goto(server.base + path)
         assert _axe_violations(page) == [], path
     desktop = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
@@ -364,4 +365,34 @@ def test_customer_sign_in_and_admin_pages_pass_axe(server: Server, browser: Brow
     for path in ("/admin?lang=ja", "/admin?lang=en", "/admin/employees", "/admin/scans", "/admin/settings"):
         admin.goto(server.base + path)
         assert _axe_violations(admin) == [], path
+    assert attempted == []
+
+
+def test_every_language_fits_a_320_px_phone_with_48_px_language_targets(server: Server, browser: Browser) -> None:
+    """The card in each of the five languages on the narrowest phone: nothing scrolls sideways, the switch lists
+    all five, each of its targets is at least 48 x 48 CSS px and inside the screen, and a tap on one switches."""
+    server.cli("employee", "add", "--email", "jiro@example.co.jp", "--name", "鈴木 次郎", "--kana", "スズキ ジロウ",
+               "--latin", "Jiro Suzuki", "--title", "営業部 主任")
+    server.cli("channel", "add", "--employee", "jiro@example.co.jp", "--kind", "phone", "--target", "03-1234-5681")
+    card_url = server.cli("card", "issue", "--employee", "jiro@example.co.jp").splitlines()[0]
+    phone = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True,
+                                device_scale_factor=2)
+    attempted: list[str] = []
+    _fence(phone, attempted, server.base)
+    page = phone.new_page()
+    for lang in ("ja", "en", "zh-Hans", "zh-Hant", "ko"):
+        page.goto(f"{card_url}?lang={lang}")
+        assert page.get_attribute("html", "lang") == lang
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320, lang
+        targets = page.locator("nav.lang a, nav.lang [aria-current]")
+        assert targets.count() == 5
+        for i in range(5):
+            box = targets.nth(i).bounding_box()
+            assert box is not None and box["width"] >= 48 and box["height"] >= 48, (lang, i, box)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 320, (lang, i, box)
+        assert ("Jiro Suzuki" in page.content()) == (lang != "ja")
+        _shot(page, f"09-customer-320px-{lang}")
+    page.tap("nav.lang a[hreflang=zh-Hant]")  # from the Korean page
+    page.wait_for_url("**lang=zh-Hant")
+    assert page.get_attribute("html", "lang") == "zh-Hant" and "儲存聯絡人" in page.content()
     assert attempted == []

@@ -46,7 +46,7 @@ def opened_files() -> Iterator[list[str]]:
 def test_the_customer_page_with_everything_it_loads_is_under_30_kb_and_runs_no_blocking_script(
         harness: Harness) -> None:
     issued = harness.seed()
-    for lang in ("ja", "en"):
+    for lang in ("ja", "en", "zh-Hans", "zh-Hant", "ko"):
         r = harness.client.get(harness.path(issued), headers={"accept-language": lang, "user-agent": IPHONE})
         assert r.status_code == 200
         html = r.text
@@ -101,20 +101,25 @@ def test_the_fast_path_answers_exactly_like_the_routed_page(harness: Harness, cl
     path = harness.path(issued)
     unknown = "/c/" + "A" * 20
     pages = [(path, 200), (unknown, 404)]
-    for lang in ("ja", "en"):
+    # Every language, by header and (for the last) by the switch's cookie, which the fast path reads too.
+    readers = [({"accept-language": header}, lang) for header, lang in (
+        ("ja", "ja"), ("en", "en"), ("zh-CN", "zh-Hans"), ("zh-TW", "zh-Hant"), ("ko-KR", "ko"))]
+    readers.append(({"accept-language": "en", "cookie": "lang=zh-Hant"}, "zh-Hant"))
+    for headers, lang in readers:
         for target, status in pages:
-            fast = harness.client.get(target, headers={"accept-language": lang})
-            routed = harness.client.get(target + "?utm_source=poster", headers={"accept-language": lang})
-            assert fast.status_code == status, (target, lang)
+            fast = harness.client.get(target, headers=headers)
+            routed = harness.client.get(target + "?utm_source=poster", headers=headers)
+            assert fast.status_code == status, (target, headers)
+            assert fast.headers["content-language"] == lang
             _assert_same_answer(fast, routed)
     harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="admin@example.co.jp")
-    for lang in ("ja", "en"):
-        fast = harness.client.get(path, headers={"accept-language": lang})
-        routed = harness.client.get(path + "?utm_source=poster", headers={"accept-language": lang})
+    for headers, _ in readers:
+        fast = harness.client.get(path, headers=headers)
+        routed = harness.client.get(path + "?utm_source=poster", headers=headers)
         assert fast.status_code == 410
         _assert_same_answer(fast, routed)
-    assert [e.outcome.value for e in harness.events()] == ["view", "view", "unknown", "unknown"] * 2 + [
-        "revoked"] * 4, "every hit recorded once, whichever path answered it"
+    assert [e.outcome.value for e in harness.events()] == ["view", "view", "unknown", "unknown"] * len(readers) + [
+        "revoked"] * 2 * len(readers), "every hit recorded once, whichever path answered it"
 
 
 def test_a_change_made_by_another_connection_is_seen_at_once(harness: Harness, settings: Settings) -> None:

@@ -1,4 +1,5 @@
-"""Every string shown to people is in the Japanese catalogue; language negotiation never fails."""
+"""Every string shown to people is in the Japanese catalogue, and every string a customer sees in every catalogue;
+language negotiation never fails."""
 
 from __future__ import annotations
 
@@ -7,23 +8,58 @@ import sys
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from contactcard import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the customer's pages take their strings from: the card, its 404/410 pages, the error page, the vCard's note.
+CUSTOMER_SOURCES = ("templates/card/", "templates/error.html", "templates/base.html", "contactcard/web/customer.py")
 
 
-def test_every_extracted_message_has_a_japanese_translation(tmp_path: Path) -> None:
-    pot = tmp_path / "messages.pot"
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    pot = tmp_path_factory.mktemp("pot") / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_",
                     "-o", str(pot), "."], cwd=ROOT, check=True, capture_output=True)
     with pot.open("rb") as f:
-        wanted = {m.id for m in read_po(f) if m.id}
-    with (ROOT / "contactcard/locale/ja/LC_MESSAGES/messages.po").open("rb") as f:
-        ja = {m.id: m.string for m in read_po(f, locale="ja") if m.id and not m.fuzzy}
+        return read_po(f)
+
+
+def _catalogue(lang: str) -> Catalog:
+    with (ROOT / "contactcard/locale" / i18n.catalogue_dir(lang) / "LC_MESSAGES/messages.po").open("rb") as f:
+        return read_po(f, locale=i18n.catalogue_dir(lang))
+
+
+def test_every_extracted_message_has_a_japanese_translation(extracted: Catalog) -> None:
+    wanted = {m.id for m in extracted if m.id}
+    ja = {m.id: m.string for m in _catalogue("ja") if m.id and not m.fuzzy}
     missing = sorted(str(m) for m in wanted if not ja.get(m))
     assert not missing, f"untranslated: {missing}"
+
+
+def test_every_customer_facing_message_is_translated_in_every_catalogue(extracted: Catalog) -> None:
+    wanted = {m.id for m in extracted if m.id and any(path.startswith(CUSTOMER_SOURCES) for path, _ in m.locations)}
+    assert len(wanted) >= 30 and "Save contact" in wanted
+    for lang in i18n.LANGUAGES:
+        if lang == "en":  # the message ids are the English text
+            continue
+        catalogue = _catalogue(lang)
+        done = {m.id: m.string for m in catalogue if m.id and not m.fuzzy}
+        missing = sorted(str(m) for m in wanted if not done.get(m))
+        assert not missing, f"untranslated in {lang}: {missing}"
+        # Babel's checkers: every %(name)s placeholder of the id is in the translation, and nothing else.
+        problems = [(str(m.id), [str(e) for e in errors]) for m, errors in catalogue.check()]
+        assert problems == [], lang
+
+
+def test_the_chinese_and_korean_catalogues_are_in_their_own_script() -> None:
+    """A cheap guard against a catalogue pasted into the wrong file: characters only one script uses."""
+    texts = {lang: "".join(str(m.string) for m in _catalogue(lang) if m.id) for lang in ("zh-Hans", "zh-Hant", "ko")}
+    assert "联系" in texts["zh-Hans"] and "聯" not in texts["zh-Hans"]
+    assert "聯絡" in texts["zh-Hant"] and "联" not in texts["zh-Hant"]
+    assert "연락처" in texts["ko"]
 
 
 @pytest.mark.parametrize(("query", "cookie", "header", "expected"), [
@@ -34,12 +70,44 @@ def test_every_extracted_message_has_a_japanese_translation(tmp_path: Path) -> N
     (None, "en", "ja", "en"),
     ("ja", "en", "en", "ja"),
     ("xx", None, "en", "en"),
+    # Chinese: the script subtag decides; else Taiwan, Hong Kong and Macao read Traditional, the rest Simplified.
+    (None, None, "zh-CN,zh;q=0.9", "zh-Hans"),
+    (None, None, "zh-SG", "zh-Hans"),
+    (None, None, "zh", "zh-Hans"),
+    (None, None, "zh-Hans-CN", "zh-Hans"),
+    (None, None, "zh-TW,zh;q=0.9,en-US;q=0.8", "zh-Hant"),
+    (None, None, "zh-HK", "zh-Hant"),
+    (None, None, "zh-MO", "zh-Hant"),
+    (None, None, "zh-Hant", "zh-Hant"),
+    (None, None, "zh-Hant-HK", "zh-Hant"),
+    (None, None, "ZH-tw", "zh-Hant"),
+    (None, None, "ko-KR,ko;q=0.9,en-US;q=0.8", "ko"),
+    (None, None, "ko", "ko"),
+    (None, None, "fr-FR,zh-TW;q=0.5,ja;q=0.4", "zh-Hant"),
+    (None, "zh-Hant", "ko", "zh-Hant"),
+    ("ko", "zh-Hans", "ja", "ko"),
+    ("zh-hant", None, "ja", "ja"),  # the switch's values are exact: an odd spelling is no choice
 ])
 def test_negotiation(query: str | None, cookie: str | None, header: str, expected: str) -> None:
     assert i18n.negotiate(query, cookie, header) == expected
 
 
-def test_japanese_catalogue_loads() -> None:
-    t = i18n.Translator(i18n.load_catalogues(), "ja")
-    assert t.gettext("Save contact") == "連絡先を保存"
-    assert i18n.Translator(i18n.load_catalogues(), "en").gettext("Save contact") == "Save contact"
+@pytest.mark.parametrize(("query", "header", "expected"), [
+    (None, "zh-CN,zh;q=0.9,en;q=0.8", "en"),  # the console has no Chinese: the reader's next language
+    (None, "zh-TW", "ja"),
+    ("ko", "ko", "ja"),
+    ("en", "ko", "en"),
+])
+def test_the_console_offers_only_its_own_languages(query: str | None, header: str, expected: str) -> None:
+    assert i18n.negotiate(query, None, header, i18n.CONSOLE_LANGUAGES) == expected
+
+
+def test_every_catalogue_loads() -> None:
+    catalogues = i18n.load_catalogues()
+    assert set(catalogues) == set(i18n.LANGUAGES) == set(i18n.NAMES) == set(i18n.OG_LOCALES)
+    saved = {lang: i18n.Translator(catalogues, lang).gettext("Save contact") for lang in i18n.LANGUAGES}
+    assert saved == {"ja": "連絡先を保存", "en": "Save contact", "zh-Hans": "保存联系人", "zh-Hant": "儲存聯絡人",
+                     "ko": "연락처 저장"}
+    assert i18n.Translator(catalogues, "ko").gettext("Contact %(company)s", company="Sample K.K.") == \
+        "Sample K.K. 문의처"
+

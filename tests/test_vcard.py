@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,16 +82,22 @@ OWN = (
 )
 
 
+NOTE = "会社の窓口からご連絡ください"
+
+
 def _render(
     employee: Employee | None = None,
     company: Company | None = None,
     channels: tuple[Channel, ...] = OWN,
+    lang: str = "ja",
 ) -> str:
     return vcard.render(
         employee or _employee(),
         company or _company(),
         card_url=CARD_URL,
         channels=channels,
+        note=NOTE,
+        lang=lang,
     )
 
 
@@ -149,6 +156,18 @@ def test_exact_property_list() -> None:
     # Teams, the latin name and the employee's login email are not in the mapping.
     text = _render()
     assert "teams" not in text and "Taro Yamada" not in text
+
+
+def test_a_reader_who_is_not_japanese_gets_the_latin_names() -> None:
+    for lang in ("en", "zh-Hans", "zh-Hant", "ko"):
+        card = _one_card(_render(lang=lang))
+        assert card.fn.value == "Taro Yamada"  # what Android and Outlook show
+        assert card.org.value == ["Sample Co.", "営業部"]
+        assert (card.n.value.family, card.n.value.given) == ("山田", "太郎")  # the name itself stays
+        assert card.x_phonetic_last_name.value == "やまだ"
+    # Without Latin-script names given, everyone gets the Japanese ones.
+    card = _one_card(_render(_employee(latin_name=""), replace(_company(), name_en=""), lang="ko"))
+    assert (card.fn.value, card.org.value) == ("山田 太郎", ["株式会社サンプル", "営業部"])
 
 
 def test_kana_readings() -> None:

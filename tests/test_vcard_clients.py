@@ -1,9 +1,10 @@
 """The vCard as strict parsers read it: the RFC 2426 validator ``vcard`` and Mozilla's ical.js (Thunderbird).
 
-A matrix of employees (kana or none, every channel kind or none, plain, long and awkward text, photo or none) is
-rendered once; every card must pass the strict validator, parse in ical.js to exactly the values it was built
-from, and still import with vobject. ical.js runs once for the whole matrix (one node process). It is skipped
-when node or ical.js is missing, unless CONTACTCARD_REQUIRE_NODE=1 (CI), where that is a failure.
+A matrix of employees (kana or none, every channel kind or none, plain, long and awkward text, photo or none) for
+a Japanese and a Korean reader (Latin-script names, the note from the ko catalogue) is rendered once; every card
+must pass the strict validator, parse in ical.js to exactly the values it was built from, and still import with
+vobject. ical.js runs once for the whole matrix (one node process). It is skipped when node or ical.js is
+missing, unless CONTACTCARD_REQUIRE_NODE=1 (CI), where that is a failure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import vobject
 from PIL import Image
 from vcard import vcard_validator
 
-from contactcard import images, vcard
+from contactcard import i18n, images, vcard
 from contactcard.models import Channel, Company, Employee
 
 from .conftest import Harness
@@ -67,6 +68,13 @@ TEXTS = {
 }
 
 
+CATALOGUES = i18n.load_catalogues()
+
+
+def _note(lang: str) -> str:
+    return i18n.Translator(CATALOGUES, lang).gettext("Please contact us through the company's official channels.")
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -74,21 +82,25 @@ class Case:
     company: Company
     channels: tuple[Channel, ...]
     photo: bytes | None
+    lang: str
 
     def render(self) -> str:
-        return vcard.render(self.employee, self.company, card_url=CARD_URL, channels=self.channels, photo=self.photo)
+        return vcard.render(self.employee, self.company, card_url=CARD_URL, channels=self.channels,
+                            note=_note(self.lang), lang=self.lang, photo=self.photo)
 
 
 def _cases() -> list[Case]:
     cases = []
-    for kana, channels, text, photo in itertools.product((True, False), ("all", "none"), TEXTS, (True, False)):
+    for kana, channels, text, photo, lang in itertools.product(
+            (True, False), ("all", "none"), TEXTS, (True, False), ("ja", "ko")):
         family, given, title, department, company_name = TEXTS[text]
         employee = _employee(family_name=family, given_name=given, title=title, department=department,
                              family_kana=family[:3] + "やまだ" if kana else "", given_kana="たろう" if kana else "",
+                             latin_name=f"{given} {family}".replace("名", "Na").replace("長", "Naga"),
                              photo_sha="0" * 64 if photo else None)
-        cases.append(Case(f"{'kana' if kana else 'nokana'}-{channels}-{text}-{'photo' if photo else 'nophoto'}",
+        cases.append(Case(f"{'kana' if kana else 'nokana'}-{channels}-{text}-{'photo' if photo else 'nophoto'}-{lang}",
                           employee, _company(*COMPANY_CHANNELS, name=company_name),
-                          ALL_KINDS if channels == "all" else (), PHOTO if photo else None))
+                          ALL_KINDS if channels == "all" else (), PHOTO if photo else None, lang))
     return cases
 
 
@@ -109,13 +121,13 @@ def _expected(case: Case) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {
         "version": ["3.0"],
         "n": [[_clean(e.family_name), _clean(e.given_name), "", "", ""]],
-        "fn": [_clean(e.display_name)],
-        "org": [[_clean(c.name), _clean(e.department)]],
+        "fn": [_clean(e.display_name if case.lang == "ja" else e.latin_name)],
+        "org": [[_clean(c.name if case.lang == "ja" else c.name_en), _clean(e.department)]],
         "title": [_clean(e.title)],
         "tel": [],
         "email": [],
         "url": [CARD_URL],
-        "note": [vcard.NOTE],
+        "note": ["会社の窓口からご連絡ください" if case.lang == "ja" else "회사 공식 창구를 통해 연락해 주십시오."],
     }
     if e.given_kana:
         out["x-phonetic-first-name"] = [e.given_kana]
@@ -136,9 +148,9 @@ def _expected(case: Case) -> dict[str, list[Any]]:
 
 def test_matrix_covers_what_it_claims() -> None:
     texts = [c.render() for c in CASES]
-    assert len(CASES) == 24
+    assert len(CASES) == 48
     assert any("\r\n " in t for t in texts)  # some lines fold
-    assert sum("PHOTO;" in t for t in texts) == 12 and sum("X-PHONETIC" in t for t in texts) == 12
+    assert sum("PHOTO;" in t for t in texts) == 24 and sum("X-PHONETIC" in t for t in texts) == 24
     assert any("\\;" in t and "\\," in t and "\\n" in t and "\\\\" in t for t in texts)
 
 

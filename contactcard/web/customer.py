@@ -147,10 +147,13 @@ async def vcard_download(request: Request) -> Response:
     if not res.live or res.employee is None:
         return page_for(request, ctx, res, token)
     stored = await ctx.service.media(res.employee.photo_sha) if res.employee.photo_sha else None
+    t = ctx.renderer.translator(request, customer=True)
     body = vcard.render(res.employee, res.company, card_url=ctx.settings.card_url(token), channels=res.channels,
+                        note=t.gettext("Please contact us through the company's official channels."), lang=t.lang,
                         photo=stored[0] if stored and stored[1] == "image/jpeg" else None)
     return Response(body.encode("utf-8"), media_type="text/vcard; charset=utf-8", headers={
         **CARD_HEADERS, "Content-Disposition": f'attachment; filename="{vcard.filename(res.employee)}"',
+        "Vary": "Accept-Language, Cookie", "Content-Language": t.lang,
     })
 
 

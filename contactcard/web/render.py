@@ -40,22 +40,25 @@ class Renderer:
         # nonce, the only per-request part, is a random placeholder swapped in per response.
         self._pages: dict[tuple[str, str, str, int], tuple[tuple[object, ...], str]] = {}
         self._nonce_mark = "n" + secrets.token_hex(12)
-        self._languages: dict[tuple[bytes, str | None, str], str] = {}
+        self._languages: dict[tuple[bytes, str | None, str, bool], str] = {}
 
-    def language(self, request: Request) -> str:
+    def language(self, request: Request, *, customer: bool = False) -> str:
+        """The customer's pages are offered in every language we have, the rest only in the console's."""
         # Memoised on the raw inputs: the same few header combinations come back on every scan.
         headers = request.headers
-        raw = (request.scope.get("query_string", b""), headers.get("cookie"), headers.get("accept-language", ""))
+        raw = (request.scope.get("query_string", b""), headers.get("cookie"), headers.get("accept-language", ""),
+               customer)
         lang = self._languages.get(raw)
         if lang is None:
-            lang = i18n.negotiate(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), raw[2])
+            lang = i18n.negotiate(request.query_params.get("lang"), request.cookies.get(LANG_COOKIE), raw[2],
+                                  i18n.LANGUAGES if customer else i18n.CONSOLE_LANGUAGES)
             if len(self._languages) >= PAGE_CACHE_SIZE:
                 self._languages.clear()
             self._languages[raw] = lang
         return lang
 
-    def translator(self, request: Request) -> i18n.Translator:
-        return i18n.Translator(self.catalogues, self.language(request))
+    def translator(self, request: Request, *, customer: bool = False) -> i18n.Translator:
+        return i18n.Translator(self.catalogues, self.language(request, customer=customer))
 
     def page(self, request: Request, name: str, context: Mapping[str, Any], *, status: int = 200,
              company: Company | None = None, headers: Mapping[str, str] | None = None,
@@ -64,14 +67,14 @@ class Renderer:
         html, lang = self.html(request, name, context, company=company, pins=pins, status=status)
         all_headers = {"Vary": "Accept-Language, Cookie", **(headers or {}), "Content-Language": lang}
         response = HTMLResponse(html, status_code=status, headers=all_headers)
-        if request.scope.get("query_string") and (chosen := request.query_params.get("lang")) in i18n.LANGUAGES:
+        if request.scope.get("query_string") and (chosen := request.query_params.get("lang")) == lang:
             response.set_cookie(LANG_COOKIE, chosen, max_age=365 * 86400, samesite="lax", httponly=True)
         return response
 
     def html(self, request: Request, name: str, context: Mapping[str, Any], *, company: Company | None,
              pins: tuple[object, ...] | None = None, status: int = 200) -> tuple[str, str]:
         """The page's HTML and its language."""
-        t = self.translator(request)
+        t = self.translator(request, customer=is_customer_page(name))
         nonce = request.scope.get("state", {}).get("csp_nonce", "")
         key = (name, t.lang, request.scope["path"], status)
         cached = self._pages.get(key) if pins is not None else None
@@ -97,7 +100,15 @@ class Renderer:
             brand_bg=brand_bg,
             brand_fg=brand_fg,
             company=company,
-            company_label=(company.name_en if t.lang == "en" and company.name_en else company.name) if company else "",
+            company_label=company.name_for(t.lang) if company else "",
+            person_label=lambda employee: employee.name_for(t.lang),
+            languages=i18n.NAMES,
+            og_locale=i18n.OG_LOCALES.get(t.lang, "ja_JP"),
             path=path,
             **context,
         )
+
+
+def is_customer_page(template: str) -> bool:
+    """The pages a customer sees (the card and its 404/410 pages, errors), offered in every language."""
+    return template.startswith("card/") or template == "error.html"
