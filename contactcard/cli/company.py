@@ -90,7 +90,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(("company", "set"), "create or change the company profile, policy and general channels",
             uses_accounts(_company_set), (
                 arg("--name", metavar="NAME", help="company name (required the first time)"),
-                arg("--name-en", metavar="NAME", help="company name in Latin letters, shown to readers who are not Japanese"),
+                arg("--name-en", metavar="NAME", help="company name in Latin letters, for readers abroad"),
                 arg("--phone", metavar="TEL", help="general phone number"),
                 arg("--email", metavar="EMAIL", help="general email address"),
                 arg("--web", metavar="URL", help="web site (https://)"),
@@ -103,7 +103,7 @@ COMMANDS: tuple[Command, ...] = (
                 _list_option("--allow-web-host", "host for web, booking and custom links (its subdomains too)"),
                 arg("--brand-color", metavar="#RRGGBB", help="brand colour"),
                 arg("--hours", metavar="TEXT", help="business hours (Japanese)"),
-                arg("--hours-en", metavar="TEXT", help="business hours in English, shown to readers who are not Japanese"),
+                arg("--hours-en", metavar="TEXT", help="business hours in English, for readers abroad"),
                 arg("--timezone", metavar="TZ", help="IANA time zone, e.g. Asia/Tokyo"),
                 arg("--card-days", type=whole, metavar="N", help="default link lifetime in days"),
                 arg("--retention-days", type=whole, metavar="N", help="days to keep scan records"),

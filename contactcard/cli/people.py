@@ -99,7 +99,7 @@ COMMANDS: tuple[Command, ...] = (
         arg("--given", metavar="NAME", help="given name (default: after the first space of --name)"),
         arg("--kana", metavar="KANA", help="reading, family first, e.g. 'ヤマダ タロウ'"),
         arg("--given-kana", metavar="KANA", help="reading of the given name"),
-        arg("--latin", metavar="NAME", help="name in Latin letters, e.g. 'Taro Yamada', shown to readers who are not Japanese"),
+        arg("--latin", metavar="NAME", help="name in Latin letters for readers abroad, e.g. 'Taro Yamada'"),
         arg("--title", metavar="TEXT", help="job title"),
         arg("--department", metavar="TEXT", help="department"),
         JSON)),
