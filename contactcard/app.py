@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from . import i18n, keycheck, stats, visitors
 from .accounts import Accounts
 from .config import Settings, read_token_file
+from .delivery import Deliverer
 from .metrics import Metrics
 from .models import Clock
 from .oidc import OidcClient, ProviderConfig
@@ -32,6 +33,7 @@ from .web.proxy import ProxyHeaders
 from .web.render import Renderer
 from .web.security import SecurityHeaders, StrictTransport
 from .web.session import PreSessionCsrf
+from .webhook_admin import WebhookAdmin
 
 MAX_BODY = 8 * 1024 * 1024
 
@@ -83,14 +85,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
         writer.start()
         visitors.warm()
+        deliverer = Deliverer(store, secret, clock=service.clock, allow_private=settings.webhook_allow_private)
+        if settings.webhook_worker:
+            deliverer.start()
         maintenance = asyncio.get_running_loop().create_task(stats.daily_job(service), name="scan-maintenance")
         app.state.ctx = AppContext(settings=settings, service=service, accounts=accounts, sso=sso, writer=writer,
                                    renderer=renderer, metrics=metrics, metrics_token=metrics_token,
-                                   visitor_keys=DailyPseudonyms())
+                                   visitor_keys=DailyPseudonyms(), deliverer=deliverer,
+                                   webhooks=WebhookAdmin(store, service.clock, secret=secret,
+                                                         allow_private=settings.webhook_allow_private))
         try:
             yield
         finally:
             await cancel_quietly(maintenance)
+            await deliverer.close()
             await writer.close()
             await sso.close()
             await store.close()

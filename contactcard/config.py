@@ -80,6 +80,8 @@ class Settings:
     metrics_token_file: Path | None = None  # without one, /metrics answers loopback peers only
     scan_deadline: float = 2.0  # seconds; a scan not recorded by then is answered 503 and never stored
     oidc: OidcSettings | None = None  # single sign-on with the company's OpenID provider, when configured
+    webhook_allow_private: bool = False  # webhooks may go to loopback/private addresses and over http (destinations)
+    webhook_worker: bool = True  # deliver webhooks in the background (tests drive ``Deliverer.run_once`` instead)
 
     @property
     def secure_cookies(self) -> bool:
@@ -108,6 +110,8 @@ class Settings:
             hsts=hsts_value(env.get("CONTACTCARD_HSTS", DEFAULT_HSTS)),
             metrics_token_file=Path(token_file) if token_file else None,
             oidc=OidcSettings.from_env(env),
+            webhook_allow_private=flag(env.get("CONTACTCARD_WEBHOOK_ALLOW_PRIVATE", ""),
+                                       "CONTACTCARD_WEBHOOK_ALLOW_PRIVATE"),
         )
 
 
@@ -122,6 +126,16 @@ def trusted_proxies(specs: list[str]) -> tuple[Network, ...]:
             except ValueError:
                 raise ValidationError(f"trusted proxy must be an IP address or CIDR network, got {text!r}") from None
     return tuple(networks)
+
+
+def flag(value: str, name: str) -> bool:
+    """``1``/``true``/``yes`` or ``0``/``false``/``no``/empty, any case."""
+    text = value.strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("", "0", "false", "no"):
+        return False
+    raise ValidationError(f"{name} must be 1 or 0, got {value!r}")
 
 
 def log_format(value: str) -> str:

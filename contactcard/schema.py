@@ -233,6 +233,48 @@ MIGRATIONS: dict[int, str] = {
     );
     INSERT INTO sso_settings (id) VALUES (1);
 """,
+    # Webhooks (see store/webhooks.py): endpoints (the signing secret is derived from the server secret and the
+    # nonce, never stored), the outbox of messages (one per event, its webhook-id and the exact body) and their
+    # deliveries (one per endpoint, delivered in id order per endpoint), and employees' chat opt-ins.
+    10: """
+    CREATE TABLE webhook_endpoints (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('standard', 'chat')),
+        url TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        events TEXT NOT NULL DEFAULT '',
+        nonce BLOB NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        disabled_at TEXT,
+        disabled_reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE webhook_messages (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+        message_id INTEGER NOT NULL REFERENCES webhook_messages(id),
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at TEXT NOT NULL,
+        first_failed_at TEXT,
+        last_at TEXT,
+        last_status INTEGER,
+        last_error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX webhook_deliveries_queue ON webhook_deliveries(endpoint_id, state, id);
+    CREATE INDEX webhook_deliveries_message ON webhook_deliveries(message_id);
+    CREATE TABLE chat_optins (
+        employee_id INTEGER PRIMARY KEY REFERENCES employees(id) ON DELETE CASCADE,
+        endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE
+    );
+    """,
 }
 
 LATEST = max(MIGRATIONS)

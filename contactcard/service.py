@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from . import audit as audit_trail
 from . import csvexport, policy, reports, tokens
 from . import stats as analytics
+from . import webhooks as hooks
 from .brand import check_color
 from .models import (
     AuditEvent,
@@ -96,6 +97,11 @@ class _Change:
     async def audit(self, action: str, target: str, before: Mapping[str, Any] | None,
                     after: Mapping[str, Any] | None) -> None:
         await audit_trail.write(self.store, self.now, self.actor, action, target, before, after)
+
+    async def emit(self, event_type: str, data: Mapping[str, Any]) -> None:
+        """Queue a webhook event in this change's transaction: it is delivered if, and only if, the change
+        commits (the outbox; see store/webhooks.py)."""
+        await self.store.enqueue_webhook(self.now, event_type, data)
 
 
 DEFAULT_COMPANY = Company(
@@ -308,6 +314,10 @@ class Service:
                 {"status": updated.status, "successor_id": updated.successor_id,
                  "revoked_card_id": None if open_card is None else open_card.card.id},
             )
+            await change.emit(hooks.EMPLOYEE_DEPARTED, {
+                "employee": hooks.employee_data(updated),
+                "successor": None if successor is None else hooks.employee_data(successor),
+                "revoked_card_id": None if open_card is None else open_card.card.id})
         return updated
 
     async def edit_employee(self, employee_ref: str | int, profile: EmployeeProfile, *, actor: str) -> Employee:
@@ -434,6 +444,9 @@ class Service:
                 None if revoke is None else {"card_id": revoke.id, "generation": revoke.generation},
                 {"card_id": card_id, "employee_id": employee.id, "expires_at": expires_at},
             )
+            await change.emit(hooks.CARD_ISSUED if revoke is None else hooks.CARD_ROTATED, {
+                "card_id": card_id, "employee": hooks.employee_data(employee), "expires_at": hooks.iso(expires_at),
+                **({} if revoke is None else {"replaced_card_id": revoke.id})})
         record = await self._store.card(card_id)
         assert record is not None
         return self._issued(record)
@@ -447,6 +460,8 @@ class Service:
             await self._store.revoke_card(current.card.id, change.now, "revoked")
             await change.audit("card.revoke", f"card:{current.card.id}", {"revoked_at": None},
                                {"revoked_at": change.now, "reason": "revoked"})
+            await change.emit(hooks.CARD_REVOKED, {"card_id": current.card.id,
+                                                   "employee": hooks.employee_data(employee)})
         record = await self._store.card(current.card.id)
         assert record is not None
         return record.card

@@ -19,6 +19,7 @@ from ..accounts import Accounts
 from ..config import Settings
 from ..service import Service
 from ..store import Store
+from ..webhook_admin import WebhookAdmin
 from . import format as fmt
 
 PROG = "contactcard"
@@ -67,6 +68,7 @@ class Opened:
 
     service: Service
     accounts: Accounts
+    webhooks: WebhookAdmin
 
 
 @asynccontextmanager
@@ -75,7 +77,8 @@ async def open_service(settings: Settings) -> AsyncIterator[Opened]:
     try:
         secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
         service = Service(store, secret=secret, base_url=settings.base_url)
-        yield Opened(service, Accounts(store, service.clock, base_url=settings.base_url))
+        yield Opened(service, Accounts(store, service.clock, base_url=settings.base_url),
+                     WebhookAdmin(store, service.clock, secret=secret, allow_private=settings.webhook_allow_private))
     finally:
         await store.close()
 

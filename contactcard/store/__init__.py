@@ -20,9 +20,10 @@ from .files import DatabaseLock, DatabaseReport, backup_database, inspect_databa
 from .records import CardRecord, EventFilter, EventRow, InvitationRecord, SessionRecord, UserRecord
 from .sso import SsoStore
 from .totals import TotalsStore
+from .webhooks import WebhookStore
 
 
-class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoStore):
+class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoStore, WebhookStore):
     """The database: every SQL statement of the program, as small typed methods returning ``models`` values.
 
     One writer connection, serialised by ``transaction()`` (shared with the scan writer's batches), and a pool

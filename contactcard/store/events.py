@@ -17,6 +17,7 @@ from ..models import (
 from .base import StoreBase, _is_busy, parse_ts, ts
 from .records import EventFilter, EventRow
 from .totals import _SCAN_VALUES, _UPSERT_TOTALS, DEFAULT_TIMEZONE, _chunks, _zone
+from .webhooks import enqueue_scans
 
 _INSERT_EVENTS = """INSERT INTO events (time, card_id, employee_id, outcome, channel_id, channel_kind, user_agent,
     referrer, accept_language, visitor_key, is_bot, device, os, browser) VALUES """
@@ -273,3 +274,4 @@ def _insert_and_count(conn: sqlite3.Connection, events: Sequence[ScanEvent]) -> 
         conn.execute(
             _UPSERT_TOTALS.format(marks=", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))),
             [v for row in chunk for v in row])
+    enqueue_scans(conn, events)  # the webhook outbox, in the same transaction (one lookup when nobody subscribes)

@@ -8,11 +8,13 @@ from starlette.requests import Request
 
 from ..accounts import Accounts
 from ..config import Settings
+from ..delivery import Deliverer
 from ..metrics import Metrics
 from ..scans import ScanWriter
 from ..service import Service
 from ..sso import SingleSignOn
 from ..tokens import DailyPseudonyms
+from ..webhook_admin import WebhookAdmin
 from .render import Renderer
 
 
@@ -26,6 +28,8 @@ class AppContext:
     renderer: Renderer
     metrics: Metrics
     visitor_keys: DailyPseudonyms  # in memory only: see tokens.DailyPseudonyms
+    webhooks: WebhookAdmin
+    deliverer: Deliverer  # the background webhook sender; ``wake()`` after a console action
     metrics_token: bytes | None = None  # required by /metrics when set
 
 

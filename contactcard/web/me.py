@@ -60,6 +60,8 @@ async def me_page(request: Request, *, error: str = "", status: int = 200) -> Re
     now = svc.clock()
     live = issued is not None and issued.card.is_live(now)
     counts = None if employee is None else await svc.scan_counts(employee.id)
+    chats = [] if employee is None else await ctx.webhooks.chat_destinations()
+    chat_optin = None if not chats or employee is None else await ctx.webhooks.chat_optin(employee.id)
     expires_local = None if issued is None else local_time(company, issued.card.expires_at)
     revoked_at = None if latest is None or latest.revoked_at is None else local_time(company, latest.revoked_at)
     state = ("live" if live else "expired" if issued is not None else "revoked" if revoked_at is not None
@@ -70,7 +72,7 @@ async def me_page(request: Request, *, error: str = "", status: int = 200) -> Re
         {**template_context(request, user), "employee": employee, "issued": issued, "live": live, "state": state,
          "qr_svg": current_qr, "qr_png": qr_path(issued.card, "png") if live and issued is not None else "",
          "expires_local": expires_local, "revoked_local": revoked_at, "counts": counts, "error": error,
-         "saved_at": local_time(company, now)},
+         "saved_at": local_time(company, now), "chats": chats, "chat_optin": chat_optin},
         status=status, company=company,
         headers={**NO_STORE, "X-Card-QR": current_qr, "X-Card-State": state, "Vary": "Cookie, Accept-Language"},
     )
@@ -91,6 +93,24 @@ async def rotate(request: Request, user: User, form: FormData) -> Response:
         return await me_page(request, status=409, error=t.gettext(
             "There is no link to replace. Ask an administrator to issue one."))
     return RedirectResponse("/me?rotated=1", status_code=303, headers=NO_STORE)
+
+
+async def notify(request: Request, user: User, form: FormData) -> Response:
+    """Opt in to (or out of) a chat notification when a customer taps a channel or saves the contact."""
+    employee = await _employee(request, user)
+    if employee is None:
+        raise HTTPException(403)
+    raw = form.get("endpoint")
+    choice = raw.strip() if isinstance(raw, str) else ""
+    if choice and (not choice.isascii() or not choice.isdigit() or len(choice) > 12):
+        raise HTTPException(400)
+    try:
+        await app_context(request).webhooks.set_chat_optin(employee.id, int(choice) if choice else None,
+                                                           actor=user.email)
+    except ContactcardError:
+        t = app_context(request).renderer.translator(request)
+        return await me_page(request, status=400, error=t.gettext("That chat is no longer available."))
+    return RedirectResponse("/me?notify=1", status_code=303, headers=NO_STORE)
 
 
 async def qr_image(request: Request) -> Response:
@@ -173,6 +193,7 @@ async def service_worker(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/me", me, methods=["GET"]),
     FormRoute("/me/rotate", rotate, guard=require_user),
+    FormRoute("/me/notify", notify, guard=require_user),
     Route("/me/qr/{name}", qr_image, methods=["GET"]),
     Route("/manifest.webmanifest", manifest, methods=["GET"]),
     Route("/icons/icon-{size}.png", icon, methods=["GET"]),

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount
 from ... import chart
 from ...models import User
 from ..context import app_context
-from . import audit, cards, employees, scans, settings, sso
+from . import audit, cards, employees, scans, settings, sso, webhooks
 from .base import admin_get, page
 
 
@@ -22,6 +22,7 @@ async def dashboard(request: Request, user: User) -> Response:
     service = app_context(request).service
     t = app_context(request).renderer.translator(request)
     data = await service.dashboard()
+    webhook_alerts = tuple(await app_context(request).webhooks.alerts())
     bars = [chart.Bar(label=str(d.day.day), value=d.count, detail=f"{d.day.isoformat()}: {d.count}")
             for d in data.days]
     first, last = data.days[0].day.isoformat(), data.days[-1].day.isoformat()
@@ -31,7 +32,8 @@ async def dashboard(request: Request, user: User) -> Response:
     )
     # Pinned to the figures (the same object while the service reuses them): an admin holding reload down is
     # answered from the page rendered once per DASHBOARD_TTL, so the scans served meanwhile keep their pace.
-    return await page(request, user, "admin/dashboard.html", {"data": data, "chart_svg": svg}, pins=(data,))
+    return await page(request, user, "admin/dashboard.html",
+                      {"data": data, "chart_svg": svg, "webhook_alerts": webhook_alerts}, pins=(data, webhook_alerts))
 
 
 routes: list[BaseRoute] = [
@@ -44,5 +46,6 @@ routes: list[BaseRoute] = [
         *settings.routes,
         *sso.routes,
         *audit.routes,
+        *webhooks.routes,
     ]),
 ]

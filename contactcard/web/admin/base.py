@@ -36,7 +36,8 @@ UPLOAD_FORM_BYTES = images.MAX_UPLOAD_BYTES + 64 * 1024  # the file plus the mul
 MAX_UPLOAD_BODY = 64 * 1024 * 1024  # above this the app answers 413 itself; below, the form says why
 # Confirmation lines a redirect may ask for (anything else in ?done= is ignored).
 DONE = ("saved", "created", "channel_added", "channel_removed", "channel_moved", "photo", "departed", "issued",
-        "rotated", "revoked", "extended", "invited", "logo")
+        "rotated", "revoked", "extended", "invited", "logo", "webhook_test", "webhook_enable", "webhook_redeliver",
+        "webhook_removed")
 
 
 def path_id(request: Request, name: str = "id") -> int:

@@ -1,0 +1,134 @@
+"""The webhook delivery worker: one task per server process, started by the app's lifespan.
+
+Each round takes every enabled endpoint's oldest pending delivery whose time has come (so each endpoint gets
+its events in order), sends them concurrently (a bounded number of worker threads), then records the outcomes in
+one transaction. A delivery is marked delivered only after a 2xx answer, so a crash or SIGKILL in between sends
+it again after the restart, with the same ``webhook-id``: at least once, receivers dedupe by that id.
+
+A failed attempt (no answer, a non-2xx status, a redirect, or a destination refused at send time) is retried
+after ``webhooks.retry_delay`` (exponential with jitter); once the first failure is ``RETRY_WINDOW`` (24 h) old
+the delivery is given up and the endpoint disabled, which the console shows as an alert.
+
+The clock (scheduling), the random source (jitter), the resolver (SSRF check) and the sender are injected: tests
+drive ``run_once`` with a fake clock and never sleep. The signature's ``webhook-timestamp`` is the real time
+of the attempt (``wall``), which receivers compare with their own clock to refuse replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from . import destinations
+from . import webhooks as hooks
+from .models import Busy, Clock
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+POLL = 1.0  # seconds between looks at the outbox while idle (changes made by another process are seen then)
+CONCURRENCY = 8  # endpoints sent to at once
+Sender = Callable[[destinations.Destination, str, bytes, dict[str, str]], int]
+
+
+class Deliverer:
+    def __init__(self, store: Store, secret: bytes, *, clock: Clock, allow_private: bool,
+                 resolver: destinations.Resolver = destinations.system_resolver,
+                 rand: Callable[[], float] = random.random, wall: Callable[[], float] = time.time,
+                 send: Sender = destinations.post, poll: float = POLL) -> None:
+        self._store = store
+        self._secret = secret
+        self.clock = clock
+        self.allow_private = allow_private
+        self.resolver = resolver
+        self.rand = rand
+        self.wall = wall
+        self.send = send
+        self.poll = poll
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
+
+    async def close(self) -> None:
+        """Stop; an attempt in flight is not recorded, so it is sent again after the next start."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll (after a console action)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except Busy:
+                sent = 0  # the database is locked elsewhere: the same deliveries are due at the next round
+            except Exception:
+                log.exception("webhook delivery round failed")
+                sent = 0
+            if sent:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+
+    async def run_once(self) -> int:
+        """One round: attempt every endpoint's due head delivery, record the outcomes; the number attempted."""
+        now = self.clock()
+        due = await self._store.due_deliveries(now)
+        if not due:
+            return 0
+        outcomes = await asyncio.gather(*(self._attempt(d, now) for d in due))
+        async with self._store.transaction():
+            await self._store.record_attempts(outcomes)
+        for o in outcomes:
+            if o.state == "failed":
+                log.warning("webhook endpoint %d disabled after failing for %s", o.endpoint_id, hooks.RETRY_WINDOW)
+        return len(due)
+
+    async def _attempt(self, due: hooks.Due, now: datetime) -> hooks.Attempt:
+        status: int | None = None
+        try:
+            dest = destinations.parse(due.endpoint.url, allow_private=self.allow_private)
+            address = await destinations.checked_address(dest, allow_private=self.allow_private,
+                                                         resolver=self.resolver)
+            payload, headers = self._request(due, now)
+            async with self._slots:
+                status = await asyncio.to_thread(self.send, dest, address, payload, headers)
+            error = "" if 200 <= status < 300 else f"answered HTTP {status}"
+        except destinations.Refused as exc:
+            error = f"refused: {exc}"
+        except (OSError, http.client.HTTPException) as exc:
+            error = f"no answer: {type(exc).__name__}: {exc}"[:300]
+        if not error:
+            return hooks.Attempt(due.id, due.endpoint.id, "delivered", now, status, "",
+                                 first_failed_at=due.first_failed_at)
+        first = due.first_failed_at or now
+        if now - first >= hooks.RETRY_WINDOW:
+            return hooks.Attempt(due.id, due.endpoint.id, "failed", now, status,
+                                 f"gave up after {due.attempts + 1} attempts over {now - first}: {error}",
+                                 first_failed_at=first)
+        return hooks.Attempt(due.id, due.endpoint.id, "pending", now, status, error,
+                             next_at=now + hooks.retry_delay(due.attempts + 1, self.rand), first_failed_at=first)
+
+    def _request(self, due: hooks.Due, now: datetime) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of one attempt: the stored body, signed, or a chat endpoint's line of text."""
+        if due.endpoint.kind == hooks.CHAT:
+            line = hooks.chat_line(due.body)
+            text = "" if line is None else hooks.chat_text(line, now)
+            return json.dumps({"text": text}, ensure_ascii=False).encode(), {"webhook-id": due.message_id}
+        secret = hooks.endpoint_secret(self._secret, due.endpoint.nonce)
+        return due.body.encode(), hooks.signed_headers(secret, due.message_id, int(self.wall()), due.body)
