@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import destinations
 from . import webhooks as hooks
@@ -34,6 +34,8 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 POLL = 1.0  # seconds between looks at the outbox while idle (changes made by another process are seen then)
+LOG_KEPT = timedelta(days=30)  # finished deliveries stay in the console's log this long
+PURGE_EVERY = timedelta(hours=1)
 CONCURRENCY = 8  # endpoints sent to at once
 Sender = Callable[[destinations.Destination, str, bytes, dict[str, str]], int]
 
@@ -55,6 +57,7 @@ class Deliverer:
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._purged_at: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
@@ -86,8 +89,13 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), self.poll)
 
     async def run_once(self) -> int:
-        """One round: attempt every endpoint's due head delivery, record the outcomes; the number attempted."""
+        """One round: attempt every endpoint's due head delivery, record the outcomes; the number attempted.
+        Once an hour it also forgets finished deliveries older than ``LOG_KEPT`` (a bounded chunk)."""
         now = self.clock()
+        if self._purged_at is None or not timedelta(0) <= now - self._purged_at < PURGE_EVERY:
+            self._purged_at = now
+            async with self._store.transaction():
+                await self._store.purge_webhook_log(now - LOG_KEPT)
         due = await self._store.due_deliveries(now)
         if not due:
             return 0
@@ -113,6 +121,9 @@ class Deliverer:
             error = f"refused: {exc}"
         except (OSError, http.client.HTTPException) as exc:
             error = f"no answer: {type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # whatever goes wrong with one endpoint must not stop the others' deliveries
+            log.exception("webhook attempt for endpoint %d failed", due.endpoint.id)
+            error = f"failed: {type(exc).__name__}"
         if not error:
             return hooks.Attempt(due.id, due.endpoint.id, "delivered", now, status, "",
                                  first_failed_at=due.first_failed_at)

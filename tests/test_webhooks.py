@@ -7,8 +7,11 @@ driven round by round (``Deliverer.run_once``), never by sleeping.
 
 from __future__ import annotations
 
+import http.client
 import json
+import os
 import re
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -27,6 +30,7 @@ from contactcard.webhook_admin import WebhookAdmin
 
 from .accounts_kit import get, login, make_admin, make_employee, post_form
 from .conftest import BASE_URL, Cli, FakeClock, Harness
+from .live_server import LiveServer, seed_card
 from .webhook_receiver import Receiver
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -158,6 +162,20 @@ def test_each_endpoint_gets_its_events_in_order_with_retries_backing_off_on_the_
     assert [(e.state, e.attempts) for e in reversed(log)] == [("delivered", 4), ("delivered", 1), ("delivered", 1)]
 
 
+def test_the_delivery_log_keeps_finished_deliveries_30_days(harness: Harness, receiver: Receiver,
+                                                           clock: FakeClock) -> None:
+    harness.seed()
+    endpoint = add(harness, receiver.url + "/kept", (hooks.CARD_REVOKED, hooks.CARD_ISSUED))
+    harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="test")
+    assert deliver_all(harness) == 1
+    clock.advance(days=29)
+    harness.run(harness.service.issue_card, "taro@example.co.jp", actor="test")
+    assert deliver_all(harness) == 1
+    clock.advance(days=2)
+    assert deliver_all(harness) == 0
+    assert [e.type for e in harness.run(harness.ctx.webhooks.log, endpoint.id)] == ["card.issued"]
+
+
 def test_retry_delays_grow_exponentially_with_jitter_up_to_two_hours() -> None:
     assert hooks.retry_delay(1, lambda: 0.0) == timedelta(seconds=2.5)
     assert hooks.retry_delay(1, lambda: 0.999999) < timedelta(seconds=5)
@@ -176,8 +194,8 @@ def test_an_endpoint_failing_for_24_hours_is_disabled_with_an_alert_and_can_be_e
     start = clock.now
     attempts = 0
     while harness.run(harness.ctx.webhooks.endpoint, endpoint.id).enabled:
-        next_at = harness.run(harness.service._store.next_delivery_at)
-        assert next_at is not None and next_at - clock.now <= timedelta(hours=2)
+        next_at = harness.run(harness.ctx.webhooks.log, endpoint.id)[-1].next_at  # the head: the oldest
+        assert next_at - clock.now <= timedelta(hours=2)
         clock.now = max(clock.now, next_at)
         attempts += harness.run(harness.ctx.deliverer.run_once)
         assert clock.now - start < timedelta(hours=27)
@@ -342,3 +360,58 @@ def test_an_employee_opts_in_on_me_to_a_chat_note_without_customer_details(
     harness.client.cookies.clear()
     scan(harness, path + "/vcard")
     assert deliver_all(harness) == 0
+
+
+@pytest.mark.slow
+def test_sigkill_during_delivery_loses_no_event(tmp_path: Path, receiver: Receiver) -> None:
+    """The real ``contactcard serve``, killed while a delivery is in flight: after the restart every event arrives
+    (a repeat carries the same webhook-id and body), verified, in order of first arrival."""
+    receiver.reset()
+    db, secret_file = tmp_path / "kill.sqlite3", tmp_path / "secret.key"
+    path = seed_card(db, secret_file)
+    env = {"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret_file),
+           "CONTACTCARD_WEBHOOK_ALLOW_PRIVATE": "1"}
+    server = LiveServer(env, tmp_path / "server.log")
+    secret = json.loads(server.cli("webhook", "add", receiver.url + "/kill", "--events", "scan.viewed",
+                                   "--json"))["secret"]
+
+    def scans(label: str, n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            for i in range(n):
+                conn.request("GET", path, headers={"User-Agent": f"{IPHONE} {label}-{i}"})
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200  # committed, with its outbox row
+        finally:
+            conn.close()
+
+    try:
+        server.start()
+        scans("before", 5)
+        assert receiver.wait_for(lambda got: len(got) >= 5), "delivered while running"
+        receiver.hold()  # the next delivery is received and left unanswered
+        scans("during", 15)
+        assert receiver.holding.wait(30), "a delivery is in flight"
+        assert server.proc is not None
+        os.kill(server.proc.pid, signal.SIGKILL)
+        server.proc.wait(10)
+        receiver.release()
+        server.start()
+        assert receiver.wait_for(lambda got: len({r.json()["data"]["event_id"] for r in got}) >= 20), \
+            f"every event delivered after the restart: {len(receiver.received)} received"
+    finally:
+        receiver.release()
+        server.stop()
+    got = receiver.on("/kill")
+    first_seen: dict[int, str] = {}
+    for r in got:
+        payload = r.verified(secret)
+        event_id = payload["data"]["event_id"]
+        assert first_seen.setdefault(event_id, r.webhook_id) == r.webhook_id, "a repeat has the same webhook-id"
+    assert len(first_seen) == 20
+    assert list(first_seen) == sorted(first_seen), "in order of the events"
+    by_id: dict[str, bytes] = {}
+    assert all(by_id.setdefault(r.webhook_id, r.body) == r.body for r in got), "a repeat has the same body"
+    held = got[5].webhook_id  # received while the server was killed: never acknowledged, so sent again
+    assert [r.webhook_id for r in got].count(held) >= 2

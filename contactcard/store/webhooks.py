@@ -100,9 +100,18 @@ class WebhookStore(StoreBase):
                     attempts=r["attempts"], first_failed_at=_opt_ts(r["first_failed_at"]))
                 for r in await self._rows(_HEADS + " AND d.next_at <= ? ORDER BY d.id", (ts(now),))]
 
-    async def next_delivery_at(self) -> datetime | None:
-        """When the earliest of the endpoints' oldest pending deliveries is due (None: nothing pending)."""
-        return _opt_ts(await self._scalar(f"SELECT MIN(next_at) FROM ({_HEADS})"))  # noqa: S608 (a constant)
+    async def purge_webhook_log(self, before: datetime, limit: int = 5000) -> int:
+        """Forget up to ``limit`` deliveries finished (delivered or given up) before ``before``, and messages no
+        delivery refers to any more; the number of deliveries removed. The caller holds the transaction."""
+        cur = await self._conn.execute(
+            """DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
+               WHERE state != 'pending' AND last_at < ? ORDER BY id LIMIT ?)""", (ts(before), limit))
+        removed = int(cur.rowcount)
+        if removed:
+            await self._exec("""DELETE FROM webhook_messages WHERE created_at < ? AND NOT EXISTS
+                                (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = webhook_messages.id)""",
+                             (ts(before),))
+        return removed
 
     async def record_attempts(self, attempts: Iterable[Attempt]) -> None:
         """The outcomes of a round of attempts; the caller holds the transaction. A delivery given up disables
