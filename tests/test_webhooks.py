@@ -174,6 +174,7 @@ def test_the_delivery_log_keeps_finished_deliveries_30_days(harness: Harness, re
     clock.advance(days=2)
     assert deliver_all(harness) == 0
     assert [e.type for e in harness.run(harness.ctx.webhooks.log, endpoint.id)] == ["card.issued"]
+    assert harness.run(harness.service._store._scalar, "SELECT COUNT(*) FROM webhook_messages") == 1
 
 
 def test_retry_delays_grow_exponentially_with_jitter_up_to_two_hours() -> None:
@@ -299,6 +300,7 @@ def test_console_adds_an_endpoint_shows_the_secret_once_sends_a_test_event_and_r
                      {}).status_code == 404
     assert post_form(admin_client, "/admin/webhooks", "/admin/webhooks/1/remove", {}).status_code == 303
     assert harness.run(harness.ctx.webhooks.endpoints) == []
+    assert harness.run(harness.service._store._scalar, "SELECT COUNT(*) FROM webhook_messages") == 0
 
 
 def test_the_cli_adds_lists_and_removes_endpoints_printing_the_secret_once(

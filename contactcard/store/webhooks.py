@@ -63,9 +63,7 @@ class WebhookStore(StoreBase):
 
     async def remove_webhook_endpoint(self, endpoint_id: int) -> None:
         """The endpoint, its deliveries (cascade) and the opt-ins that chose it; the caller holds the transaction."""
-        await self._exec("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))
-        await self._exec("DELETE FROM webhook_messages WHERE NOT EXISTS "
-                         "(SELECT 1 FROM webhook_deliveries d WHERE d.message_id = webhook_messages.id)")
+        await self._on_writer_thread(_remove_endpoint, endpoint_id)
 
     async def enable_webhook_endpoint(self, endpoint_id: int) -> None:
         """Back in service: its pending deliveries go on in order, from now."""
@@ -101,17 +99,9 @@ class WebhookStore(StoreBase):
                 for r in await self._rows(_HEADS + " AND d.next_at <= ? ORDER BY d.id", (ts(now),))]
 
     async def purge_webhook_log(self, before: datetime, limit: int = 5000) -> int:
-        """Forget up to ``limit`` deliveries finished (delivered or given up) before ``before``, and messages no
-        delivery refers to any more; the number of deliveries removed. The caller holds the transaction."""
-        cur = await self._conn.execute(
-            """DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries
-               WHERE state != 'pending' AND last_at < ? ORDER BY id LIMIT ?)""", (ts(before), limit))
-        removed = int(cur.rowcount)
-        if removed:
-            await self._exec("""DELETE FROM webhook_messages WHERE created_at < ? AND NOT EXISTS
-                                (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = webhook_messages.id)""",
-                             (ts(before),))
-        return removed
+        """Forget up to ``limit`` deliveries finished (delivered or given up) before ``before``, and their messages
+        once no delivery refers to them; the number of deliveries removed. The caller holds the transaction."""
+        return await self._on_writer_thread(_purge, ts(before), limit)
 
     async def record_attempts(self, attempts: Iterable[Attempt]) -> None:
         """The outcomes of a round of attempts; the caller holds the transaction. A delivery given up disables
@@ -158,6 +148,29 @@ def _endpoint(r: sqlite3.Row) -> Endpoint:
                     events=tuple(e for e in r["events"].split("\n") if e), nonce=bytes(r["nonce"]),
                     enabled=bool(r["enabled"]), created_at=parse_ts(r["created_at"]),
                     disabled_at=_opt_ts(r["disabled_at"]), disabled_reason=r["disabled_reason"])
+
+
+def _forget_messages(conn: sqlite3.Connection, message_ids: Iterable[int]) -> None:
+    """Delete these messages where no delivery refers to them any more."""
+    conn.executemany("""DELETE FROM webhook_messages WHERE id = ?
+                        AND NOT EXISTS (SELECT 1 FROM webhook_deliveries WHERE message_id = ?)""",
+                     [(m, m) for m in sorted(set(message_ids))])
+
+
+def _remove_endpoint(conn: sqlite3.Connection, endpoint_id: int) -> None:
+    messages = [r[0] for r in conn.execute("SELECT message_id FROM webhook_deliveries WHERE endpoint_id = ?",
+                                           (endpoint_id,))]
+    conn.execute("DELETE FROM webhook_endpoints WHERE id = ?", (endpoint_id,))  # its deliveries and opt-ins cascade
+    _forget_messages(conn, messages)
+
+
+def _purge(conn: sqlite3.Connection, before: str, limit: int) -> int:
+    # By the ids found, so each statement touches only the rows it removes (the write lock is held briefly).
+    rows = conn.execute("""SELECT id, message_id FROM webhook_deliveries
+                           WHERE state != 'pending' AND last_at < ? ORDER BY id LIMIT ?""", (before, limit)).fetchall()
+    conn.executemany("DELETE FROM webhook_deliveries WHERE id = ?", [(r[0],) for r in rows])
+    _forget_messages(conn, (r[1] for r in rows))
+    return len(rows)
 
 
 def _subscribers(conn: sqlite3.Connection) -> dict[str, list[int]]:

@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ... import webhooks as hooks
-from ...models import ContactcardError, NotFound, User
+from ...models import Conflict, ContactcardError, NotFound, User
 from ..context import app_context
 from .base import admin_get, admin_post, back, field, page, path_id
 
@@ -75,7 +75,7 @@ async def _act(request: Request, user: User, action: str) -> Response:
             return back("/admin/webhooks", "webhook_removed")
     except NotFound:
         raise HTTPException(404) from None
-    except ContactcardError:
+    except Conflict:
         pass  # enabling an endpoint that is enabled already: nothing to do, the page shows its state
     ctx.deliverer.wake()
     return back(f"/admin/webhooks/{endpoint_id}", f"webhook_{action}")
