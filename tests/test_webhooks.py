@@ -125,9 +125,18 @@ def test_the_outbox_row_is_written_with_the_change_or_not_at_all(harness: Harnes
     add(harness, receiver.url + "/crm", (hooks.CARD_ISSUED, hooks.CARD_REVOKED))
     with pytest.raises(Exception, match="already has a card"):
         harness.run(harness.service.issue_card, "taro@example.co.jp", actor="test")  # refused: nothing queued
+
+    async def change_that_fails() -> None:
+        async with harness.service._change("test") as change:
+            await change.emit(hooks.CARD_REVOKED, {"card_id": 1})
+            raise RuntimeError("the change fails after its event was queued")
+
+    with pytest.raises(RuntimeError):
+        harness.run(change_that_fails)
     harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="test")
     assert deliver_all(harness) == 1
     assert [r.json()["type"] for r in receiver.on("/crm")] == ["card.revoked"]
+    assert receiver.on("/crm")[0].json()["data"]["employee"]["email"] == "taro@example.co.jp", "the real one"
 
 
 def test_each_endpoint_gets_its_events_in_order_with_retries_backing_off_on_the_injected_clock(
