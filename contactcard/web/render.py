@@ -78,9 +78,15 @@ class Renderer:
         nonce = request.scope.get("state", {}).get("csp_nonce", "")
         key = (name, t.lang, request.scope["path"], status)
         cached = self._pages.get(key) if pins is not None else None
-        if cached is not None and len(cached[0]) == len(pins or ()) and all(
-                a is b or a == b for a, b in zip(cached[0], pins or (), strict=True)):
-            return cached[1].replace(self._nonce_mark, nonce), t.lang
+        if cached is not None and pins is not None and len(cached[0]) == len(pins):
+            if all(a is b for a, b in zip(cached[0], pins, strict=True)):
+                return cached[1].replace(self._nonce_mark, nonce), t.lang
+            if cached[0] == pins:
+                # Equal copies (two requests that missed the service's cache at once each built one): pin the
+                # page to these, so the next request, which gets the copy the service kept, matches by identity
+                # and not by comparing every field of the company, card and employee again on each scan.
+                self._pages[key] = (pins, cached[1])
+                return cached[1].replace(self._nonce_mark, nonce), t.lang
         html = self._render(t, name, context, company, request.url.path,
                             self._nonce_mark if pins is not None else nonce)
         if pins is not None:
