@@ -9,6 +9,12 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
   (a working day at a stand without signing in again; the service worker shows the cached QR meanwhile).
   ``last_seen_at`` is written at most once a minute. Signing in issues a new id (no fixation); signing out
   deletes the row; setting a password ends every session of that user.
+- The session check of each request is answered from memory while nothing was committed since it was read
+  (``SessionCache``): not by this process (the store's commit counter), nor by another, such as the CLI (the
+  service's ``PRAGMA data_version`` check, one that started after the request arrived). So a signed-out,
+  reset, disabled or departed user's session is refused by the very next request, as without the cache; time
+  limits are checked against the clock on every request, and an entry is read again after ``SESSION_CACHE_TTL``
+  whatever happened.
 - One-time links (invitation, password reset): 32 random bytes, SHA-256 stored, 72 hours, single use;
   issuing a new link retires the user's older unused ones.
 - Throttling: a failure counts against three keys: this client on this account (the pair), this client (a pseudonym
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +70,9 @@ ACCOUNT_ALERT = 20  # failures on one account from all clients (many clients gue
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(minutes=15)
 ANONYMOUS = "anonymous"  # the audit actor of every sign-in attempt that did not succeed
+# A backstop only: a cached session is dropped as soon as anything is committed (see ``SessionCache``).
+SESSION_CACHE_TTL = timedelta(seconds=10)
+SESSION_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,50 @@ class OneTimeLink:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class _Known:
+    """A live session as read at ``mark`` (``read_at`` on the clock): its row and what ``session`` answered."""
+
+    mark: object
+    read_at: datetime
+    found: SessionRecord
+    active: ActiveSession
+
+
+class SessionCache:
+    """Sessions as last read, valid while ``mark()`` returns the value they were read at.
+
+    ``mark`` (the service's ``settled``) waits for a ``PRAGMA data_version`` check that started after the call
+    and returns a value that changes with every commit of this process (but the scan writer's batches of
+    events) or of another: so an entry is never older than the last commit anyone made before the request.
+    """
+
+    def __init__(self, mark: Callable[[], Awaitable[object]]) -> None:
+        self.mark = mark
+        self._known: dict[bytes, _Known] = {}
+        self._mark: object = None
+
+    def get(self, id_hash: bytes, mark: object, now: datetime) -> _Known | None:
+        if mark != self._mark:
+            self._known.clear()
+            self._mark = mark
+            return None
+        known = self._known.get(id_hash)
+        if known is None or not known.read_at <= now < known.read_at + SESSION_CACHE_TTL:
+            return None
+        return known
+
+    def put(self, id_hash: bytes, known: _Known) -> None:
+        if known.mark != self._mark:
+            return  # something was committed while it was read: the next request reads again
+        if len(self._known) >= SESSION_CACHE_SIZE:
+            self._known.clear()
+        self._known[id_hash] = known
+
+    def drop(self, id_hash: bytes) -> None:
+        self._known.pop(id_hash, None)
+
+
 # scrypt costs ~50 ms of CPU by design: it runs in a worker thread so that scans and every other request keep
 # being served while a sign-in is checked (the event loop never waits for it).
 async def _hash(password: str) -> str:
@@ -165,10 +218,13 @@ class Accounts:
     layer reaches it as ``AppContext.accounts``. Changes made for someone else name their ``actor``.
     """
 
-    def __init__(self, store: Store, clock: Clock, *, base_url: str = "") -> None:
+    def __init__(self, store: Store, clock: Clock, *, base_url: str = "",
+                 settled: Callable[[], Awaitable[object]] | None = None) -> None:
         self._store = store
         self.clock = clock
         self.base_url = base_url
+        # The server passes the service's ``settled``; without it (the CLI) every check reads the database.
+        self._sessions = None if settled is None else SessionCache(settled)
 
     # --- audit --------------------------------------------------------------------------------
 
@@ -463,24 +519,38 @@ class Accounts:
     # --- sessions -----------------------------------------------------------------------------
 
     async def session(self, session_token: str) -> ActiveSession | None:
-        """The live session for a cookie value, or None (expired sessions are deleted here)."""
+        """The live session for a cookie value, or None (expired sessions are deleted here).
+
+        Answered from ``SessionCache`` while nothing was committed since the session was read; the time limits
+        are checked against the clock either way, and a due ``last_seen_at`` update reads it again.
+        """
         if not session_token or len(session_token) > 100:
             return None
         id_hash = auth.token_hash(session_token)
+        cache = self._sessions
+        mark = None if cache is None else await cache.mark()
+        now = self.clock()
+        if cache is not None:
+            known = cache.get(id_hash, mark, now)
+            if (known is not None and self._fresh(known.active.user, known.found, now)
+                    and now - known.found.last_seen_at < TOUCH_EVERY):
+                return known.active
         found = await self._store.session(id_hash)
         if found is None:
             return None
         record = await self._store.user(found.user_id)
-        now = self.clock()
         if record is None or not self._fresh(record.user, found, now) or not await self._active(record):
             async with self._store.transaction():
                 await self._store.delete_session(id_hash)
             return None
         if now - found.last_seen_at >= TOUCH_EVERY:
-            async with self._store.transaction():
+            async with self._store.transaction():  # this commit moves the mark: the next request reads again
                 await self._store.touch_session(id_hash, now)
-        return ActiveSession(user=record.user, csrf_token=auth.csrf_token(session_token),
-                             created_at=found.created_at)
+        active = ActiveSession(user=record.user, csrf_token=auth.csrf_token(session_token),
+                               created_at=found.created_at)
+        if cache is not None:
+            cache.put(id_hash, _Known(mark, now, found, active))
+        return active
 
     def _fresh(self, user: User, found: SessionRecord, now: datetime) -> bool:
         rule = SESSION_POLICY.get(user.role, SESSION_POLICY[Role.ADMIN])
@@ -488,6 +558,8 @@ class Accounts:
 
     async def sign_out(self, session_token: str) -> None:
         id_hash = auth.token_hash(session_token)
+        if self._sessions is not None:
+            self._sessions.drop(id_hash)  # the commit below would drop it too: this says so where it matters
         found = await self._store.session(id_hash)
         if found is None:
             return

@@ -72,7 +72,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             await store.close()
             raise
         service = Service(store, secret=secret, base_url=settings.base_url, clock=clock or system_clock)
-        accounts = Accounts(store, service.clock, base_url=settings.base_url)
+        accounts = Accounts(store, service.clock, base_url=settings.base_url, settled=service.settled)
         oidc = None
         if settings.oidc is not None and oidc_secret is not None:
             oidc = OidcClient(ProviderConfig(settings.oidc.issuer, settings.oidc.client_id, oidc_secret.decode(),

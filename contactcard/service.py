@@ -190,6 +190,13 @@ class Service:
                 waiter.cancel()
             self._current, self._next, self._checker = [], [], None
 
+    async def settled(self, deadline: float | None = None) -> tuple[int, int]:
+        """A mark of what has been committed: wait for a data_version check that started after this call, then
+        return a value that differs from every one returned before any later commit, this process's (through
+        ``Store.transaction``: all but the scan writer's batches of events) or another's (the CLI's)."""
+        await self._refresh(deadline)
+        return self._store.commits, self._invalidations
+
     # --- changes ------------------------------------------------------------------------------
 
     @asynccontextmanager

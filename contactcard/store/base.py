@@ -128,6 +128,9 @@ class StoreBase:
         self._conn = conn
         self._readers = readers
         self._write_lock = asyncio.Lock()
+        # Transactions ended through ``transaction`` (every write but the scan writer's plain batches of events):
+        # a cache of anything else read from the database is valid while this has not moved.
+        self.commits = 0
         self._in_use = in_use
 
     @classmethod
@@ -209,6 +212,7 @@ class StoreBase:
                 raise
             finally:
                 _in_transaction.reset(inside)
+                self.commits += 1  # rolled back too: a needless re-read is cheap, a missed commit is not
 
     async def writable(self, patience: float) -> bool:
         """Take the write lock and let it go, changing nothing: False on a read-only or failing database, or when
