@@ -47,6 +47,7 @@ from tests.live_server import LiveServer
 from . import scan_bench
 from .scan_bench import IPHONE, WRK_SCRIPT, Run, drive
 
+MEASURES = ("pages", "csv", "reload", "backlog")
 EMPLOYEES = 1000
 HISTORY_DAYS = 400
 ZONE = ZoneInfo("Asia/Tokyo")  # the company's default time zone (seed keeps it)
@@ -458,7 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--reps", type=int, default=3, help="interleaved A/B repetitions (medians reported)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 100,000 events, 2 s runs, 1 rep")
+    parser.add_argument("--only", choices=MEASURES, action="append",
+                        help="run only this measurement (repeatable): " + ", ".join(MEASURES))
     args = parser.parse_args(argv)
+    only = set(args.only or MEASURES)
     if args.quick:
         args.events, args.seconds, args.reps = min(args.events, 100_000), 2.0, 1
     if shutil.which("wrk") is None:
@@ -480,19 +484,24 @@ def main(argv: list[str] | None = None) -> int:
             small.wait_rolled_up()
             print(f"  {large.label}: rolled up {large.wait_rolled_up():.0f} s after it answered", flush=True)
             done()
-            done = _step("admin pages and scans stats, small vs large")
-            rows = measure_pages(small, large, max(5, args.reps))
-            done()
+            rows: list[Row] = []
+            if "pages" in only:
+                done = _step("admin pages and scans stats, small vs large")
+                rows += measure_pages(small, large, max(5, args.reps))
+                done()
             small.stop()
-            done = _step("CSV export vs sqlite3")
-            rows.append(measure_csv(large, args.reps))
-            done()
-            done = _step("scans, quiet vs an admin reloading the dashboard")
-            rows += measure_scans_under_reports(large, args.seconds, args.reps, script)
-            done()
-            done = _step("scans during a start-up roll-up vs quiet")
-            rows.append(measure_backlog(large, args.seconds, args.reps, script))
-            done()
+            if "csv" in only:
+                done = _step("CSV export vs sqlite3")
+                rows.append(measure_csv(large, args.reps))
+                done()
+            if "reload" in only:
+                done = _step("scans, quiet vs an admin reloading the dashboard")
+                rows += measure_scans_under_reports(large, args.seconds, args.reps, script)
+                done()
+            if "backlog" in only:
+                done = _step("scans during a start-up roll-up vs quiet")
+                rows.append(measure_backlog(large, args.seconds, args.reps, script))
+                done()
         finally:
             small.stop()
             large.stop()
