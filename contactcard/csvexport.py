@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO
@@ -69,7 +70,32 @@ class LocalMinutes:
         return local + stored[16:19]
 
 
-def export_lines(rows: Iterable[tuple[int, str, str, str]], local: LocalMinutes) -> str:
-    """Rows of ``Store.export_csv`` (cells built by the store by the rules above) as CSV text in ``EVENT_HEADER``
-    order, ``local_time`` put in its place: the fast path for large exports."""
-    return "".join([f"{head},{local(stored)},{tail}\r\n" for _, stored, head, tail in rows])
+_STEP = 12 * 3600
+
+
+def utc_offsets(zone: ZoneInfo, start: datetime, end: datetime) -> list[tuple[datetime, datetime, int | None]]:
+    """The zone's offset from UTC over [start, end), as (from, to, whole minutes) pieces in time order; None for
+    a piece whose offset is not a whole number of minutes (local mean time, before 1900). For
+    ``Store.export_csv``, which turns stored UTC times into local ones inside SQLite with them.
+
+    Found by stepping 12 hours at a time and bisecting each change to the second: exact for any change at
+    least 12 hours after the one before (every zone's are months apart). About 1 ms for 400 days.
+    """
+    def minutes(at: int) -> int | None:
+        offset = datetime.fromtimestamp(at, UTC).astimezone(zone).utcoffset()
+        seconds = 0 if offset is None else int(offset.total_seconds())
+        return seconds // 60 if seconds % 60 == 0 else None
+
+    first, last = math.floor(start.timestamp()), math.ceil(end.timestamp())
+    changes = [(first, minutes(first))]
+    for at in range(first, last, _STEP):
+        nxt = min(at + _STEP, last)
+        if minutes(nxt) != changes[-1][1]:
+            low, high = at, nxt  # the offset at ``low`` is the last piece's; at ``high`` it is not
+            while high - low > 1:
+                mid = (low + high) // 2
+                low, high = (mid, high) if minutes(mid) == changes[-1][1] else (low, mid)
+            changes.append((high, minutes(high)))
+    ends = [at for at, _ in changes[1:]] + [last]
+    return [(datetime.fromtimestamp(at, UTC), datetime.fromtimestamp(end_at, UTC), offset)
+            for (at, offset), end_at in zip(changes, ends, strict=True) if at < end_at]

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import operator
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
@@ -41,6 +41,7 @@ MAX_TEXT = 200
 MAX_CARD_DAYS = 3650
 CARD_CACHE_SIZE = 10_000
 EXPORT_PAGE = 5000  # rows per read while streaming an export
+EXPORT_CHUNK = 10_000  # rows per piece of the scan log's CSV (about 2.5 MB of text)
 # The dashboard's figures are reused for this long. Under load every scan batch commits, so a cache keyed by
 # commits would never be hit while it matters; a few seconds is what an admin's "reload" can tell apart.
 # The console's own changes (and another program's, once seen) drop it at once; see ``dashboard``.
@@ -558,15 +559,39 @@ class Service:
         return await reports.scan_log(self._store, await self.company(), flt, limit=limit, before_id=before_id,
                                       after_id=after_id)
 
-    async def scan_csv_pages(self, flt: reports.ScanFilter) -> AsyncIterator[list[tuple[int, str, str, str]]]:
-        """Every event the filter selects, newest first, a page at a time, each row as (id, stored time, CSV cells
-        before and after the local time) (see ``Store.export_csv``): the exports' fast path."""
+    async def scan_csv(self, flt: reports.ScanFilter) -> AsyncGenerator[tuple[str, int], None]:
+        """The scan log's CSV lines (``csvexport.EVENT_HEADER``; no header) and how many, newest first,
+        ``EXPORT_CHUNK`` rows a piece. Each piece is built whole by SQLite on a reader thread (see
+        ``Store.export_csv``) and the next one is read while this one is sent, so the event loop only passes
+        text on."""
         pinned = await self._pinned(flt)
-        async for page in _keyset_pages(
-                lambda below: self._store.export_csv(pinned, before_id=below, limit=EXPORT_PAGE,
-                                                     formula_starts=csvexport.FORMULA_STARTS),
-                last_id=lambda row: row[0]):
-            yield page
+        times = await self._store.event_times()
+        if times is None:
+            return
+        zone = ZoneInfo((await self.company()).timezone)
+        start = max(times[0], pinned.since) if pinned.since else times[0]
+        end = min(times[1], pinned.until) if pinned.until else times[1]
+        offsets = csvexport.utc_offsets(zone, start, end + timedelta(seconds=1))
+        local = csvexport.LocalMinutes(zone)
+
+        def read(below: int | None) -> asyncio.Future[tuple[int | None, str, int]]:
+            return asyncio.ensure_future(self._store.export_csv(
+                pinned, before_id=below, limit=EXPORT_CHUNK, formula_starts=csvexport.FORMULA_STARTS,
+                offsets=offsets, local=local))
+
+        reading = read(None)
+        try:
+            while True:
+                last_id, text, rows = await reading
+                if last_id is None:
+                    return
+                if rows == EXPORT_CHUNK:
+                    reading = read(last_id)  # read ahead while this piece goes out
+                yield text, rows
+                if rows < EXPORT_CHUNK:
+                    return
+        finally:
+            reading.cancel()  # the download was abandoned: no further piece is read (a running read finishes)
 
     async def _pinned(self, flt: reports.ScanFilter) -> EventFilter:
         """The store's filter, limited to the events stored now: rows written during an export never join it,
@@ -679,17 +704,21 @@ class Service:
         return next((c for c in offered if c.id == channel_id), None)
 
 
-_Row = TypeVar("_Row")
+class _Identified(Protocol):
+    @property
+    def id(self) -> int: ...
 
 
-async def _keyset_pages(fetch: Callable[[int | None], Awaitable[list[_Row]]],
-                        last_id: Callable[[_Row], int] = operator.attrgetter("id")) -> AsyncIterator[list[_Row]]:
+_Row = TypeVar("_Row", bound=_Identified)
+
+
+async def _keyset_pages(fetch: Callable[[int | None], Awaitable[list[_Row]]]) -> AsyncIterator[list[_Row]]:
     """Pages newest first, each asking for the rows after the last one seen (None: from the newest). Rows
     committed during a long export are never seen, and none is skipped or written twice (offsets would shift)."""
     below: int | None = None
     while page := await fetch(below):
         yield page
-        below = last_id(page[-1])
+        below = page[-1].id
 
 
 def _give_up(waiter: asyncio.Future[None]) -> None:

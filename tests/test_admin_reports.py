@@ -245,16 +245,17 @@ def test_csv_export_is_complete_across_pages(seeded: Harness) -> None:
 
 def test_exports_page_by_keyset_so_rows_written_meanwhile_neither_shift_nor_join(
         seeded: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """All three CSV exports read through Service.scan_csv_pages / audit_pages."""
+    """All three CSV exports read through Service.scan_csv / audit_pages."""
     monkeypatch.setattr(service_module, "EXPORT_PAGE", 7)
+    monkeypatch.setattr(service_module, "EXPORT_CHUNK", 7)
     base = datetime(2026, 11, 1, tzinfo=UTC)
     add_events(seeded, *[_scan(seeded, base + timedelta(minutes=i), Outcome.UNKNOWN, None) for i in range(30)])
     before = [e.id for e in seeded.events()]
 
     async def export_while_scans_arrive() -> list[int]:
         seen: list[int] = []
-        async for page in seeded.service.scan_csv_pages(reports.ScanFilter()):
-            seen.extend(row[0] for row in page)
+        async for text, _ in seeded.service.scan_csv(reports.ScanFilter()):
+            seen.extend(int(line.split(",", 1)[0]) for line in text.splitlines())
             async with seeded.service._store.transaction():  # a scan committed between two pages
                 await seeded.service._store.insert_events([_scan(seeded, base, Outcome.UNKNOWN, None)])
         return seen

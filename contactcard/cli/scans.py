@@ -6,7 +6,6 @@ import argparse
 import io
 import sys
 from typing import IO
-from zoneinfo import ZoneInfo
 
 from .. import csvexport
 from ..config import Settings
@@ -51,11 +50,10 @@ async def _scans_list(service: Service, args: argparse.Namespace) -> int:
 async def _write_events_csv(service: Service, sink: IO[str], employee_id: int | None) -> int:
     """Every event, newest first, paged, in the console's columns; returns the number of rows written."""
     sink.write(csvexport.lines([csvexport.EVENT_HEADER]))
-    local = csvexport.LocalMinutes(ZoneInfo((await service.company()).timezone))
     count = 0
-    async for page in service.scan_csv_pages(ScanFilter(employee_id=employee_id)):
-        sink.write(csvexport.export_lines(page, local))
-        count += len(page)
+    async for text, rows in service.scan_csv(ScanFilter(employee_id=employee_id)):
+        sink.write(text)
+        count += rows
     return count
 
 

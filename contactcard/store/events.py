@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -108,13 +108,24 @@ class EventStore(StoreBase):
         )
         return {r["outcome"]: int(r["n"]) for r in rows}
 
+    async def event_times(self) -> tuple[datetime, datetime] | None:
+        """The oldest and the newest event's time (both read from the index on time), or None without events."""
+        row = await self._row("SELECT (SELECT MIN(time) FROM events), (SELECT MAX(time) FROM events)")
+        return None if row is None or row[0] is None else (parse_ts(row[0]), parse_ts(row[1]))
+
     async def export_csv(self, flt: EventFilter | None = None, *, before_id: int | None = None, limit: int = 5000,
-                         formula_starts: Sequence[str] = ()) -> list[tuple[int, str, str, str]]:
-        """A keyset page of ``events`` for a CSV export: (id, time as stored, the row's cells as CSV text in
-        ``csvexport.EVENT_HEADER`` order before ``local_time``, and those after it). SQLite builds the cells,
-        because Python's csv module alone runs at less than half the rate SQLite reads the rows: times in UTC
-        ISO 8601, every text cell quoted, and a text cell starting with one of ``formula_starts`` prefixed with '
-        (see ``csvexport.neutralise``)."""
+                         formula_starts: Sequence[str] = (),
+                         offsets: Sequence[tuple[datetime, datetime, int | None]] = (),
+                         local: Callable[[str], str]) -> tuple[int | None, str, int]:
+        """A keyset page of ``events`` for a CSV export: (the last row's id or None, the rows' lines, how many).
+
+        SQLite builds each whole line on the reader thread, so Python only joins them (Python's csv module
+        alone runs at less than half the rate SQLite reads the rows): the cells in ``csvexport.EVENT_HEADER``
+        order (times in UTC ISO 8601, every text cell quoted, a text cell starting with one of
+        ``formula_starts`` prefixed with ', see ``csvexport.neutralise``), the local time from ``offsets``
+        ((from, to, minutes east of UTC) pieces: ``csvexport.utc_offsets``). A row outside them, or in a piece
+        without whole minutes, gets its local time from ``local`` (the stored time in, "YYYY-MM-DD HH:MM:SS" out).
+        """
         starts = ", ".join(f"char({ord(c)})" for c in formula_starts) or "NULL"  # constants, not input
 
         def text(column: str) -> str:
@@ -127,13 +138,33 @@ class EventStore(StoreBase):
             text("events.referrer"), text("events.accept_language"), "events.visitor_key"))
         after_local = " || ',' || ".join((
             "events.is_bot", text("events.device"), text("events.os"), text("events.browser")))
+        # The row's offset as a date modifier (NULL: none known); then the local minute plus the stored seconds,
+        # as csvexport.LocalMinutes has it (strftime's own %S would round 59.9999 up into the next minute).
+        modifier = ("CASE " + "WHEN events.time >= ? AND events.time < ? THEN ? " * len(offsets) + "END") if offsets \
+            else "NULL"
+        modifiers = [value for start, end, minutes in offsets
+                     for value in (ts(start), ts(end), None if minutes is None else f"{minutes:+d} minutes")]
+        local_time = (f"strftime('%Y-%m-%d %H:%M', substr(events.time, 1, 16), {modifier})"
+                      " || substr(events.time, 17, 3)")
+        unknown = f"({modifier}) IS NULL"  # such a row's line is built in Python from the three parts
+        columns = (f"events.id, {cells} || ',' || COALESCE({local_time}, '') || ',' || {after_local} || char(13, 10), "
+                   f"CASE WHEN {unknown} THEN events.time END, CASE WHEN {unknown} THEN {cells} END, "
+                   f"CASE WHEN {unknown} THEN {after_local} END")
+        parameters = modifiers * 4
 
-        def page(conn: sqlite3.Connection) -> list[tuple[int, str, str, str]]:
-            sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, limit,
-                                      columns=f"events.id, events.time, {cells}, {after_local}")
+        def page(conn: sqlite3.Connection) -> tuple[int | None, str, int]:
+            sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, limit, columns=columns)
             cursor = conn.cursor()
             cursor.row_factory = None
-            return cursor.execute(sql, params).fetchall()
+            rows = cursor.execute(sql, [*parameters, *params]).fetchall()
+            if not rows:
+                return None, "", 0
+            if any(row[2] is not None for row in rows):
+                lines = [line if stored is None else f"{head},{local(stored)},{tail}\r\n"
+                         for _, line, stored, head, tail in rows]
+            else:
+                lines = [row[1] for row in rows]
+            return rows[-1][0], "".join(lines), len(rows)
 
         return await self.read(page)
 

@@ -8,10 +8,8 @@ page, pinned to the newest id at the start, so scans arriving during the downloa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -103,9 +101,8 @@ async def scan_csv(request: Request, user: User) -> Response:
 
     async def body() -> AsyncIterator[str]:
         yield csvexport.BOM + csvexport.lines([csvexport.EVENT_HEADER])
-        local = csvexport.LocalMinutes(ZoneInfo(company.timezone))
-        async for rows in service.scan_csv_pages(flt):
-            yield await asyncio.to_thread(csvexport.export_lines, rows, local)  # off the event loop
+        async for text, _ in service.scan_csv(flt):
+            yield text
 
     stamp = local_time(company, service.clock()).strftime("%Y%m%d")
     return csv_download(body(), f"scans-{stamp}.csv")
