@@ -30,8 +30,13 @@ Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 def image_key(company: Company) -> str:
     """The image's address key: a digest of everything it is drawn from."""
-    brand_bg, _ = button_colors(company.brand_color)
-    parts = (_VERSION, company.name, company.name_en, brand_bg, company.logo_sha or "")
+    return _image_key(company.name, company.name_en, company.brand_color, company.logo_sha or "")
+
+
+@lru_cache(maxsize=64)  # every scan's page names the image: its colours and digest once per company profile
+def _image_key(name: str, name_en: str, brand_color: str, logo_sha: str) -> str:
+    brand_bg, _ = button_colors(brand_color)
+    parts = (_VERSION, name, name_en, brand_bg, logo_sha)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
