@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from contactcard.logs import JsonFormatter, OncePerInterval, TextFormatter, redact
+from contactcard.logs import JsonFormatter, LoopBatchedStreamHandler, OncePerInterval, TextFormatter, redact
 from contactcard.web.routes_info import card_digest
 
 TOKEN = "_17EdYqLbrv6ZMWbLW-d"
@@ -104,3 +104,49 @@ def test_route_template_is_matched_once_per_request() -> None:
     App.router.routes.clear()
     assert route_template(scope) == "/invite/{token}", "the second caller gets the remembered template"
     assert route_template({**scope, "path": "/elsewhere", "contactcard.route_template": None}) == "(no route)"
+
+
+def test_lines_of_one_loop_turn_go_out_in_one_write_in_order() -> None:
+    """The server's handler: lines logged during a turn of the event loop are written together on the next
+    step, before the loop waits for anything; a line from another thread first writes what was buffered."""
+    import asyncio
+    import io
+    import threading
+
+    class Writes(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return super().write(text)
+
+    out = Writes()
+    handler = LoopBatchedStreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("test.batched")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        logger.warning("outside a loop: at once")
+        assert out.writes == ["outside a loop: at once\n"]
+
+        async def turn() -> list[str]:
+            for i in range(3):
+                logger.warning("request %d", i)
+            written_during_turn = list(out.writes)
+            thread = threading.Thread(target=logger.warning, args=("from a thread",))
+            thread.start()
+            thread.join()
+            logger.warning("request 3")
+            await asyncio.sleep(0)  # the loop's next step: the buffered line goes out
+            assert out.getvalue().endswith("request 3\n")
+            return written_during_turn
+
+        assert asyncio.run(turn()) == ["outside a loop: at once\n"], "nothing written during the turn itself"
+        assert out.getvalue().splitlines() == ["outside a loop: at once", "request 0", "request 1", "request 2",
+                                               "from a thread", "request 3"]
+        assert out.writes[1:] == ["request 0\nrequest 1\nrequest 2\nfrom a thread\n", "request 3\n"], "few writes"
+    finally:
+        logger.removeHandler(handler)

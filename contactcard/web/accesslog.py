@@ -80,6 +80,7 @@ class AccessLog:
         visitor = scope.get("state", {}).get(_VISITOR)
         if visitor:
             fields["visitor"] = visitor[:8]
-        # makeRecord + handle, not log.info: the same record without the caller lookup (a stack walk per request)
-        log.handle(log.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, "access", (), None,
+        # makeRecord + handle, not log.info: the same record without the caller lookup (a stack walk per request);
+        # no path either (nothing prints it, and LogRecord would split it into file and module names each time)
+        log.handle(log.makeRecord(ACCESS_LOGGER, logging.INFO, "", 0, "access", (), None,
                                   extra={"access": fields}))

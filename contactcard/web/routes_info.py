@@ -7,6 +7,7 @@ answered in front of the router is matched here against the app's routes, unless
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -66,5 +67,9 @@ def card_digest(scope: Scope, template: str) -> str | None:
     if not template.startswith(_CARD_PREFIX):
         return None
     path: str = scope.get("path", "")
-    token = path[3:].split("/", 1)[0]
+    return _digest(path[3:].split("/", 1)[0])
+
+
+@functools.lru_cache(maxsize=4096)  # a card's link is scanned again and again: one digest per token
+def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:8]
