@@ -8,6 +8,7 @@ import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
+from typing import Any
 from xml.etree import ElementTree
 
 import pytest
@@ -114,6 +115,31 @@ def test_dashboard_page_shows_chart_top_employees_and_alerts(seeded: Harness) ->
     assert "Scans per day, last 30 days" in html
     assert "Revoked link" in html and "Alerts" in html
     assert re.search(r"山田 太郎</a>.*?<strong>2</strong>", html, re.S)
+
+
+def test_the_chart_is_drawn_once_per_figures_and_language(seeded: Harness, clock: FakeClock,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reloads reuse the page; the chart is drawn again only for new figures or another language."""
+    drawn: list[str] = []
+    real = chart.bar_chart
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        drawn.append(kwargs["title"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(chart, "bar_chart", counted)
+    pages = [seeded.client.get("/admin", headers={"accept-language": "en"}).text for _ in range(3)]
+    assert all("<svg" in html and "Scans per day, last 30 days" in html for html in pages)
+    assert len(drawn) == 1
+    assert "<svg" in seeded.client.get("/admin", headers={"accept-language": "ja"}).text and len(drawn) == 2
+    clock.advance(seconds=service_module.DASHBOARD_TTL.total_seconds())  # rebuilt, equal: the page is reused
+    assert "<svg" in seeded.client.get("/admin", headers={"accept-language": "en"}).text and len(drawn) == 2
+    issued = seeded.run(seeded.service.current_card, "taro@example.co.jp")
+    assert issued is not None
+    seeded.client.get(seeded.path(issued))
+    clock.advance(seconds=service_module.DASHBOARD_TTL.total_seconds())  # new figures: drawn again
+    html = seeded.client.get("/admin", headers={"accept-language": "en"}).text
+    assert "(1 in total)" in html and len(drawn) == 3
 
 
 def _dashboard_total(h: Harness) -> int:
