@@ -26,7 +26,7 @@ from .service import Service, system_clock
 from .sso import SingleSignOn
 from .store import Store
 from .tokens import DailyPseudonyms
-from .web import admin, auth_routes, customer, forms, me, ops, pages, sso_routes
+from .web import admin, auth_routes, customer, forms, leadform, me, ops, pages, sso_routes
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
             await store.close()
 
     routes = [
+        *leadform.routes,  # before customer's, whose last routes take anything else under /c/
         *customer.routes,
         *pages.routes,
         *ops.routes,

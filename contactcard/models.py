@@ -77,6 +77,7 @@ class Outcome(enum.StrEnum):
     UNKNOWN = "unknown"  # well-formed token that matches no card
     MALFORMED = "malformed"  # not even shaped like a token
     BAD_CHANNEL = "bad_channel"  # a live card, but no such channel
+    LEAD = "lead"  # the card's contact form was posted (stored or not; a spam trap's catch is a bot)
 
 
 # What counts as a scan, everywhere (dashboard, stats, /me): someone opening a card link, the live page or the page
@@ -110,6 +111,7 @@ class Company:
     allow_line_ids: tuple[str, ...]
     allow_line_works_domains: tuple[str, ...]
     allow_web_hosts: tuple[str, ...] = ()  # web, booking and custom links must be on these hosts (or subdomains)
+    leads_enabled: bool = False  # card pages offer the form "leave your contact" (off until the company turns it on)
     channels: tuple[Channel, ...] = ()
 
     def name_for(self, lang: str) -> str:
@@ -244,6 +246,35 @@ class DayTotals:
     def click_rate(self) -> float:
         """The share of visitors who followed a channel."""
         return 0.0 if not self.visitors else min(1.0, self.clickers / self.visitors)
+
+
+@dataclass(frozen=True)
+class LeadInput:
+    """What a customer typed into a card's contact form, checked and trimmed (see ``leads.parse``)."""
+
+    name: str
+    organisation: str
+    email: str
+    phone: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A customer's contact left on a card page, in the company's inbox, with the consent they gave."""
+
+    id: int
+    time: datetime
+    card_id: int | None
+    employee_id: int | None  # whose card it came through (context for the company; never sent to them)
+    name: str
+    organisation: str
+    email: str
+    phone: str
+    message: str
+    language: str
+    consent_version: str
+    consent_text: str
 
 
 class Role(enum.StrEnum):

@@ -275,6 +275,32 @@ MIGRATIONS: dict[int, str] = {
         endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE
     );
     """,
+    # Lead capture (issue 13): the company's switch for the form on card pages, and the company inbox. A lead
+    # keeps the consent text shown and its version, the card it came through (for context; the employee never
+    # receives it), the day's visitor pseudonym (per-visitor limits, no address) and a digest of the form's
+    # nonce (a form posted twice is stored once).
+    11: """
+    ALTER TABLE company ADD COLUMN leads_enabled INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE leads (
+        id INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        card_id INTEGER REFERENCES cards(id),
+        employee_id INTEGER REFERENCES employees(id),
+        name TEXT NOT NULL,
+        organisation TEXT NOT NULL DEFAULT '',
+        email TEXT NOT NULL DEFAULT '' COLLATE NOCASE,
+        phone TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        language TEXT NOT NULL,
+        consent_version TEXT NOT NULL,
+        consent_text TEXT NOT NULL,
+        visitor_key TEXT NOT NULL DEFAULT '',
+        form_digest BLOB NOT NULL UNIQUE
+    );
+    CREATE INDEX leads_by_time ON leads(time);
+    CREATE INDEX leads_by_visitor ON leads(visitor_key, time);
+    CREATE INDEX leads_by_email ON leads(email);
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -17,6 +17,7 @@ from . import csvexport, policy, reports, tokens
 from . import stats as analytics
 from . import webhooks as hooks
 from .brand import check_color
+from .leads import Leads
 from .models import (
     AuditEvent,
     Card,
@@ -123,6 +124,7 @@ class Service:
     def __init__(self, store: Store, *, secret: bytes, base_url: str, clock: Clock = system_clock) -> None:
         self._store = store
         self._secret = secret  # keys card tokens; never leaves the service
+        self.leads = Leads(store, clock, secret)  # the contact form's use cases (its token key is derived here)
         self.base_url = base_url
         self.clock = clock
         # The hot path reads these on every scan; they are dropped on every change made here and
@@ -608,9 +610,12 @@ class Service:
                                  card_id=card_id, days=days)
 
     async def purge(self, *, paced: bool = False) -> int:
-        """Roll up the backlog, then delete events older than the retention; returns rows deleted. ``paced``
+        """Roll up the backlog, then delete events and leads older than the retention; returns events deleted. ``paced``
         (the server's daily job) rests as long as each day's roll-up took, leaving the CPU to scans."""
-        return await analytics.purge(self._store, await self.company(), self.clock(), paced=paced)
+        company = await self.company()
+        deleted = await analytics.purge(self._store, company, self.clock(), paced=paced)
+        await self.leads.purge(company, self.clock())  # the lead inbox follows the same retention setting
+        return deleted
 
     def audit_pages(self, *, actor: str | None = None) -> AsyncIterator[list[AuditEvent]]:
         """The whole audit trail (or one actor's rows), newest first, a page at a time (for exports)."""

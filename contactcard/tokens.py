@@ -65,3 +65,40 @@ class DailyPseudonyms:
         mac = self._mac.copy()  # the keyed state is computed once a day, copied per use
         mac.update(ip.encode("utf-8", "replace") + b"\x00" + user_agent.encode("utf-8", "replace"))
         return mac.hexdigest()[:32]
+
+
+# --- the card contact form's token (see leads.py) -------------------------------------------------------------
+
+FORM_NONCE_BYTES = 12
+FORM_MAC_BYTES = 16
+MAX_FORM_TOKEN = 96
+
+
+def form_key(secret: bytes) -> bytes:
+    """The key of contact-form tokens, derived from the server secret (which never signs anything else)."""
+    return hmac.new(secret, b"contactcard card contact form v1", hashlib.sha256).digest()
+
+
+def form_token(key: bytes, subject: str, issued: int, nonce: bytes) -> str:
+    """``<issued>.<nonce>.<mac>``: when the form was served (Unix seconds), a random nonce, and a MAC over both
+    and ``subject`` (the card), so a token works for one card only and says truthfully when it was made."""
+    body = f"{issued}.{base64.urlsafe_b64encode(nonce).decode('ascii')}"
+    return f"{body}.{_form_mac(key, subject, body)}"
+
+
+def read_form_token(key: bytes, subject: str, token: str) -> tuple[int, bytes] | None:
+    """(issued, nonce) of a token this key made for ``subject``; None for anything else (constant-time MAC check)."""
+    if len(token) > MAX_FORM_TOKEN or not token.isascii():
+        return None
+    issued, _, rest = token.partition(".")
+    encoded, _, mac = rest.partition(".")
+    if not issued.isdigit() or len(issued) > 12:
+        return None
+    if not hmac.compare_digest(_form_mac(key, subject, f"{issued}.{encoded}").encode("ascii"), mac.encode("ascii")):
+        return None
+    return int(issued), base64.urlsafe_b64decode(encoded)
+
+
+def _form_mac(key: bytes, subject: str, body: str) -> str:
+    mac = hmac.new(key, f"{subject}\x00{body}".encode(), hashlib.sha256).digest()[:FORM_MAC_BYTES]
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")

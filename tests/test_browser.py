@@ -396,3 +396,47 @@ def test_every_language_fits_a_320_px_phone_with_48_px_language_targets(server: 
     page.wait_for_url("**lang=zh-Hant")
     assert page.get_attribute("html", "lang") == "zh-Hant" and "儲存聯絡人" in page.content()
     assert attempted == []
+
+
+def test_the_contact_form_fits_a_320px_phone_passes_axe_and_keeps_what_was_typed(server: Server,
+                                                                                 browser: Browser) -> None:
+    """The card page with the company's contact form on, at 320 CSS pixels: no sideways scrolling, axe clean
+    (empty and with errors), and a post the server sends back (sooner than the minimum fill time, a phone
+    number in words) shows the errors with everything typed still there."""
+    if not AXE.exists():
+        if os.environ.get("CONTACTCARD_REQUIRE_BROWSER") == "1":
+            raise AssertionError("axe-core is missing: npm install --no-save axe-core@4 (CI does this)")
+        pytest.skip("axe-core is not installed (npm install --no-save axe-core@4)")
+    server.cli("employee", "add", "--email", "saburo@example.co.jp", "--name", "田中 三郎", "--title", "営業部長")
+    server.cli("channel", "add", "--employee", "saburo@example.co.jp", "--kind", "phone", "--target", "03-1234-5681")
+    card_path = urlsplit(server.cli("card", "issue", "--employee", "saburo@example.co.jp").splitlines()[0]).path
+    server.cli("company", "set", "--leads", "on")
+    try:
+        phone = browser.new_context(viewport={"width": 320, "height": 640}, is_mobile=True, has_touch=True,
+                                    device_scale_factor=2, locale="ja-JP", bypass_csp=True)
+        attempted: list[str] = []
+        _fence(phone, attempted, server.base)
+        page = phone.new_page()
+        for lang in ("ja", "en", "zh-Hans", "zh-Hant", "ko"):
+            page.goto(f"{server.base}{card_path}?lang={lang}")
+            assert page.locator("#lead form").count() == 1
+            assert page.evaluate("document.documentElement.scrollWidth") <= 320, lang
+            assert _axe_violations(page) == [], lang
+        page.goto(f"{server.base}{card_path}?lang=ja")
+        typed = {"#lead-name": "鈴木 一郎", "#lead-organisation": "株式会社テスト", "#lead-email": "ichiro@example.com",
+                 "#lead-phone": "お昼以降", "#lead-message": "見積もりをお願いします。"}
+        for selector, value in typed.items():
+            page.fill(selector, value)
+        page.check("#lead-consent")
+        page.click("#lead button[type=submit]")
+        page.wait_for_selector("#lead .form-problem")
+        assert "電話番号は数字でご入力ください" in page.inner_text("#lead")
+        assert {s: page.input_value(s) for s in typed} == typed, "nothing typed was lost"
+        assert page.is_checked("#lead-consent")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        assert _axe_violations(page) == []
+        _shot(page, "lead-form-320-errors")
+        phone.close()
+        assert attempted == []
+    finally:
+        server.cli("company", "set", "--leads", "off")

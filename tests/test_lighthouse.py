@@ -30,7 +30,8 @@ CHROME_FLAGS = ("--headless --no-sandbox --disable-gpu --disable-background-netw
 CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 # Lighthouse's mobile preset slows the observed CPU work by 4x, so on a machine whose cores other processes keep
 # busy a run can lose performance points (total blocking time) that a quiet run of the same page does not:
-# performance alone may take up to this many runs (Lighthouse's own advice for variance is several runs).
+# performance alone may take up to this many runs (Lighthouse's own advice for variance is several runs), and
+# so may a run Lighthouse could not complete (its trace lost on a busy machine).
 PERFORMANCE_RUNS = 3
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -52,7 +53,7 @@ def card_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (tmp / "data").mkdir()
     server.cli("company", "set", "--name", "株式会社サンプル", "--name-en", "Sample K.K.", "--phone", "03-1234-0000",
                "--email", "info@example.co.jp", "--hours", "平日 9:00–18:00", "--allow-phone-prefix", "+813",
-               "--allow-email-domain", "example.co.jp")
+               "--allow-email-domain", "example.co.jp", "--leads", "on")  # audited with its contact form
     server.cli("employee", "add", "--email", "taro@example.co.jp", "--name", "山田 太郎", "--kana", "ヤマダ タロウ",
                "--title", "課長", "--department", "営業部")
     server.cli("channel", "add", "--employee", "taro@example.co.jp", "--kind", "phone", "--target", "03-1234-5679")
@@ -67,13 +68,14 @@ def card_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _lighthouse(url: str) -> dict[str, Any]:
+    """One Lighthouse run's report; a run Lighthouse itself could not complete (a trace lost on a machine too
+    busy, "NO_NAVSTART") comes back as ``{"runtimeError": ...}`` for the caller to count as a lost run."""
     result = subprocess.run(
         ["node", str(LIGHTHOUSE), url, "--output=json", "--output-path=stdout", "--quiet", "--form-factor=mobile",
          f"--only-categories={','.join(CATEGORIES)}", f"--chrome-flags={CHROME_FLAGS}"],
         env={**os.environ, "CHROME_PATH": str(CHROMIUM)}, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
     report: dict[str, Any] = json.loads(result.stdout)
-    assert not report.get("runtimeError"), report["runtimeError"]
     return report
 
 
@@ -85,9 +87,12 @@ def _failing(report: dict[str, Any], category: str) -> list[str]:
 
 
 def test_the_card_page_scores_100_on_lighthouse_mobile_apart_from_the_deliberate_noindex(card_url: str) -> None:
-    runs: list[dict[str, float]] = []
+    runs: list[dict[str, Any]] = []
     for _ in range(PERFORMANCE_RUNS):
         report = _lighthouse(card_url)
+        if report.get("runtimeError"):
+            runs.append({"runtimeError": report["runtimeError"].get("code")})
+            continue
         scores = {name: report["categories"][name]["score"] for name in CATEGORIES}
         runs.append(scores)
         for category in ("accessibility", "best-practices"):
@@ -98,4 +103,4 @@ def test_the_card_page_scores_100_on_lighthouse_mobile_apart_from_the_deliberate
             break
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
     (ROOT / "test-artifacts" / "lighthouse-card.json").write_text(json.dumps(runs, indent=1))
-    assert runs[-1]["performance"] == 1, ([r["performance"] for r in runs], _failing(report, "performance"))
+    assert runs[-1].get("performance") == 1, (runs, report.get("runtimeError") or _failing(report, "performance"))

@@ -41,6 +41,8 @@ def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
                                if getattr(args, opt) is not None}
     if args.brand_color is not None:
         changes["brand_color"] = args.brand_color
+    if args.leads is not None:
+        changes["leads_enabled"] = args.leads == "on"
     for opt, name, normalise in _POLICY_LISTS:
         given: list[str] | None = getattr(args, opt)
         if given is not None:  # a list given replaces the stored one; an empty value clears it
@@ -106,9 +108,11 @@ COMMANDS: tuple[Command, ...] = (
                 arg("--hours-en", metavar="TEXT", help="business hours in English, for readers abroad"),
                 arg("--timezone", metavar="TZ", help="IANA time zone, e.g. Asia/Tokyo"),
                 arg("--card-days", type=whole, metavar="N", help="default link lifetime in days"),
-                arg("--retention-days", type=whole, metavar="N", help="days to keep scan records"),
+                arg("--retention-days", type=whole, metavar="N", help="days to keep scan records and leads"),
                 arg("--sso-only", choices=("on", "off"),
                     help="on: employees sign in only with the company's identity provider (admins keep passwords)"),
+                arg("--leads", choices=("on", "off"),
+                    help="offer customers the form to leave their contact for the company on card pages"),
                 JSON)),
     Command(("company", "show"), "show the company profile", uses_accounts(_show), (JSON,)),
 )

@@ -8,10 +8,11 @@ scan deadline is answered 503 with ``Retry-After`` and nothing is stored.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,8 +20,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import preview, vcard
-from ..models import Channel, Outcome
+from .. import leads, preview, vcard
+from ..models import Channel, Company, Outcome
 from ..scans import ScanNotRecorded
 from ..service import Resolution, local_time
 from ..tokens import TOKEN_PATTERN
@@ -43,6 +44,18 @@ class Hit:
     res: Resolution
     channel: Channel | None
     oversized: bool
+    visitor_key: str  # the day's pseudonym of the visitor (per-visitor limits); never an address
+
+
+@dataclass(frozen=True)
+class LeadForm:
+    """The contact form's state on a page answering a post: what was typed and what is wrong with it, or a
+    notice instead of the form ("sent", "limit")."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)  # field (or "form") -> error code
+    consent: bool = False
+    notice: str | None = None
 
 
 Decide = Callable[[Resolution], tuple[Outcome, Channel | None]]
@@ -52,8 +65,9 @@ def as_resolved(res: Resolution) -> tuple[Outcome, Channel | None]:
     return res.outcome, None
 
 
-async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide) -> Hit | None:
-    """Resolve, decide, record. None when the hit was not recorded: the caller answers 503.
+async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide, *, bot: bool = False) -> Hit | None:
+    """Resolve, decide, record. None when the hit was not recorded: the caller answers 503. ``bot``: the request
+    showed itself a robot (a filled spam trap), whatever its user agent says.
 
     The scan deadline covers the whole of it: a database locked by another program delays neither the
     answer nor, past the deadline, stores the event.
@@ -69,27 +83,43 @@ async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide) -> Hi
     client = scope.get("client")
     visitor = Visitor.from_headers(scope["headers"], scope["method"], client[0] if client else "",
                                    ctx.visitor_keys, local_time(res.company, now).date().isoformat())
+    if bot:
+        visitor = dataclasses.replace(visitor, is_bot=True, device="bot")
     note_visitor(scope, visitor.key)
     try:
         await ctx.writer.record(ctx.service.scan_event(res, outcome, visitor, channel, at=now), deadline=deadline)
     except ScanNotRecorded:
         return None
-    return Hit(res, channel, visitor.oversized)
+    return Hit(res, channel, visitor.oversized, visitor.key)
 
 
-def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None) -> Response:
-    """The card page for a live link, else the page with the company's channels (410, or 404)."""
+def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None,
+             lead: LeadForm | None = None) -> Response:
+    """The card page for a live link, else the page with the company's channels (410, or 404). With the company's
+    contact form on, the live page carries it, with a fresh signed token; ``lead`` is its state after a post."""
     base = ctx.settings.base_url
     # What a chat app shows when the link is pasted: absolute addresses, the image being the company's.
     shown = {"url": ctx.settings.card_url(token) if token else f"{base}/",
              "image": base + preview.image_path(res.company)}
     if res.live:
-        return ctx.renderer.page(request, "card/page.html", {"res": res, "token": token, "preview": shown},
-                                 status=status or 200, company=res.company, headers=CARD_HEADERS,
-                                 pins=(res.company, res.card, res.employee, res.channels))
+        context: dict[str, object] = {"res": res, "token": token, "preview": shown}
+        fresh = None
+        if res.company.leads_enabled:
+            t = ctx.renderer.translator(request, customer=True)
+            context["lead"] = lead or LeadForm()
+            context["consent_text"] = consent_text(t.gettext, res.company, t.lang)
+            fresh = {"lead_token": ctx.service.leads.form_token(token)}
+        return ctx.renderer.page(request, "card/page.html", context, status=status or 200, company=res.company,
+                                 headers=CARD_HEADERS, fresh=fresh,
+                                 pins=None if lead else (res.company, res.card, res.employee, res.channels))
     code = status or (410 if res.outcome in GONE else 404)
     return ctx.renderer.page(request, "card/gone.html", {"res": res, "token": token, "preview": shown},
                              status=code, company=res.company, headers=CARD_HEADERS)
+
+
+def consent_text(gettext: Callable[..., str], company: Company, lang: str) -> str:
+    """The consent line as the form shows it in ``lang`` (and the entry stores it)."""
+    return gettext(leads.CONSENT, company=company.name_for(lang), days=company.retention_days)
 
 
 def busy(request: Request, ctx: AppContext) -> Response:

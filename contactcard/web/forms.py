@@ -13,8 +13,10 @@ the request before the handler: nothing done, and no traceback (``pages.http_err
 
 Fail closed: ``check_routes`` refuses (at ``create_app``) a route table in which any route takes a method
 other than GET/HEAD/OPTIONS without being a ``FormRoute``, so a plain ``Route(..., methods=["POST"])`` cannot
-reach a test, let alone production. Two declared exceptions: ``SessionlessRoute``, for routes that act for no
-one (no session or cookie is read), where a forged request can do nothing a direct one could not; and
+reach a test, let alone production. Three declared exceptions: ``SessionlessRoute``, for routes that act for
+no one (no session or cookie is read), where a forged request can do nothing a direct one could not;
+``SignedFormRoute``, a form posted without a session (the card's contact form), cookies removed, whose signed
+token (bound to the card and the time it was served) is verified before the handler instead; and
 ``bearer.BearerRoute``, for machine clients (API, SCIM) that authenticate each request with an ``Authorization``
 header a browser never adds by itself, with the request's cookies removed (see ``bearer``).
 """
@@ -35,6 +37,7 @@ from .bearer import BearerRoute
 from .session import csrf_matches
 
 U = TypeVar("U")
+V = TypeVar("V")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_FIELDS = 200
 MAX_FORM_PART = 64 * 1024
@@ -92,8 +95,46 @@ class SessionlessRoute(Route):
     or cookie, so a request forged from another site can do nothing a direct request could not."""
 
 
+class SignedFormRoute(Route, Generic[V]):
+    """A form posted without a session: the card's contact form, which customers fill in (see ``leads``).
+
+    The request's cookies are removed before anything runs, so no session or double-submit cookie can be
+    ridden; in their place the form carries a signed token the page was served with. ``verify(request, form)``
+    checks it (and whatever else the form's token binds, here the card and the time) and its verdict is handed
+    to ``handler(request, form, verdict)``: the handler never sees a form without its verdict, and acts on the
+    form only when the verdict says so. A body that cannot be read as a form reaches them as an empty form,
+    so the hit is still handled (recorded), and refused by the verdict.
+    """
+
+    def __init__(self, path: str, handler: Callable[[Request, FormData, V], Awaitable[Response]], *,
+                 verify: Callable[[Request, FormData], Awaitable[V]], name: str | None = None) -> None:
+        async def endpoint(request: Request) -> Response:
+            request.scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"cookie"]
+            request = Request(request.scope, request.receive)
+            try:
+                form = await _read_form(request, None)
+            except _Unreadable:
+                form = FormData()
+            try:
+                return await handler(request, form, await verify(request, form))
+            finally:
+                await form.close()
+
+        super().__init__(path, endpoint, methods=["POST"], name=name or handler.__name__)
+
+
 async def _checked_form(request: Request, upload: int | None) -> FormData:
     """The posted form once its ``csrf`` field matches; HTTPException(403) otherwise (the form is closed)."""
+    form = await _read_form(request, upload)
+    sent = form.get("csrf")
+    if not isinstance(sent, str) or not await csrf_matches(request, sent):
+        await form.close()
+        raise HTTPException(403)
+    return form
+
+
+async def _read_form(request: Request, upload: int | None) -> FormData:
+    """The posted form, bounded; _Unreadable for a body too large or not a form."""
     if upload is not None:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > upload:
@@ -110,18 +151,15 @@ async def _checked_form(request: Request, upload: int | None) -> FormData:
     except ClientDisconnect:  # the handler never runs; the app answers it quietly (pages.http_error, 499 logged)
         await request.close()
         raise
-    sent = form.get("csrf")
-    if not isinstance(sent, str) or not await csrf_matches(request, sent):
-        await form.close()
-        raise HTTPException(403)
     return form
 
 
 def check_routes(routes: Iterable[BaseRoute], prefix: str = "") -> None:
     """Raise ``UnsafeRoute`` unless every route that takes an unsafe method is a FormRoute (or a
-    SessionlessRoute or BearerRoute); mounts are walked, and only static files may be mounted as an opaque app."""
+    SessionlessRoute, SignedFormRoute or BearerRoute); mounts are walked, and only static files may be mounted
+    as an opaque app."""
     for route in routes:
-        if isinstance(route, FormRoute | SessionlessRoute | BearerRoute):
+        if isinstance(route, FormRoute | SessionlessRoute | SignedFormRoute | BearerRoute):
             continue
         if isinstance(route, Route):
             if route.methods is None or route.methods - SAFE_METHODS:

@@ -40,7 +40,11 @@ class Renderer:
         # nonce, the only per-request part, is a random placeholder swapped in per response.
         self._pages: dict[tuple[str, str, str, int], tuple[tuple[object, ...], str]] = {}
         self._nonce_mark = "n" + secrets.token_hex(12)
+        self._fresh_prefix = "f" + secrets.token_hex(12)  # placeholders of ``fresh`` values (see ``page``)
         self._languages: dict[tuple[bytes, str | None, str, bool], str] = {}
+
+    def _fresh_mark(self, key: str) -> str:
+        return f"{self._fresh_prefix}-{key}"
 
     def language(self, request: Request, *, customer: bool = False) -> str:
         """The customer's pages are offered in every language we have, the rest only in the console's."""
@@ -62,9 +66,17 @@ class Renderer:
 
     def page(self, request: Request, name: str, context: Mapping[str, Any], *, status: int = 200,
              company: Company | None = None, headers: Mapping[str, str] | None = None,
-             pins: tuple[object, ...] | None = None) -> HTMLResponse:
-        """Render ``name``; with ``pins`` (every object the page shows), reuse the page rendered from them."""
+             pins: tuple[object, ...] | None = None, fresh: Mapping[str, str] | None = None) -> HTMLResponse:
+        """Render ``name``; with ``pins`` (every object the page shows), reuse the page rendered from them.
+
+        ``fresh`` values (e.g. a form's signed token) differ per response: the template gets a placeholder for
+        each, which the page, rendered or reused, has replaced by the value.
+        """
+        if fresh:
+            context = {**context, **{key: self._fresh_mark(key) for key in fresh}}
         html, lang = self.html(request, name, context, company=company, pins=pins, status=status)
+        for key, value in (fresh or {}).items():
+            html = html.replace(self._fresh_mark(key), value)
         all_headers = {"Vary": "Accept-Language, Cookie", **(headers or {}), "Content-Language": lang}
         response = HTMLResponse(html, status_code=status, headers=all_headers)
         if request.scope.get("query_string") and (chosen := request.query_params.get("lang")) == lang:

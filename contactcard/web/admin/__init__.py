@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount
 from ... import chart
 from ...models import User
 from ..context import app_context
-from . import audit, cards, employees, scans, settings, sso, webhooks
+from . import audit, cards, employees, leads, scans, settings, sso, webhooks
 from .base import admin_get, page
 
 
@@ -61,6 +61,7 @@ routes: list[BaseRoute] = [
         *scans.routes,
         *settings.routes,
         *sso.routes,
+        *leads.routes,
         *audit.routes,
         *webhooks.routes,
     ]),

@@ -1,5 +1,5 @@
 """Company settings: names, logo, brand colour, business hours, time zone, link lifetime, scan retention,
-the channel policy lists, and the company's general channels."""
+the contact form on card pages, the channel policy lists, and the company's general channels."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from .base import (
 
 TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
 NUMBER_FIELDS = ("default_card_days", "retention_days")
+SWITCHES = ("leads_enabled",)  # checkboxes: "on" when ticked, absent when not
 MAX_HOURS = 500
 MAX_LIST = 50
 POLICY_LISTS = policy.ALLOW_LISTS
@@ -44,6 +45,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
     company = await service.company()
     current: dict[str, Any] = {name: getattr(company, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS)}
     current.update({name: "\n".join(getattr(company, name)) for name in POLICY_LISTS})
+    current.update({name: "on" if getattr(company, name) else "" for name in SWITCHES})
     return await page(request, user, "admin/settings.html", {
         "values": {**current, **(values or {})}, "errors": dict(errors or {}),
         "channels": await service.channels(None), "kinds": channels.KINDS,
@@ -74,12 +76,14 @@ def _changes(form: Mapping[str, str]) -> dict[str, Any]:
         if len(items) > MAX_LIST:
             raise ValidationError(f"{name.replace('_', ' ')}: at most {MAX_LIST} entries")
         changes[name] = tuple(dict.fromkeys(normalise(item) for item in items))
+    for name in SWITCHES:
+        changes[name] = form[name] == "on"
     return changes
 
 
 async def save(request: Request, user: User, form: FormData) -> Response:
     service = service_of(request)
-    values = {name: field(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, *POLICY_LISTS)}
+    values = {name: field(form, name) for name in (*TEXT_FIELDS, *NUMBER_FIELDS, *POLICY_LISTS, *SWITCHES)}
     try:
         company = dataclasses.replace(await service.company(), **_changes(values))
         await service.save_company(company, actor=user.email)
