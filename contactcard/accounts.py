@@ -252,12 +252,12 @@ class Accounts:
         """A new admin; with no password, returns the one-time link to set one."""
         email = email.strip()
         if not policy.is_email(email) or len(email) > 254:
-            raise ValidationError(f"not an email address: {email!r}")
+            raise ValidationError("not an email address: %(email)r", email=email)
         password_hash = None if password is None else await _hash(password)
         now = self.clock()
         async with self._store.transaction():
             if await self._store.user_by_email(email) is not None:
-                raise Conflict(f"a user with the email {email} already exists")
+                raise Conflict("a user with the email %(email)s already exists", email=email)
             user_id = await self._store.add_user(email, Role.ADMIN, None, password_hash, now)
             await audit_trail.write(self._store, now, actor, "user.create", f"user:{user_id}", None,
                                     {"email": email, "role": Role.ADMIN, "password_set": password is not None})
@@ -271,15 +271,15 @@ class Accounts:
         """
         employee = await self._store.employee(employee_id)
         if employee is None:
-            raise NotFound(f"no employee {employee_id}")
+            raise NotFound("no employee %(ref)r", ref=employee_id)
         if employee.status is EmployeeStatus.DEPARTED:
-            raise Conflict(f"{employee.email} has departed")
+            raise Conflict("%(email)s has departed", email=employee.email)
         now = self.clock()
         async with self._store.transaction():
             record = await self._store.user_by_employee(employee.id)
             if record is None:
                 if await self._store.user_by_email(employee.email) is not None:
-                    raise Conflict(f"a user with the email {employee.email} already exists")
+                    raise Conflict("a user with the email %(email)s already exists", email=employee.email)
                 user_id = await self._store.add_user(employee.email, Role.EMPLOYEE, employee.id, None, now)
                 await audit_trail.write(self._store, now, actor, "user.create", f"user:{user_id}", None,
                                         {"email": employee.email, "role": Role.EMPLOYEE, "employee_id": employee.id})
@@ -293,7 +293,7 @@ class Accounts:
     async def reset_link(self, user_id: int, *, actor: str) -> OneTimeLink:
         record = await self._store.user(user_id)
         if record is None:
-            raise NotFound(f"no user {user_id}")
+            raise NotFound("no user %(id)s", id=user_id)
         now = self.clock()
         async with self._store.transaction():
             return await self._new_link(record.user, "reset", now, actor)

@@ -47,9 +47,9 @@ def _unb64(text: str) -> bytes:
 def check_password(password: str) -> str:
     """The password as given, or ValidationError with a message fit for the form."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise ValidationError(f"the password must be at least {MIN_PASSWORD} characters")
+        raise ValidationError("the password must be at least %(least)d characters", least=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
-        raise ValidationError(f"the password must be at most {MAX_PASSWORD} characters")
+        raise ValidationError("the password must be at most %(most)d characters", most=MAX_PASSWORD)
     return password
 
 

@@ -12,7 +12,7 @@ AA = 4.5
 
 def check_color(value: str) -> str:
     if not _HEX.fullmatch(value.strip()):
-        raise ValidationError(f"brand colour must look like #0b5cad, got {value!r}")
+        raise ValidationError("brand colour must look like #0b5cad, got %(value)r", value=value)
     return value.strip().lower()
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from .models import ContactcardError, Message
+
 # BCP 47 tags, as the page's lang attribute, Content-Language and the ?lang= switch carry them.
 LANGUAGES = ("ja", "en", "zh-Hans", "zh-Hant", "ko")
 CONSOLE_LANGUAGES = ("ja", "en")
@@ -104,3 +106,7 @@ class Translator:
     def gettext(self, message: str, **values: object) -> str:
         text = self._t.gettext(message)
         return text % values if values else text
+
+    def message(self, said: Message | ContactcardError) -> str:
+        """An error's (or any ``Message``'s) sentence in this language."""
+        return (said.message if isinstance(said, ContactcardError) else said).render(self._t.gettext)

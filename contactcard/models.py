@@ -5,7 +5,8 @@ Times are timezone-aware UTC ``datetime`` objects.
 
 Exceptions::
 
-    ContactcardError            base; ``str(err)`` is a one-line message fit to show a user
+    ContactcardError            base; ``err.message`` is a ``Message`` (``str(err)``: its English line, for the
+                                CLI and logs; the web shows it translated, ``i18n.Translator.message``)
     ├── ValidationError         input that can never be right (bad URL scheme, empty name, bad value)
     │   └── PolicyError         a well-formed target that is not a company channel under the policy
     ├── NotFound                the thing named does not exist (employee, channel, card)
@@ -16,15 +17,49 @@ Exceptions::
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 Clock = Callable[[], datetime]  # injected everywhere the time is read (tests pass a fake one)
 
 
+@dataclass(frozen=True, init=False)
+class Message:
+    """A sentence to show a person: an English message id (the gettext msgid, with ``%(name)s`` fields) and the
+    values of its fields. A value may be a Message itself (a phrase such as a field's name), translated in turn.
+
+    Write the id as a literal at the place that says it (``Message("family name")``,
+    ``ValidationError("%(what)s is required", what=...)``): tests/test_i18n.py collects every such literal and
+    fails when one has no Japanese translation with the same fields.
+    """
+
+    id: str
+    values: Mapping[str, object]
+
+    def __init__(self, id: str, /, **values: object) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "values", values)
+
+    def render(self, gettext: Callable[[str], str]) -> str:
+        """The sentence in the language of ``gettext`` (identity: English)."""
+        text = gettext(self.id)
+        if not self.values:
+            return text
+        return text % {name: value.render(gettext) if isinstance(value, Message) else value
+                       for name, value in self.values.items()}
+
+    def __str__(self) -> str:
+        return self.render(str)
+
+
 class ContactcardError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose: ``ContactcardError(id, **values)`` carries the
+    ``Message(id, **values)`` a person is shown."""
+
+    def __init__(self, message: str, /, **values: object) -> None:
+        self.message = Message(message, **values)
+        super().__init__(str(self.message))
 
 
 class ValidationError(ContactcardError):

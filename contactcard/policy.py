@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, unquote
 
 from . import urls
-from .models import ChannelKind, Company, PolicyError, ValidationError
+from .models import ChannelKind, Company, Message, PolicyError, ValidationError
 from .urls import WebUrl
 
 MAX_TARGET = 2000
@@ -40,7 +40,7 @@ def normalise_e164(number: str, default_country: str = "81") -> str:
     """``03-1234-5678`` and ``+81-3-1234-5678`` both become ``+81312345678`` (Japan by default)."""
     raw = number.strip()
     if not _PHONE_CHARS_RE.fullmatch(raw):
-        raise ValidationError(f"not a phone number: {number!r}")
+        raise ValidationError("not a phone number: %(number)r", number=number)
     digits = re.sub(r"[^0-9]", "", raw)
     if raw.startswith("+"):
         e164 = "+" + digits
@@ -49,9 +49,9 @@ def normalise_e164(number: str, default_country: str = "81") -> str:
     elif digits.startswith("0"):
         e164 = "+" + default_country + digits[1:]
     else:
-        raise ValidationError(f"phone number needs a leading 0 or a +country code: {number!r}")
+        raise ValidationError("phone number needs a leading 0 or a +country code: %(number)r", number=number)
     if not 8 <= len(e164) <= 16:
-        raise ValidationError(f"phone number has the wrong number of digits: {number!r}")
+        raise ValidationError("phone number has the wrong number of digits: %(number)r", number=number)
     return e164
 
 
@@ -78,18 +78,18 @@ def normalise_prefix(prefix: str) -> str:
     """Policy prefixes are compared on E.164: ``03`` and ``+813`` mean the same."""
     digits = re.sub(r"[^0-9]", "", prefix)
     if not digits:
-        raise ValidationError(f"not a phone prefix: {prefix!r}")
+        raise ValidationError("not a phone prefix: %(prefix)r", prefix=prefix)
     if prefix.strip().startswith("+"):
         return "+" + digits
     if digits.startswith("0"):
         return "+81" + digits[1:]
-    raise ValidationError(f"phone prefix needs a leading 0 or +country code: {prefix!r}")
+    raise ValidationError("phone prefix needs a leading 0 or +country code: %(prefix)r", prefix=prefix)
 
 
 def normalise_domain(domain: str) -> str:
     d = domain.strip().lower().lstrip("@")
     if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", d):
-        raise ValidationError(f"not a domain: {domain!r}")
+        raise ValidationError("not a domain: %(domain)r", domain=domain)
     return d
 
 
@@ -97,7 +97,7 @@ def normalise_line_works_domain(domain: str) -> str:
     """The part after the @ of a LINE WORKS member id (``taro@acme``); it need not contain a dot."""
     d = domain.strip().lower().lstrip("@")
     if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,62}", d):
-        raise ValidationError(f"not a LINE WORKS domain: {domain!r}")
+        raise ValidationError("not a LINE WORKS domain: %(domain)r", domain=domain)
     return d
 
 
@@ -106,7 +106,7 @@ def normalise_line_id(line_id: str) -> str:
     v = unquote(line_id.strip()).lower()
     v = v if v.startswith("@") else "@" + v
     if not re.fullmatch(r"@[a-z0-9._-]{2,40}", v):
-        raise ValidationError(f"not a LINE Official Account id: {line_id!r}")
+        raise ValidationError("not a LINE Official Account id: %(id)r", id=line_id)
     return v
 
 
@@ -117,7 +117,8 @@ def normalise_web_host(host: str) -> str:
     text = re.sub(r"(?i)^https://", "", text).split("/", 1)[0].removeprefix("*.")
     normalised = urls.normalise_host(text)
     if blocked := _blocked_everywhere(normalised):
-        raise ValidationError(f"{normalised} is {blocked}; it cannot be on the company's web allow-list")
+        raise ValidationError("%(host)s is %(why)s; it cannot be on the company's web allow-list", host=normalised,
+                              why=blocked)
     return normalised
 
 
@@ -141,14 +142,17 @@ TEAMS_DOMAINS = ("teams.microsoft.com", "teams.cloud.microsoft", "teams.live.com
 # Kinds that name no service of their own: any https host, subject to the lists below and allow_web_hosts.
 WEB_KINDS = frozenset({ChannelKind.WEB, ChannelKind.CUSTOM, ChannelKind.BOOKING})
 
-_SHORTENER = "a link shortener: it can forward to any address"
-_REDIRECTOR = "a redirector: it forwards to whatever address it is given"
-_LINK_PAGE = "a link-in-bio page: it lists whatever links its owner chooses"
-_MESSENGER = "a personal messenger or social account: the policy cannot tell a company account from a private one"
-_WEBMAIL = "a webmail compose link: it writes to whatever address it names"
+_SHORTENER = Message("a link shortener: it can forward to any address")
+_REDIRECTOR = Message("a redirector: it forwards to whatever address it is given")
+_LINK_PAGE = Message("a link-in-bio page: it lists whatever links its owner chooses")
+_MESSENGER = Message("a personal messenger or social account: the policy cannot tell a company account from a "
+                     "private one")
+_WEBMAIL = Message("a webmail compose link: it writes to whatever address it names")
+
+_NONE_SET = Message("none set")
 
 # (domain, path prefix or "" for the whole host, why it can never be a company channel)
-BLOCKED: tuple[tuple[str, str, str], ...] = (
+BLOCKED: tuple[tuple[str, str, Message], ...] = (
     *((d, "", _SHORTENER) for d in (
         "bit.ly", "bitly.com", "bit.do", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "is.gd", "v.gd", "buff.ly",
         "lnkd.in", "rebrand.ly", "cutt.ly", "t.ly", "shorturl.at", "rb.gy", "tiny.cc", "tiny.one", "s.id", "x.gd",
@@ -182,20 +186,20 @@ def _on(host: str, domains: tuple[str, ...]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def _blocked_everywhere(host: str) -> str:
-    """Why every link on this host is refused ("" when some are fine)."""
-    return next((why for domain, prefix, why in BLOCKED if not prefix and _on(host, (domain,))), "")
+def _blocked_everywhere(host: str) -> Message | None:
+    """Why every link on this host is refused (None when some are fine)."""
+    return next((why for domain, prefix, why in BLOCKED if not prefix and _on(host, (domain,))), None)
 
 
-def blocked_reason(url: WebUrl) -> str:
-    """Why this link can never be a company channel, or "" when nothing in BLOCKED covers it."""
+def blocked_reason(url: WebUrl) -> Message | None:
+    """Why this link can never be a company channel, or None when nothing in BLOCKED covers it."""
     path = url.decoded_path().lower()
     for domain, prefix, why in BLOCKED:
         if url.on(domain) and path.startswith(prefix):
             return why
     if _GOOGLE_RE.fullmatch(url.host) and (path == "/url" or path.startswith("/url/")):
         return _REDIRECTOR
-    return ""
+    return None
 
 
 def clean_target(kind: ChannelKind, target: str) -> str:
@@ -204,7 +208,7 @@ def clean_target(kind: ChannelKind, target: str) -> str:
     if not t:
         raise ValidationError("target is empty")
     if len(t) > MAX_TARGET:
-        raise ValidationError(f"target is longer than {MAX_TARGET} characters")
+        raise ValidationError("target is longer than %(most)d characters", most=MAX_TARGET)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in t):
         raise ValidationError("target contains control characters")
     scheme = t.split(":", 1)[0].lower() if ":" in t else ""
@@ -216,7 +220,10 @@ def clean_target(kind: ChannelKind, target: str) -> str:
     if kind is ChannelKind.EMAIL:
         return "mailto:" + _mailbox(t[7:] if scheme == "mailto" else t)
     if scheme != "https":
-        raise ValidationError(f"a {kind.value} link must be an https:// URL (got {scheme or 'no'} scheme)")
+        if not scheme:
+            raise ValidationError("a %(kind)s link must be an https:// URL (got no scheme)", kind=kind.value)
+        raise ValidationError("a %(kind)s link must be an https:// URL (got %(scheme)s scheme)", kind=kind.value,
+                              scheme=scheme)
     url = urls.parse_https(t)
     if kind is ChannelKind.LINE and not _on(url.host, LINE_DOMAINS):
         raise ValidationError("a LINE channel must be a line.me link, e.g. https://line.me/R/ti/p/@acme")
@@ -231,11 +238,11 @@ def clean_target(kind: ChannelKind, target: str) -> str:
 
 def _mailbox(text: str) -> str:
     """The one address of a ``mailto:`` target, percent-decoded as a mail app reads it; the query is dropped."""
-    address = urls.percent_decode(text.split("?", 1)[0], "address")
+    address = urls.percent_decode(text.split("?", 1)[0], Message("address"))
     if "," in address or ";" in address:
         raise ValidationError("an email channel takes one address")
     if not _EMAIL_RE.fullmatch(address):
-        raise ValidationError(f"not an email address: {address!r}")
+        raise ValidationError("not an email address: %(email)r", email=address)
     return address
 
 
@@ -255,9 +262,10 @@ def check_policy(company: Company, kind: ChannelKind, target: str) -> None:
         return
     url = urls.parse_https(target)
     if why := blocked_reason(url):
-        raise PolicyError(f"{url.host} is {why}, so it cannot be a company channel")
+        raise PolicyError("%(host)s is %(why)s, so it cannot be a company channel", host=url.host, why=why)
     if url.port is not None and _on(url.host, LINE_DOMAINS + LINE_WORKS_DOMAINS + WHATSAPP_DOMAINS + TEAMS_DOMAINS):
-        raise PolicyError(f"a {url.host} link has no port of its own; use the plain https://{url.host}/… link")
+        raise PolicyError("a %(host)s link has no port of its own; use the plain https://%(host)s/… link",
+                          host=url.host)
     if _on(url.host, LINE_DOMAINS):
         _check_line(company, url)
     elif _on(url.host, LINE_WORKS_DOMAINS):
@@ -267,22 +275,22 @@ def check_policy(company: Company, kind: ChannelKind, target: str) -> None:
     elif _on(url.host, TEAMS_DOMAINS):
         _check_teams(company, url)
     if kind in WEB_KINDS and company.allow_web_hosts and not _on(url.host, company.allow_web_hosts):
-        raise PolicyError(f"{url.host} is not one of the company's web hosts (allowed: "
-                          f"{', '.join(company.allow_web_hosts)})")
+        raise PolicyError("%(host)s is not one of the company's web hosts (allowed: %(allowed)s)", host=url.host,
+                          allowed=", ".join(company.allow_web_hosts))
 
 
 def _check_email(company: Company, address: str) -> None:
     domain = address.rsplit("@", 1)[-1].lower()
     if domain not in company.allow_email_domains:
-        raise PolicyError(f"{address} is not a company email address (allowed domains: "
-                          f"{', '.join(company.allow_email_domains) or 'none set'})")
+        raise PolicyError("%(address)s is not a company email address (allowed domains: %(allowed)s)",
+                          address=address, allowed=", ".join(company.allow_email_domains) or _NONE_SET)
 
 
 def _check_phone(company: Company, number: str) -> None:
     e164 = normalise_e164(number)
     if not any(e164.startswith(p) for p in company.allow_phone_prefixes):
-        raise PolicyError(f"{number} is not a company phone number (allowed prefixes: "
-                          f"{', '.join(company.allow_phone_prefixes) or 'none set'})")
+        raise PolicyError("%(number)s is not a company phone number (allowed prefixes: %(allowed)s)",
+                          number=number, allowed=", ".join(company.allow_phone_prefixes) or _NONE_SET)
 
 
 # The whole path of a LINE Official Account link (after one round of percent-decoding), not only its last
@@ -292,14 +300,14 @@ _LINE_OA_PATH = re.compile(r"/(?:R/)?ti/p/(@[A-Za-z0-9._-]+)/?|/R/oaMessage/(@[A
 
 def _check_line(company: Company, url: WebUrl) -> None:
     if url.host != "line.me":
-        raise PolicyError(f"{url.host} links cannot be checked (short links, LIFF apps and pages can lead to "
-                          "anyone); use https://line.me/R/ti/p/@your-account")
+        raise PolicyError("%(host)s links cannot be checked (short links, LIFF apps and pages can lead to "
+                          "anyone); use https://line.me/R/ti/p/@your-account", host=url.host)
     path = url.decoded_path()
     match = _LINE_OA_PATH.fullmatch(path)
     line_id = (match.group(1) or match.group(2)).lower() if match else ""
     if line_id not in company.allow_line_ids:
-        raise PolicyError(f"{path!r} is not a link to one of the company's LINE Official Accounts "
-                          "(use https://line.me/R/ti/p/@your-account)")
+        raise PolicyError("%(path)r is not a link to one of the company's LINE Official Accounts "
+                          "(use https://line.me/R/ti/p/@your-account)", path=path)
 
 
 _LINE_WORKS_PATH = re.compile(r"/R/ti/p/[A-Za-z0-9._-]+@([A-Za-z0-9.-]+)/?")
@@ -309,8 +317,8 @@ def _check_line_works(company: Company, url: WebUrl) -> None:
     path = url.decoded_path()
     match = _LINE_WORKS_PATH.fullmatch(path) if url.host == "works.do" else None
     if match is None or match.group(1).lower() not in company.allow_line_works_domains:
-        raise PolicyError(f"{url.host}{path} is not a member of the company's LINE WORKS domain "
-                          "(use https://works.do/R/ti/p/name@your-domain)")
+        raise PolicyError("%(link)s is not a member of the company's LINE WORKS domain "
+                          "(use https://works.do/R/ti/p/name@your-domain)", link=url.host + path)
 
 
 def _check_whatsapp(company: Company, url: WebUrl) -> None:
@@ -321,9 +329,9 @@ def _check_whatsapp(company: Company, url: WebUrl) -> None:
     elif url.host == "api.whatsapp.com" and path in ("/send", "/send/") and len(params.get("phone", [])) == 1:
         number = params["phone"][0].strip().lstrip("+")
     else:
-        raise PolicyError(f"{url.host}{path} cannot be checked; use https://wa.me/<company number>")
+        raise PolicyError("%(link)s cannot be checked; use https://wa.me/<company number>", link=url.host + path)
     if not number.isascii() or not number.isdigit():
-        raise PolicyError(f"{number!r} is not a phone number")
+        raise PolicyError("%(number)r is not a phone number", number=number)
     _check_phone(company, "+" + number)
 
 
@@ -376,44 +384,45 @@ _LINE_IN_CAPITALS = re.compile(r"(?<![A-Za-z0-9])LINE(?![A-Za-z0-9])")
 _KANJI_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 
 
-def check_text(company: Company, what: str, text: str) -> None:
+def check_text(company: Company, what: Message, text: str) -> None:
     """Raise PolicyError when free text printed on the card carries a contact outside the policy."""
     if not company.has_policy or not text:
         return
     normal = unicodedata.normalize("NFKC", text)
     problem = _text_problem(company, normal.lower(), line_is_brand=bool(_LINE_IN_CAPITALS.search(normal)))
     if problem:
-        raise PolicyError(f"the {what} must not carry {problem}; put company contacts in channels instead")
+        raise PolicyError("the %(what)s must not carry %(problem)s; put company contacts in channels instead",
+                          what=what, problem=problem)
 
 
-def _text_problem(company: Company, text: str, *, line_is_brand: bool) -> str:
+def _text_problem(company: Company, text: str, *, line_is_brand: bool) -> Message | None:
     for run in _TEXT_DIGITS.finditer(text.translate(_KANJI_DIGITS)):
         number = re.sub(r"[‐‑‒–—―−ー]", "-", run.group())
         try:
             _check_phone(company, number)
         except ValidationError:
-            return f"a phone number outside the policy ({run.group()})"
+            return Message("a phone number outside the policy (%(found)s)", found=run.group())
     for address in _TEXT_EMAIL.finditer(text):
         if address.group().rsplit("@", 1)[-1] not in company.allow_email_domains:
-            return f"an email address outside the policy ({address.group()})"
+            return Message("an email address outside the policy (%(found)s)", found=address.group())
     if _TEXT_AT_WORD.search(text):
-        return "a spelled-out email address"
+        return Message("a spelled-out email address")
     for link in _TEXT_URL.finditer(text):
         url = link.group()
         try:
             check_policy(company, ChannelKind.WEB, url if url.startswith("http") else "https://" + url)
         except ValidationError:
-            return f"a link outside the policy ({url})"
+            return Message("a link outside the policy (%(found)s)", found=url)
     for host in _TEXT_HOST.finditer(text):
         name = host.group()
         if _blocked_everywhere(name) or _on(name, LINE_DOMAINS + WHATSAPP_DOMAINS + LINE_WORKS_DOMAINS):
-            return f"a messenger or redirect host ({name})"
+            return Message("a messenger or redirect host (%(found)s)", found=name)
     for handle in _TEXT_HANDLE.finditer(text):
         if handle.group(1) == "~" or handle.group() not in company.allow_line_ids:
-            return f"a LINE ID outside the policy ({handle.group()})"
+            return Message("a LINE ID outside the policy (%(found)s)", found=handle.group())
     for word in _TEXT_UNDERSCORE.finditer(text):
         if "@" + word.group() not in company.allow_line_ids:
-            return f"an ID-like word ({word.group()})"
+            return Message("an ID-like word (%(found)s)", found=word.group())
     for mention in _TEXT_MESSENGER_ID.finditer(text):
         token = mention.group("token")
         if not token or token in _ORDINARY_WORDS or "@" + token in company.allow_line_ids:
@@ -421,5 +430,5 @@ def _text_problem(company: Company, text: str, *, line_is_brand: bool) -> str:
         id_like = mention.group("id") or mention.group("sep") or re.search(r"[0-9._-]", token)
         brand = mention.group("word")
         if id_like or brand not in _AMBIGUOUS or (brand == "line" and line_is_brand):
-            return f"a messenger ID ({mention.group().strip()})"
-    return ""
+            return Message("a messenger ID (%(found)s)", found=mention.group().strip())
+    return None

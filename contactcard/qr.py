@@ -29,7 +29,7 @@ def _build(url: str, box_size: int = 10) -> qrcode.QRCode[PilImage]:
         raise ValidationError("The link for the QR code is empty.")
     if len(url) > MAX_URL_CHARS:
         raise ValidationError(
-            f"The link for the QR code is longer than {MAX_URL_CHARS} characters."
+            "The link for the QR code is longer than %(most)d characters.", most=MAX_URL_CHARS
         )
     # bool is an int subclass; True would silently mean one pixel per module.
     if (
@@ -38,7 +38,7 @@ def _build(url: str, box_size: int = 10) -> qrcode.QRCode[PilImage]:
         or not 1 <= box_size <= MAX_BOX_SIZE
     ):
         raise ValidationError(
-            f"The QR module size must be a whole number from 1 to {MAX_BOX_SIZE}."
+            "The QR module size must be a whole number from 1 to %(most)d.", most=MAX_BOX_SIZE
         )
     code: qrcode.QRCode[PilImage] = qrcode.QRCode(
         version=None,

@@ -30,6 +30,7 @@ from .models import (
     EmployeeProfile,
     EmployeeStatus,
     IssuedCard,
+    Message,
     NotFound,
     Outcome,
     ScanEvent,
@@ -238,11 +239,11 @@ class Service:
     async def save_company(self, company: Company, general: dict[ChannelKind, str] | None = None, *,
                            actor: str) -> Company:
         """Replace the profile; ``general`` replaces the company's general channel of each kind given."""
-        _text("company name", company.name, required=True)
+        _text(Message("company name"), company.name, required=True)
         _check_zone(company.timezone)
         company = dataclasses.replace(company, brand_color=check_color(company.brand_color))
         if not 1 <= company.default_card_days <= MAX_CARD_DAYS:
-            raise ValidationError(f"default link lifetime must be 1 to {MAX_CARD_DAYS} days")
+            raise ValidationError("default link lifetime must be 1 to %(most)d days", most=MAX_CARD_DAYS)
         if not 1 <= company.retention_days <= 3650:
             raise ValidationError("scan retention must be 1 to 3650 days")
         cleaned = {kind: policy.clean_target(kind, target) for kind, target in (general or {}).items()}
@@ -293,7 +294,7 @@ class Service:
         else:
             found = await self._store.employee_by_email(str(ref))
         if found is None:
-            raise NotFound(f"no employee {ref!r}")
+            raise NotFound("no employee %(ref)r", ref=ref)
         return found
 
     async def employees(self) -> list[Employee]:
@@ -308,7 +309,7 @@ class Service:
         employee = await self.find_employee(employee_ref)
         successor = None if successor_ref is None else await self.find_employee(successor_ref)
         if employee.status is EmployeeStatus.DEPARTED:
-            raise Conflict(f"{employee.email} has already departed")
+            raise Conflict("%(email)s has already departed", email=employee.email)
         if successor is not None and (successor.id == employee.id or successor.status is EmployeeStatus.DEPARTED):
             raise ValidationError("the successor must be another active employee")
         updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
@@ -361,12 +362,12 @@ class Service:
         kind = _kind(kind)
         owner = None if employee_ref is None else await self.find_employee(employee_ref)
         cleaned = policy.clean_target(kind, target)
-        label = _text("label", label)
+        label = _text(Message("label"), label)
         async with self._change(actor) as change:
             # the policy as committed: another process (the CLI) may have tightened it since the cache was filled
             company = await change.company()
             policy.check_policy(company, kind, cleaned)
-            policy.check_text(company, "label", label)
+            policy.check_text(company, Message("label"), label)
             channel_id = await self._store.add_channel(None if owner is None else owner.id, kind, cleaned, label)
             await change.audit("channel.add", f"channel:{channel_id}", None,
                                {"employee_id": None if owner is None else owner.id, "kind": kind,
@@ -386,9 +387,9 @@ class Service:
                              actor: str) -> Channel:
         channel = await self._store.channel(channel_id)
         if channel is None:
-            raise NotFound(f"no channel {channel_id}")
+            raise NotFound("no channel %(id)s", id=channel_id)
         if employee_ref is not None and channel.employee_id != (await self.find_employee(employee_ref)).id:
-            raise NotFound(f"no channel {channel_id} for that employee")
+            raise NotFound("no channel %(id)s for that employee", id=channel_id)
         async with self._change(actor) as change:
             await self._store.remove_channel(channel_id)
             await change.audit("channel.remove", f"channel:{channel_id}", _profile(channel), None)
@@ -401,7 +402,7 @@ class Service:
         channels = await self._store.channels(owner)
         index = next((i for i, c in enumerate(channels) if c.id == channel_id), None)
         if index is None:
-            raise NotFound(f"no channel {channel_id} there")
+            raise NotFound("no channel %(id)s there", id=channel_id)
         target = min(max(index + step, 0), len(channels) - 1)
         if target != index:
             order = [c.id for c in channels]
@@ -422,9 +423,9 @@ class Service:
                          actor: str) -> IssuedCard:
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
-            raise Conflict(f"{employee.email} has departed; issue a card to their successor instead")
+            raise Conflict("%(email)s has departed; issue a card to their successor instead", email=employee.email)
         if await self._store.open_card(employee.id) is not None:
-            raise Conflict(f"{employee.email} already has a card; use rotate for a fresh link")
+            raise Conflict("%(email)s already has a card; use rotate for a fresh link", email=employee.email)
         return await self._new_card(employee, days, label, revoke=None, actor=actor)
 
     async def rotate_card(self, employee_ref: str | int, *, days: int | None = None,
@@ -432,10 +433,10 @@ class Service:
         """A fresh link; the old one stops working at once (it then shows the 410 page)."""
         employee = await self.find_employee(employee_ref)
         if employee.status is EmployeeStatus.DEPARTED:
-            raise Conflict(f"{employee.email} has departed")
+            raise Conflict("%(email)s has departed", email=employee.email)
         current = await self._store.open_card(employee.id)
         if current is None:
-            raise Conflict(f"{employee.email} has no card to rotate; issue one")
+            raise Conflict("%(email)s has no card to rotate; issue one", email=employee.email)
         return await self._new_card(employee, days, current.card.label, revoke=current.card, actor=actor)
 
     async def _new_card(self, employee: Employee, days: int | None, label: str, revoke: Card | None, *,
@@ -446,7 +447,7 @@ class Service:
             expires_at = change.now + timedelta(days=lifetime)
             if revoke is not None:
                 await self._store.revoke_card(revoke.id, change.now, "rotated")
-            card_id = await self._store.insert_card(employee.id, _text("label", label), nonce,
+            card_id = await self._store.insert_card(employee.id, _text(Message("label"), label), nonce,
                                                     tokens.digest(tokens.token_for(self._secret, nonce)),
                                                     change.now, expires_at)
             await change.audit(
@@ -465,7 +466,7 @@ class Service:
         employee = await self.find_employee(employee_ref)
         current = await self._store.open_card(employee.id)
         if current is None:
-            raise Conflict(f"{employee.email} has no live card")
+            raise Conflict("%(email)s has no live card", email=employee.email)
         async with self._change(actor) as change:
             await self._store.revoke_card(current.card.id, change.now, "revoked")
             await change.audit("card.revoke", f"card:{current.card.id}", {"revoked_at": None},
@@ -482,7 +483,7 @@ class Service:
         employee = await self.find_employee(employee_ref)
         current = await self._store.open_card(employee.id)
         if current is None:
-            raise Conflict(f"{employee.email} has no card to extend")
+            raise Conflict("%(email)s has no card to extend", email=employee.email)
         async with self._change(actor) as change:
             lifetime = _days((await change.company()).default_card_days if days is None else days)
             expires_at = change.now + timedelta(days=lifetime)
@@ -743,7 +744,7 @@ def _answer(waiters: list[asyncio.Future[None]], error: BaseException | None) ->
 def _within_policy(company: Company, channel: Channel) -> bool:
     try:
         policy.check_policy(company, channel.kind, channel.target)
-        policy.check_text(company, "label", channel.label)
+        policy.check_text(company, Message("label"), channel.label)
     except ValidationError:
         return False
     return True
@@ -751,8 +752,8 @@ def _within_policy(company: Company, channel: Channel) -> bool:
 
 def _check_printed_text(company: Company, employee: Employee) -> None:
     """The title and department are printed on the card: no personal contact may ride along in them."""
-    policy.check_text(company, "title", employee.title)
-    policy.check_text(company, "department", employee.department)
+    policy.check_text(company, Message("title"), employee.title)
+    policy.check_text(company, Message("department"), employee.department)
 
 
 def _profile(value: object) -> dict[str, object]:
@@ -765,16 +766,16 @@ def _kind(kind: ChannelKind | str) -> ChannelKind:
     try:
         return ChannelKind(kind)
     except ValueError:
-        raise ValidationError(f"unknown channel kind {kind!r}; use one of: "
-                              + ", ".join(k.value for k in ChannelKind)) from None
+        raise ValidationError("unknown channel kind %(kind)r; use one of: %(kinds)s", kind=kind,
+                              kinds=", ".join(k.value for k in ChannelKind)) from None
 
 
-def _text(what: str, value: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+def _text(what: Message, value: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
     value = " ".join(value.split())
     if required and not value:
-        raise ValidationError(f"{what} is required")
+        raise ValidationError("%(what)s is required", what=what)
     if len(value) > limit:
-        raise ValidationError(f"{what} is longer than {limit} characters")
+        raise ValidationError("%(what)s is longer than %(limit)d characters", what=what, limit=limit)
     return value
 
 
@@ -782,18 +783,20 @@ def _checked_profile(p: EmployeeProfile) -> EmployeeProfile:
     """The profile checked and normalised (ValidationError names the bad field)."""
     email = p.email.strip()
     if not policy.is_email(email) or len(email) > 254:
-        raise ValidationError(f"not an email address: {email!r}")
+        raise ValidationError("not an email address: %(email)r", email=email)
     return EmployeeProfile(
-        email=email, family_name=_text("family name", p.family_name, required=True),
-        given_name=_text("given name", p.given_name), family_kana=_text("family name reading", p.family_kana),
-        given_kana=_text("given name reading", p.given_kana), latin_name=_text("Latin name", p.latin_name),
-        title=_text("title", p.title), department=_text("department", p.department),
+        email=email, family_name=_text(Message("family name"), p.family_name, required=True),
+        given_name=_text(Message("given name"), p.given_name),
+        family_kana=_text(Message("family name reading"), p.family_kana),
+        given_kana=_text(Message("given name reading"), p.given_kana),
+        latin_name=_text(Message("Latin name"), p.latin_name),
+        title=_text(Message("title"), p.title), department=_text(Message("department"), p.department),
     )
 
 
 def _days(days: int) -> int:
     if not 1 <= days <= MAX_CARD_DAYS:
-        raise ValidationError(f"days must be between 1 and {MAX_CARD_DAYS}")
+        raise ValidationError("days must be between 1 and %(most)d", most=MAX_CARD_DAYS)
     return days
 
 
@@ -801,7 +804,7 @@ def _check_zone(name: str) -> None:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"unknown time zone {name!r}") from None
+        raise ValidationError("unknown time zone %(name)r", name=name) from None
 
 
 def local_time(company: Company, when: datetime) -> datetime:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import idna
 
-from .models import ValidationError
+from .models import Message, ValidationError
 
 MAX_HOST = 253
 _SCHEME_RE = re.compile(r"(?i)https://")
@@ -45,18 +45,18 @@ class WebUrl:
 
     def decoded_path(self) -> str:
         """The path with one round of percent-decoding, as the server at the other end reads it."""
-        return percent_decode(self.path, "path")
+        return percent_decode(self.path, Message("path"))
 
     def on(self, domain: str) -> bool:
         """Whether the host is ``domain`` or one of its subdomains."""
         return self.host == domain or self.host.endswith("." + domain)
 
 
-def percent_decode(text: str, what: str) -> str:
+def percent_decode(text: str, what: Message) -> str:
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
-        raise ValidationError(f"the {what} has percent-escapes that are not UTF-8") from None
+        raise ValidationError("the %(what)s has percent-escapes that are not UTF-8", what=what) from None
 
 
 def parse_https(target: str) -> WebUrl:
@@ -88,15 +88,15 @@ def normalise_host(text: str) -> str:
         raise ValidationError("the link needs a host")
     if text.startswith("["):
         raise ValidationError("the link must name a host, not an IP address")
-    decoded = percent_decode(text, "host")
+    decoded = percent_decode(text, Message("host"))
     try:
         host = idna.encode(decoded, uts46=True, std3_rules=True, transitional=False).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        raise ValidationError(f"not a valid host name: {text!r}") from None
+        raise ValidationError("not a valid host name: %(host)r", host=text) from None
     host = host.removesuffix(".")  # "line.me." is the same site as "line.me"
     labels = host.split(".")
     if len(labels) < 2 or not all(labels):
-        raise ValidationError(f"not a full host name: {text!r}")
+        raise ValidationError("not a full host name: %(host)r", host=text)
     if len(host) > MAX_HOST:
         raise ValidationError("the host name is too long")
     # A browser reads a host whose last label is a number (decimal or 0x hex) as an IPv4 address.
@@ -119,7 +119,7 @@ def _split_port(authority: str) -> tuple[str, int | None]:
     if not port:  # "host:" is the default port, as in a browser
         return host, None
     if not port.isascii() or not port.isdigit() or len(port) > 5 or int(port) > 65535:
-        raise ValidationError(f"not a port number: {port!r}")
+        raise ValidationError("not a port number: %(port)r", port=port)
     return host, None if int(port) == 443 else int(port)
 
 

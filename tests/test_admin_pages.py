@@ -4,6 +4,7 @@ message and write nothing, and unknown ids are 404s. (A wrong CSRF token on ever
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import httpx2 as httpx
 import pytest
@@ -21,8 +22,9 @@ def token(client: TestClient) -> str:
     return csrf_of(client.get("/admin").text)
 
 
-def post(client: TestClient, url: str, data: dict[str, str]) -> httpx.Response:
-    return client.post(url, data={"csrf": token(client), **data})
+def post(client: TestClient, url: str, data: dict[str, str], lang: str = "en") -> httpx.Response:
+    """A console form, answered in English unless ``lang`` says otherwise (the messages are checked in both)."""
+    return client.post(url, data={"csrf": token(client), **data}, headers={"accept-language": lang})
 
 
 def audit_count(h: Harness) -> int:
@@ -200,6 +202,43 @@ def test_channels_add_reorder_remove(seeded: Harness) -> None:
     assert card is not None
     html = seeded.client.get(seeded.path(card), headers={"accept-language": "en"}).text
     assert html.index("Call") < html.index("商談予約") < html.index("Send an email")
+
+
+@pytest.mark.parametrize(("url", "data", "ja", "en"), [
+    # a policy refusal naming what is allowed
+    ("/admin/employees/{id}/channels", {"kind": "email", "target": "taro@gmail.com"},
+     "taro@gmail.com は会社のメールアドレスではありません（許可ドメイン: example.co.jp）",
+     "taro@gmail.com is not a company email address (allowed domains: example.co.jp)"),
+    # a message with a translated phrase inside (the field's name, the reason a host is refused)
+    ("/admin/employees/new", {"family_name": "", "email": "a@example.co.jp"}, "姓は必須です",
+     "family name is required"),
+    ("/admin/employees/{id}/channels", {"kind": "web", "target": "https://bit.ly/x"},
+     "bit.ly は短縮URLです（どのアドレスにも転送できます）。そのため会社のチャネルにはできません",
+     "bit.ly is a link shortener: it can forward to any address, so it cannot be a company channel"),
+    ("/admin/employees/{id}", {"family_name": "山田", "email": "taro@example.co.jp", "title": "LINE: taro_private"},
+     "役職にIDのような語（taro_private）を含めることはできません",
+     "the title must not carry an ID-like word (taro_private)"),
+    # the store's, the accounts' and the console's own
+    ("/admin/employees/new", {"family_name": "x", "email": "taro@example.co.jp"},
+     "そのメールアドレスの社員はすでに登録されています", "an employee with that email already exists"),
+    ("/admin/employees/{id}/card/extend", {"days": "0"}, "日数は1から3650までの整数で入力してください",
+     "days must be a whole number from 1 to 3650"),
+    ("/admin/settings", {"name": "株式会社サンプル", "brand_color": "red", "timezone": "Asia/Tokyo",
+                         "default_card_days": "90", "retention_days": "400"},
+     "ブランドカラーは #0b5cad の形式で入力してください（入力: 'red'）",
+     "brand colour must look like #0b5cad, got 'red'"),
+])
+def test_errors_are_shown_in_the_consoles_language(seeded: Harness, url: str, data: dict[str, str], ja: str,
+                                                   en: str) -> None:
+    """Issue 13.5: the service's, policy's and store's messages are in the catalogue, not English in a Japanese
+    console (tests/test_i18n.py checks that every one has a translation)."""
+    url = url.format(id=taro_id(seeded))
+    japanese = post(seeded.client, url, data, lang="ja")
+    shown = re.findall(r'class="form-error"[^>]*>(.*?)</p>', unescape(japanese.text), re.S)
+    assert japanese.status_code == 400 and ja in unescape(japanese.text), shown
+    assert en not in unescape(japanese.text)
+    english = post(seeded.client, url, data, lang="en")
+    assert english.status_code == 400 and en in unescape(english.text)
 
 
 @pytest.mark.parametrize(("data", "message"), [

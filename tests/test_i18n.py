@@ -1,8 +1,12 @@
-"""Every string shown to people is in the Japanese catalogue, and every string a customer sees in every catalogue;
-language negotiation never fails."""
+"""Every string shown to people is in the Japanese catalogue (the messages errors carry included), and every
+string a customer sees in every catalogue; language negotiation never fails."""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import pkgutil
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +15,8 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from contactcard import i18n
+import contactcard
+from contactcard import i18n, models
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the customer's pages take their strings from: the card, its 404/410 pages, the error page, the vCard's note.
@@ -111,3 +116,83 @@ def test_every_catalogue_loads() -> None:
     assert i18n.Translator(catalogues, "ko").gettext("Contact %(company)s", company="Sample K.K.") == \
         "Sample K.K. 문의처"
 
+
+# --- every message a person can see from an error --------------------------------------------------------
+# Modules whose errors only the command line shows (read before the server runs, or acting on database files):
+# the CLI stays English. Everything else an error can say may reach the console or /me.
+CLI_ONLY = {"contactcard/config.py", "contactcard/keycheck.py", "contactcard/demo.py", "contactcard/store/files.py"}
+# Errors shown by a code, never by their message: an image refused (templates/admin/_macros.html, image_error),
+# a sign-in refused (web/auth_routes, web/sso_routes.REFUSALS, by ``reason``) and an ID token refused (logged by
+# reason, then refused as a sign-in). ProviderUnavailable quotes the identity provider's own answer (its URL, the
+# HTTP status) for the admin who configures single sign-on, after a translated "Failed at …:".
+BY_CODE = {"ImageRejected", "SignInRefused", "TokenRejected", "ProviderUnavailable"}
+_FIELD = re.compile(r"%\((\w+)\)([a-z])")  # a field's name and conversion
+
+
+def _error_classes() -> set[str]:
+    for module in pkgutil.walk_packages(contactcard.__path__, "contactcard."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    found: set[str] = set()
+    todo: list[type] = [models.ContactcardError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return found - BY_CODE
+
+
+def _said() -> tuple[dict[str, list[str]], list[str]]:
+    """Every literal message id an error (or a ``Message``) is built with, and where; and the calls that are not
+    checkable (no literal id) or whose fields do not match their keywords."""
+    names = _error_classes() | {"Message"}
+    said: dict[str, list[str]] = {}
+    problems: list[str] = []
+    for path in sorted((ROOT / "contactcard").rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        # models.py defines Message: its one call passes an error's id through
+        if relative in CLI_ONLY or relative.startswith("contactcard/cli/") or relative == "contactcard/models.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name not in names or (name == "Message" and isinstance(func, ast.Attribute) and not node.args):
+                continue
+            where = f"{relative}:{node.lineno}"
+            first = node.args[0] if node.args else None
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                problems.append(f"{where}: {name}(...) needs a literal message id")
+                continue
+            said.setdefault(first.value, []).append(where)
+            keywords = {k.arg for k in node.keywords}
+            fields = {name for name, _ in _FIELD.findall(first.value)}
+            if None not in keywords and keywords != fields:
+                problems.append(f"{where}: {first.value!r} has fields {sorted(fields)}, "
+                                f"given {sorted(k for k in keywords if k)}")
+    return said, problems
+
+
+def test_every_message_an_error_can_show_has_a_japanese_translation_with_the_same_fields() -> None:
+    said, problems = _said()
+    assert not problems, "\n".join(problems)
+    assert len(said) > 80, "the collector found the service's, policy's and accounts' messages"
+    with (ROOT / "contactcard/locale/ja/LC_MESSAGES/messages.po").open("rb") as f:
+        ja = {m.id: m.string for m in read_po(f, locale="ja") if m.id and not m.fuzzy}
+    missing = sorted(f"{message!r} ({', '.join(where)})" for message, where in said.items() if not ja.get(message))
+    assert not missing, "untranslated error messages:\n" + "\n".join(missing)
+    for message in said:
+        fields = set(_FIELD.findall(message))
+        assert set(_FIELD.findall(str(ja[message]))) == fields, f"{message!r}: the translation's fields differ"
+        if fields:
+            assert str(ja[message]) % {name: 1 for name, _ in fields}, message  # formats without an error
+
+
+def test_a_message_renders_in_either_language_with_its_phrases_translated() -> None:
+    catalogues = i18n.load_catalogues()
+    err = models.ValidationError("%(what)s is longer than %(limit)d characters", what=models.Message("family name"),
+                                 limit=200)
+    assert str(err) == "family name is longer than 200 characters"  # the CLI's line
+    assert i18n.Translator(catalogues, "en").message(err) == "family name is longer than 200 characters"
+    assert i18n.Translator(catalogues, "ja").message(err) == "姓は200文字以内で入力してください"

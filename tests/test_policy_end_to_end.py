@@ -39,7 +39,9 @@ BYPASSES = [
 
 
 def post(client: TestClient, url: str, data: dict[str, str]) -> httpx.Response:
-    return client.post(url, data={"csrf": csrf_of(client.get("/admin").text), **data})
+    """A console form, answered in English (tests/test_admin_pages checks the Japanese messages)."""
+    return client.post(url, data={"csrf": csrf_of(client.get("/admin").text), **data},
+                       headers={"accept-language": "en"})
 
 
 @pytest.fixture

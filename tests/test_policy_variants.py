@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from contactcard import policy
-from contactcard.models import ChannelKind, ValidationError
+from contactcard.models import ChannelKind, Message, ValidationError
 
 from .policy_variants import PRESETS, TEXT_VARIANTS, VARIANTS, TextVariant, Variant
 
@@ -46,7 +46,7 @@ def test_the_table_covers_the_review() -> None:
 @pytest.mark.parametrize("variant", TEXT_VARIANTS, ids=lambda v: v.id)
 def test_free_text_variant(variant: TextVariant) -> None:
     try:
-        policy.check_text(PRESETS[variant.preset], "label", variant.text)
+        policy.check_text(PRESETS[variant.preset], Message("label"), variant.text)
     except ValidationError as err:
         assert variant.verdict == "refuse", f"{variant.note}: {err}"
         assert "\n" not in str(err) and str(err).startswith("the label must not carry")

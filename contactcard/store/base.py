@@ -182,8 +182,8 @@ class StoreBase:
         applied = []
         current = await self.schema_version()
         if current > LATEST:
-            raise Conflict(f"database schema version {current} is newer than this program ({LATEST}); "
-                           "upgrade contactcard")
+            raise Conflict("database schema version %(found)s is newer than this program (%(known)s); "
+                           "upgrade contactcard", found=current, known=LATEST)
         for version in sorted(v for v in MIGRATIONS if current < v <= target):
             async with self.transaction():
                 for statement in _statements(MIGRATIONS[version]):
@@ -280,7 +280,7 @@ class StoreBase:
         try:
             cur = await self._conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
-            raise Conflict(_integrity_message(exc)) from None
+            raise _integrity_conflict(exc) from None
         return int(cur.lastrowid or 0)
 
 
@@ -299,13 +299,14 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-def _integrity_message(exc: sqlite3.IntegrityError) -> str:
+def _integrity_conflict(exc: sqlite3.IntegrityError) -> Conflict:
+    """What a broken constraint means to the person who caused it (SQLite's own text names tables)."""
     text = str(exc)
     if "employees.email" in text:
-        return "an employee with that email already exists"
+        return Conflict("an employee with that email already exists")
     if "one_open_card" in text or "cards.employee_id" in text:
-        return "the employee already has a live card; rotate or revoke it first"
+        return Conflict("the employee already has a live card; rotate or revoke it first")
     if "FOREIGN KEY" in text:
-        return "that refers to something that does not exist"
-    return "that would conflict with existing data"
+        return Conflict("that refers to something that does not exist")
+    return Conflict("that would conflict with existing data")
 

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ... import images
-from ...models import User
+from ...models import ContactcardError, User
 from ...service import Service, local_time
 from ..context import app_context
 from ..forms import FormRoute
@@ -109,6 +109,11 @@ async def page(request: Request, user: User, name: str, context: Mapping[str, An
         status=status, company=company, headers=NO_STORE,
         pins=None if pins is None else (*pins, company, *shared.values()),
     )
+
+
+def said(request: Request, err: ContactcardError) -> str:
+    """What an error says, in the page's language (the CLI shows ``str(err)``, in English)."""
+    return app_context(request).renderer.translator(request).message(err)
 
 
 def service_of(request: Request) -> Service:

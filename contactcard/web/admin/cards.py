@@ -29,7 +29,7 @@ def _days(form: FormData) -> int | None:
     raw_days = field(form, "days")
     days = whole(raw_days) if raw_days.strip() else None
     if raw_days.strip() and (days is None or not 1 <= days <= MAX_CARD_DAYS):
-        raise ValidationError(f"days must be a whole number from 1 to {MAX_CARD_DAYS}")
+        raise ValidationError("days must be a whole number from 1 to %(most)d", most=MAX_CARD_DAYS)
     return days
 
 

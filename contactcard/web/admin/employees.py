@@ -31,6 +31,7 @@ from .base import (
     page,
     path_id,
     refusal_status,
+    said,
     service_of,
 )
 
@@ -66,7 +67,7 @@ async def create(request: Request, user: User, form: FormData) -> Response:
         employee = await service_of(request).add_employee(profile, actor=user.email)
     except ContactcardError as err:
         return await page(request, user, "admin/employee_new.html",
-                          {"values": dataclasses.asdict(profile), "error": str(err)}, status=400)
+                          {"values": dataclasses.asdict(profile), "error": said(request, err)}, status=400)
     return back(f"/admin/employees/{employee.id}", "created")
 
 
@@ -133,7 +134,7 @@ def employee_post(path: str, action: EmployeeAction, *, errors: str, keep: tuple
         except images.ImageRejected as err:
             return await refused(request, on, err.code)
         except ContactcardError as err:
-            return await detail_page(request, on.user, on.employee, errors={errors: str(err)},
+            return await detail_page(request, on.user, on.employee, errors={errors: said(request, err)},
                                      values={name: field(form, name) for name in keep}, status=400)
         return back(f"/admin/employees/{on.employee.id}", done)
 
@@ -184,7 +185,7 @@ def confirmation_get(path: str, action: str, *, errors: str) -> BaseRoute:
         try:
             return await confirmation_page(request, user, employee, action, successor)
         except ContactcardError as err:
-            return await detail_page(request, user, employee, errors={errors: str(err)}, status=400)
+            return await detail_page(request, user, employee, errors={errors: said(request, err)}, status=400)
 
     confirmation.__name__ = f"confirm_{action}"
     return admin_get(path, confirmation)
@@ -234,7 +235,7 @@ async def invite(request: Request, on: OnEmployee, form: FormData) -> Response:
     try:
         link = await accounts(request).invite_employee(on.employee.id, actor=on.user.email)
     except ContactcardError as err:
-        return await detail_page(request, on.user, on.employee, errors={"invite": str(err)}, status=400)
+        return await detail_page(request, on.user, on.employee, errors={"invite": said(request, err)}, status=400)
     return await detail_page(request, on.user, on.employee, invitation=link)
 
 

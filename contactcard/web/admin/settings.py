@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from ... import images, policy
-from ...models import ContactcardError, User, ValidationError
+from ...models import ContactcardError, Message, User, ValidationError
 from ...service import MAX_TEXT
 from ..context import app_context
 from . import channels
@@ -27,6 +27,7 @@ from .base import (
     page,
     path_id,
     refusal_status,
+    said,
     service_of,
     whole,
 )
@@ -37,6 +38,18 @@ SWITCHES = ("leads_enabled",)  # checkboxes: "on" when ticked, absent when not
 MAX_HOURS = 500
 MAX_LIST = 50
 POLICY_LISTS = policy.ALLOW_LISTS
+# How the form names each field (its label), for the messages about it.
+LABELS = {
+    "name": Message("Company name (Japanese)"),
+    "name_en": Message("Company name in Latin letters (for readers abroad)"),
+    "brand_color": Message("Brand colour"), "business_hours": Message("Business hours (Japanese)"),
+    "business_hours_en": Message("Business hours in English (for readers abroad)"), "timezone": Message("Time zone"),
+    "default_card_days": Message("Default link lifetime (days)"),
+    "retention_days": Message("Keep scan events for (days)"), "allow_email_domains": Message("Email domains"),
+    "allow_phone_prefixes": Message("Phone number prefixes"), "allow_line_ids": Message("LINE Official Account ids"),
+    "allow_line_works_domains": Message("LINE WORKS domains"),
+    "allow_web_hosts": Message("Web hosts for website, booking and custom links"),
+}
 
 
 async def settings_page(request: Request, user: User, *, errors: Mapping[str, str] | None = None,
@@ -64,17 +77,17 @@ def _changes(form: Mapping[str, str]) -> dict[str, Any]:
         value = form[name].strip()
         limit = MAX_HOURS if name.startswith("business_hours") else MAX_TEXT
         if len(value) > limit:
-            raise ValidationError(f"{name.replace('_', ' ')} is longer than {limit} characters")
+            raise ValidationError("%(what)s is longer than %(limit)d characters", what=LABELS[name], limit=limit)
         changes[name] = value
     for name in NUMBER_FIELDS:
         number = whole(form[name])
         if number is None:
-            raise ValidationError(f"{name.replace('_', ' ')} must be a whole number of days")
+            raise ValidationError("%(what)s must be a whole number of days", what=LABELS[name])
         changes[name] = number
     for name, normalise in POLICY_LISTS.items():
         items = [line.strip() for line in form[name].splitlines() if line.strip()]
         if len(items) > MAX_LIST:
-            raise ValidationError(f"{name.replace('_', ' ')}: at most {MAX_LIST} entries")
+            raise ValidationError("%(what)s: at most %(most)d entries", what=LABELS[name], most=MAX_LIST)
         changes[name] = tuple(dict.fromkeys(normalise(item) for item in items))
     for name in SWITCHES:
         changes[name] = form[name] == "on"
@@ -88,7 +101,7 @@ async def save(request: Request, user: User, form: FormData) -> Response:
         company = dataclasses.replace(await service.company(), **_changes(values))
         await service.save_company(company, actor=user.email)
     except ContactcardError as err:
-        return await settings_page(request, user, errors={"company": str(err)}, values=values, status=400)
+        return await settings_page(request, user, errors={"company": said(request, err)}, values=values, status=400)
     return back("/admin/settings", "saved")
 
 
@@ -115,7 +128,7 @@ async def channel_add(request: Request, user: User, form: FormData) -> Response:
         await channels.add(service_of(request), None, form, user)
     except ContactcardError as err:
         values = {"kind": field(form, "kind"), "target": field(form, "target"), "label": field(form, "label")}
-        return await settings_page(request, user, errors={"channel": str(err)}, values=values, status=400)
+        return await settings_page(request, user, errors={"channel": said(request, err)}, values=values, status=400)
     return back("/admin/settings", "channel_added")
 
 
@@ -128,7 +141,7 @@ async def channel_move(request: Request, user: User, form: FormData) -> Response
     try:
         await channels.move(service_of(request), None, path_id(request, "channel"), form, user)
     except ValidationError as err:
-        return await settings_page(request, user, errors={"channel": str(err)}, status=400)
+        return await settings_page(request, user, errors={"channel": said(request, err)}, status=400)
     return back("/admin/settings", "channel_moved")
 
 
