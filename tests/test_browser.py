@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sqlite3
 import time
@@ -362,7 +363,10 @@ def test_customer_sign_in_and_admin_pages_pass_axe(server: Server, browser: Brow
     admin.fill("#password", PASSWORD)
     admin.click("form[action='/login'] button[type=submit]")
     admin.wait_for_url(f"{server.base}/admin*")
-    for path in ("/admin?lang=ja", "/admin?lang=en", "/admin/employees", "/admin/scans", "/admin/settings"):
+    hanako = next(e["id"] for e in json.loads(server.cli("employee", "list", "--json"))
+                  if e["email"] == "hanako@example.co.jp")
+    for path in ("/admin?lang=ja", "/admin?lang=en", "/admin/employees", "/admin/scans", "/admin/settings",
+                 f"/admin/employees/{hanako}/card/revoke", f"/admin/employees/{hanako}/depart?lang=en"):
         admin.goto(server.base + path)
         assert _axe_violations(admin) == [], path
     assert attempted == []
