@@ -109,14 +109,14 @@ async def checked_address(dest: Destination, *, allow_private: bool, resolver: R
         try:
             addresses = await resolver(dest.host, dest.port)
         except OSError:
-            raise Unresolved(f"{dest.host} does not resolve") from None
+            raise Unresolved("%(host)s does not resolve", host=dest.host) from None
     if not addresses:
-        raise Unresolved(f"{dest.host} does not resolve")
+        raise Unresolved("%(host)s does not resolve", host=dest.host)
     if not allow_private:
         inside = [a for a in addresses if forbidden(a)]
         if inside:
-            raise Refused(f"{dest.host} resolves to {inside[0]}, an address inside the network (loopback, private, "
-                          "link-local, multicast or reserved)")
+            raise Refused("%(host)s resolves to %(address)s, an address inside the network (loopback, private, "
+                          "link-local, multicast or reserved)", host=dest.host, address=inside[0])
     return addresses[0]
 
 

@@ -51,7 +51,7 @@ class WebhookAdmin:
             await destinations.checked_address(dest, allow_private=self.allow_private, resolver=self.resolver)
         name = name.strip()
         if len(name) > MAX_NAME or any(not c.isprintable() for c in name):
-            raise ValidationError(f"the name must be printable and at most {MAX_NAME} characters")
+            raise ValidationError("the name must be printable and at most %(most)d characters", most=MAX_NAME)
         nonce = hooks.new_nonce()
         now = self.clock()
         async with self._store.transaction():
@@ -67,7 +67,7 @@ class WebhookAdmin:
     async def endpoint(self, endpoint_id: int) -> hooks.Endpoint:
         found = await self._store.webhook_endpoint(endpoint_id)
         if found is None:
-            raise NotFound(f"no webhook endpoint {endpoint_id}")
+            raise NotFound("no webhook endpoint %(id)s", id=endpoint_id)
         return found
 
     async def remove_endpoint(self, endpoint_id: int, *, actor: str) -> hooks.Endpoint:
@@ -85,7 +85,7 @@ class WebhookAdmin:
         """Back in service after it was disabled for sustained failure; its pending deliveries resume in order."""
         endpoint = await self.endpoint(endpoint_id)
         if endpoint.enabled:
-            raise Conflict(f"webhook endpoint {endpoint_id} is enabled already")
+            raise Conflict("webhook endpoint %(id)s is enabled already", id=endpoint_id)
         now = self.clock()
         async with self._store.transaction():
             await self._store.enable_webhook_endpoint(endpoint_id)
@@ -117,7 +117,8 @@ class WebhookAdmin:
         now = self.clock()
         async with self._store.transaction():
             if await self._store.redeliver(endpoint_id, delivery_id, now) is None:
-                raise NotFound(f"no delivery {delivery_id} for webhook endpoint {endpoint_id}")
+                raise NotFound("no delivery %(delivery)s for webhook endpoint %(id)s", delivery=delivery_id,
+                               id=endpoint_id)
             await self._audit(now, actor, "webhook.redeliver", f"webhook:{endpoint_id}", None,
                               {"delivery_id": delivery_id})
 

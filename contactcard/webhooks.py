@@ -131,14 +131,15 @@ def scan_data(event_id: int, event: ScanEvent, employee: Employee) -> dict[str, 
 def check_events(names: list[str] | tuple[str, ...], kind: str) -> tuple[str, ...]:
     """The subscribed event types, deduplicated in the documented order; a chat endpoint takes none."""
     if kind not in KINDS:
-        raise ValidationError(f"endpoint kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise ValidationError("endpoint kind must be one of %(kinds)s, got %(kind)r", kinds=", ".join(KINDS), kind=kind)
     if kind == CHAT:
         if names:
             raise ValidationError("a chat endpoint takes no events: employees opt in to it on /me")
         return ()
     unknown = sorted(set(names) - set(EVENT_TYPES))
     if unknown:
-        raise ValidationError(f"unknown event type {unknown[0]!r}; known: {', '.join(EVENT_TYPES)}")
+        raise ValidationError("unknown event type %(type)r; known: %(known)s", type=unknown[0],
+                              known=", ".join(EVENT_TYPES))
     if not names:
         raise ValidationError("name at least one event type")
     return tuple(e for e in EVENT_TYPES if e in names)

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute
 from ... import webhooks as hooks
 from ...models import Conflict, ContactcardError, NotFound, User
 from ..context import app_context
-from .base import admin_get, admin_post, back, field, page, path_id
+from .base import admin_get, admin_post, back, field, page, path_id, said
 
 LOG_SIZE = 100
 
@@ -44,7 +44,7 @@ async def add(request: Request, user: User, form: FormData) -> Response:
             field(form, "url"), chosen if kind == hooks.STANDARD else [], kind=kind, name=field(form, "name"),
             actor=user.email)
     except ContactcardError as exc:
-        return await _endpoints_page(request, user, error=str(exc), form=values, status=400)
+        return await _endpoints_page(request, user, error=said(request, exc), form=values, status=400)
     # The secret is shown on this answer only (never in a URL, never again).
     return await _endpoints_page(request, user, added=added)
 
