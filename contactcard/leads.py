@@ -165,14 +165,14 @@ class Leads:
     async def get(self, lead_id: int) -> Lead:
         lead = await self._store.lead(lead_id)
         if lead is None:
-            raise NotFound(f"no lead {lead_id}")
+            raise NotFound("no lead %(id)s", id=lead_id)
         return lead
 
     async def delete(self, lead_id: int, *, actor: str) -> None:
         async with self._store.transaction():
             lead = await self._store.lead(lead_id)
             if lead is None:
-                raise NotFound(f"no lead {lead_id}")
+                raise NotFound("no lead %(id)s", id=lead_id)
             await self._store.delete_leads([lead_id])
             await audit_trail.write(self._store, self._clock(), actor, "lead.delete", f"lead:{lead_id}",
                                     {"time": lead.time, "card_id": lead.card_id}, None)
