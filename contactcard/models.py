@@ -147,6 +147,7 @@ class Company:
     allow_line_works_domains: tuple[str, ...]
     allow_web_hosts: tuple[str, ...] = ()  # web, booking and custom links must be on these hosts (or subdomains)
     leads_enabled: bool = False  # card pages offer the form "leave your contact" (off until the company turns it on)
+    preview_photo: bool = False  # a live card's link preview shows the employee's photo (off: the company's image)
     channels: tuple[Channel, ...] = ()
 
     def name_for(self, lang: str) -> str:

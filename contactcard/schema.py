@@ -301,6 +301,10 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX leads_by_visitor ON leads(visitor_key, time);
     CREATE INDEX leads_by_email ON leads(email);
     """,
+    # Link previews may show the employee's photo instead of the company's card image, if the company allows it.
+    12: """
+    ALTER TABLE company ADD COLUMN preview_photo INTEGER NOT NULL DEFAULT 0;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

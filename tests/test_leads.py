@@ -325,6 +325,7 @@ def test_the_settings_page_and_the_cli_turn_the_form_on_and_off(harness: Harness
                                    "allow_line_works_domains", "allow_web_hosts")})
     fields.update({"allow_email_domains": "example.co.jp", "allow_phone_prefixes": "+813", "allow_line_ids": "@sample"})
     fields.pop("leads_enabled", None)
+    fields.pop("preview_photo", None)  # checkboxes: sent only when ticked
     r = post_form(harness.client, "/admin/settings", "/admin/settings", {**fields, "leads_enabled": "on"})
     assert r.status_code == 303, r.text[:500]
     assert harness.run(harness.service.company).leads_enabled
@@ -339,6 +340,8 @@ def test_the_settings_page_and_the_cli_turn_the_form_on_and_off(harness: Harness
     assert cli.json("company", "set", "--leads", "off")["leads_enabled"] is False
     assert "leads: off" in cli.ok("company", "show")
     assert cli.json("company", "set", "--leads", "on")["leads_enabled"] is True
+    assert cli.json("company", "set", "--preview-photo", "on")["preview_photo"] is True
+    assert "preview_photo: on" in cli.ok("company", "show")
     code, _, err = cli("company", "set", "--leads", "maybe")
     assert code != 0 and "--leads" in err
 

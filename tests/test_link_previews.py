@@ -177,3 +177,24 @@ def test_a_preview_fetcher_is_recorded_as_a_bot_and_never_counted_as_a_person(ha
     day = harness.run(harness.service.stats, days=1).days[-1]
     assert (day.scans, day.visitors, day.bots) == (0, 0, 1)
 
+
+
+def test_the_employee_photo_is_previewed_only_when_the_company_allows_it(harness: Harness) -> None:
+    issued = harness.seed()
+    blue_photo = io.BytesIO()
+    Image.new("RGB", (300, 300), (0, 0, 230)).save(blue_photo, format="JPEG")
+    taro = harness.run(harness.service.set_photo, "taro@example.co.jp", images.photo_jpeg(blue_photo.getvalue()),
+                       actor="cli")
+    assert taro.photo_sha is not None
+    assert "/og/" in head(harness.client.get(harness.path(issued)).text).meta["og:image"], "off by default"
+    company = harness.run(harness.service.company)
+    harness.run(harness.service.save_company, replace(company, preview_photo=True), actor="cli")
+    meta = head(harness.client.get(harness.path(issued)).text).meta
+    assert meta["og:image"] == f"{BASE_URL}/media/{taro.photo_sha}"
+    assert (meta["og:image:type"], meta["og:image:width"], meta["og:image:height"]) == ("image/jpeg", "256", "256")
+    assert meta["twitter:card"] == "summary"
+    photo = harness.client.get(meta["og:image"].removeprefix(BASE_URL))
+    assert photo.status_code == 200 and Image.open(io.BytesIO(photo.content)).size == (256, 256)
+    harness.run(harness.service.revoke_card, "taro@example.co.jp", actor="cli")
+    gone = head(harness.client.get(harness.path(issued)).text).meta
+    assert "/og/" in gone["og:image"] and taro.photo_sha not in "".join(gone.values()), "an ended link: the company"

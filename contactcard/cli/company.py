@@ -43,6 +43,8 @@ def _company_changes(args: argparse.Namespace) -> dict[str, Any]:
         changes["brand_color"] = args.brand_color
     if args.leads is not None:
         changes["leads_enabled"] = args.leads == "on"
+    if args.preview_photo is not None:
+        changes["preview_photo"] = args.preview_photo == "on"
     for opt, name, normalise in _POLICY_LISTS:
         given: list[str] | None = getattr(args, opt)
         if given is not None:  # a list given replaces the stored one; an empty value clears it
@@ -113,6 +115,8 @@ COMMANDS: tuple[Command, ...] = (
                     help="on: employees sign in only with the company's identity provider (admins keep passwords)"),
                 arg("--leads", choices=("on", "off"),
                     help="offer customers the form to leave their contact for the company on card pages"),
+                arg("--preview-photo", choices=("on", "off"),
+                    help="link previews of a live card show the employee's photo (off: the company's image)"),
                 JSON)),
     Command(("company", "show"), "show the company profile", uses_accounts(_show), (JSON,)),
 )

@@ -56,6 +56,7 @@ def company_json(company: Company, *, configured: bool) -> Json:
         "default_card_days": company.default_card_days,
         "retention_days": company.retention_days,
         "leads_enabled": company.leads_enabled,
+        "preview_photo": company.preview_photo,
         "policy": {
             "email_domains": list(company.allow_email_domains),
             "phone_prefixes": list(company.allow_phone_prefixes),
@@ -146,6 +147,7 @@ def company_lines(company: Company, *, configured: bool) -> list[str]:
         f"card_days: {company.default_card_days}",
         f"retention_days: {company.retention_days}",
         f"leads: {'on' if company.leads_enabled else 'off'}",
+        f"preview_photo: {'on' if company.preview_photo else 'off'}",
     ]
     policy = (("allow_email_domain", company.allow_email_domains),
               ("allow_phone_prefix", company.allow_phone_prefixes),

@@ -58,6 +58,7 @@ class CompanyStore(StoreBase):
             allow_line_works_domains=_split(row["allow_line_works_domains"]),
             allow_web_hosts=_split(row["allow_web_hosts"]),
             leads_enabled=bool(row["leads_enabled"]),
+            preview_photo=bool(row["preview_photo"]),
             channels=tuple(channels),
         )
 
@@ -65,8 +66,9 @@ class CompanyStore(StoreBase):
         await self._exec(
             """INSERT INTO company (id, name, name_en, logo_sha, brand_color, business_hours, business_hours_en,
                    timezone, default_card_days, retention_days, allow_email_domains, allow_phone_prefixes,
-                   allow_line_ids, allow_line_works_domains, allow_web_hosts, leads_enabled)
-               VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   allow_line_ids, allow_line_works_domains, allow_web_hosts, leads_enabled,
+                   preview_photo)
+               VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (id) DO UPDATE SET name=excluded.name, name_en=excluded.name_en,
                    logo_sha=excluded.logo_sha, brand_color=excluded.brand_color,
                    business_hours=excluded.business_hours, business_hours_en=excluded.business_hours_en,
@@ -74,13 +76,15 @@ class CompanyStore(StoreBase):
                    retention_days=excluded.retention_days, allow_email_domains=excluded.allow_email_domains,
                    allow_phone_prefixes=excluded.allow_phone_prefixes, allow_line_ids=excluded.allow_line_ids,
                    allow_line_works_domains=excluded.allow_line_works_domains,
-                   allow_web_hosts=excluded.allow_web_hosts, leads_enabled=excluded.leads_enabled""",
+                   allow_web_hosts=excluded.allow_web_hosts, leads_enabled=excluded.leads_enabled,
+                   preview_photo=excluded.preview_photo""",
             (
                 company.name, company.name_en, company.logo_sha, company.brand_color, company.business_hours,
                 company.business_hours_en, company.timezone, company.default_card_days, company.retention_days,
                 "\n".join(company.allow_email_domains), "\n".join(company.allow_phone_prefixes),
                 "\n".join(company.allow_line_ids), "\n".join(company.allow_line_works_domains),
                 "\n".join(company.allow_web_hosts), int(company.leads_enabled),
+                int(company.preview_photo),
             ),
         )
 

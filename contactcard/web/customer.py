@@ -100,7 +100,10 @@ def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, 
     base = ctx.settings.base_url
     # What a chat app shows when the link is pasted: absolute addresses, the image being the company's.
     shown = {"url": ctx.settings.card_url(token) if token else f"{base}/",
-             "image": base + preview.image_path(res.company)}
+             "image": base + preview.image_path(res.company), "size": "1200x630", "type": "image/png"}
+    if res.live and res.company.preview_photo and res.employee is not None and res.employee.photo_sha:
+        # The company allows it: the person's photo (256 x 256, see images.photo_jpeg) instead of its image.
+        shown.update(image=f"{base}/media/{res.employee.photo_sha}", size="256x256", type="image/jpeg")
     if res.live:
         context: dict[str, object] = {"res": res, "token": token, "preview": shown}
         fresh = None

@@ -34,7 +34,7 @@ from .base import (
 
 TEXT_FIELDS = ("name", "name_en", "brand_color", "business_hours", "business_hours_en", "timezone")
 NUMBER_FIELDS = ("default_card_days", "retention_days")
-SWITCHES = ("leads_enabled",)  # checkboxes: "on" when ticked, absent when not
+SWITCHES = ("leads_enabled", "preview_photo")  # checkboxes: "on" when ticked, absent when not
 MAX_HOURS = 500
 MAX_LIST = 50
 POLICY_LISTS = policy.ALLOW_LISTS
