@@ -137,3 +137,13 @@ def test_an_abandoned_download_leaves_the_readers_free(seeded: Harness, monkeypa
     for _ in range(5):  # more than the pool has readers: none is left taken
         assert len(seeded.run(first_piece_then_stop).splitlines()) == 3
     assert len(download(seeded)) == 20
+
+
+@pytest.mark.parametrize("count", [1, 6, 7, 8, 14, 15])
+def test_every_row_once_whatever_the_count_against_the_piece_size(seeded: Harness, count: int,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of 7, each read ahead from where the one before ended: none lost, none twice, at any count."""
+    monkeypatch.setattr(service_module, "EXPORT_CHUNK", 7)
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    add(seeded, *[base + timedelta(seconds=i // 3) for i in range(count)])  # ties on time: ids order them
+    assert [r["id"] for r in download(seeded)] == [str(e.id) for e in reversed(seeded.events())]
