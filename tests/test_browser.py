@@ -366,7 +366,8 @@ def test_customer_sign_in_and_admin_pages_pass_axe(server: Server, browser: Brow
     hanako = next(e["id"] for e in json.loads(server.cli("employee", "list", "--json"))
                   if e["email"] == "hanako@example.co.jp")
     for path in ("/admin?lang=ja", "/admin?lang=en", "/admin/employees", "/admin/scans", "/admin/settings",
-                 f"/admin/employees/{hanako}/card/revoke", f"/admin/employees/{hanako}/depart?lang=en"):
+                 f"/admin/employees/{hanako}/card/revoke", f"/admin/employees/{hanako}/depart?lang=en",
+                 "/admin/leads", "/admin/privacy?email=hanako@example.co.jp", "/admin/privacy?email=x"):
         admin.goto(server.base + path)
         assert _axe_violations(admin) == [], path
     assert attempted == []
