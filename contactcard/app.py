@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 
 from . import i18n, keycheck, stats, visitors
 from .accounts import Accounts
+from .apitokens import ApiTokens
 from .config import Settings, read_token_file
 from .delivery import Deliverer
 from .metrics import Metrics
@@ -26,7 +27,7 @@ from .service import Service, system_clock
 from .sso import SingleSignOn
 from .store import Store
 from .tokens import DailyPseudonyms
-from .web import admin, auth_routes, customer, forms, leadform, me, ops, pages, sso_routes
+from .web import admin, api, auth_routes, customer, forms, leadform, me, ops, pages, sso_routes
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                               service.clock, transport=http_transport)
         sso = SingleSignOn(store, accounts, oidc, service.clock,
                            name=settings.oidc.display_name if settings.oidc else "")
+        api_tokens = ApiTokens(store, service.clock, rate_per_minute=settings.api_rate_limit)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size,
                             observer=metrics)
         metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
@@ -93,7 +95,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                                    renderer=renderer, metrics=metrics, metrics_token=metrics_token,
                                    visitor_keys=DailyPseudonyms(), deliverer=deliverer,
                                    webhooks=WebhookAdmin(store, service.clock, secret=secret,
-                                                         allow_private=settings.webhook_allow_private))
+                                                         allow_private=settings.webhook_allow_private),
+                                   api_tokens=api_tokens)
         try:
             yield
         finally:
@@ -112,6 +115,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         *sso_routes.routes,
         *me.routes,
         *admin.routes,
+        *api.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app

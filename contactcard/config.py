@@ -82,6 +82,7 @@ class Settings:
     oidc: OidcSettings | None = None  # single sign-on with the company's OpenID provider, when configured
     webhook_allow_private: bool = False  # webhooks may go to loopback/private addresses and over http (destinations)
     webhook_worker: bool = True  # deliver webhooks in the background (tests drive ``Deliverer.run_once`` instead)
+    api_rate_limit: int = 600  # requests a minute per API token (bursts up to as many); past it, 429
 
     @property
     def secure_cookies(self) -> bool:
@@ -112,6 +113,7 @@ class Settings:
             oidc=OidcSettings.from_env(env),
             webhook_allow_private=flag(env.get("CONTACTCARD_WEBHOOK_ALLOW_PRIVATE", ""),
                                        "CONTACTCARD_WEBHOOK_ALLOW_PRIVATE"),
+            api_rate_limit=_positive(env.get("CONTACTCARD_API_RATE_LIMIT", "600"), "CONTACTCARD_API_RATE_LIMIT"),
         )
 
 
@@ -167,6 +169,12 @@ def _int(value: str, name: str) -> int:
         return int(value)
     except ValueError:
         raise ValidationError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _positive(value: str, name: str) -> int:
+    if (number := _int(value, name)) < 1:
+        raise ValidationError(f"{name} must be at least 1, got {value!r}")
+    return number
 
 
 def read_secret(path: Path) -> bytes | None:

@@ -328,6 +328,35 @@ class User:
     employee_id: int | None
 
 
+class ApiScope(enum.StrEnum):
+    """What an API token may do: ``read`` employees, channels and cards; ``write`` them too; ``scans`` read the
+    scan log, its figures and its export (and nothing else: a CRM feed never needs to change a card)."""
+
+    READ = "read"
+    WRITE = "write"
+    SCANS = "scans"
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token as stored: its name (the audit trail's actor is ``api:NAME``), scope and lifetime; the token
+    itself exists only in the one answer that created it."""
+
+    id: int
+    name: str
+    scope: ApiScope
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.name}"
+
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """One row of the append-only audit trail; ``before``/``after`` are JSON text or None."""

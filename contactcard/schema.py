@@ -305,6 +305,19 @@ MIGRATIONS: dict[int, str] = {
     12: """
     ALTER TABLE company ADD COLUMN preview_photo INTEGER NOT NULL DEFAULT 0;
     """,
+    # API tokens (issue 12): only the SHA-256 of each token is kept. A name is never reused, so the audit
+    # trail's actor "api:NAME" always means one token.
+    13: """
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL CHECK (scope IN ('read', 'write', 'scans')),
+        token_hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -14,7 +14,7 @@ import sqlite3
 
 from ..config import Settings
 from ..models import ContactcardError
-from . import accounts, cards, company, ops, people, scans, server, webhooks
+from . import accounts, api, cards, company, ops, people, scans, server, webhooks
 from .base import NO_POLICY_WARNING, PROG, Command, Parser, Runner, UsageError, fail
 from .people import split_name
 
@@ -22,25 +22,30 @@ __all__ = ["NO_POLICY_WARNING", "build_parser", "main", "split_name"]
 
 COMMANDS: tuple[Command, ...] = (*server.COMMANDS, *company.COMMANDS, *people.COMMANDS, *cards.COMMANDS,
                                  *scans.COMMANDS, *accounts.COMMANDS, *ops.COMMANDS,
-                                 *webhooks.COMMANDS)
+                                 *webhooks.COMMANDS, *api.COMMANDS)
 
 _GROUP_HELP = {"company": "the company profile and channel policy", "employee": "employees",
                "channel": "contact channels", "card": "card links and QR codes", "scans": "scan records",
                "user": "sign-in accounts: invitations and password resets",
-               "webhook": "webhook endpoints: signed events for a CRM, chat notifications"}
+               "webhook": "webhook endpoints: signed events for a CRM, chat notifications", "api": "the JSON API",
+               "api token": "API tokens: create (shown once), list, revoke"}
 
 
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description="Expiring, QR-coded business contact links.")
     parser.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    groups: dict[str, argparse._SubParsersAction[Parser]] = {}
+    groups: dict[tuple[str, ...], argparse._SubParsersAction[Parser]] = {(): top}
     for command in COMMANDS:
         *group, name = command.words
-        if group and group[0] not in groups:
-            group_parser = top.add_parser(group[0], help=_GROUP_HELP[group[0]], description=_GROUP_HELP[group[0]])
-            groups[group[0]] = group_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-        sub = (groups[group[0]] if group else top).add_parser(name, help=command.help, description=command.help)
+        for depth in range(1, len(group) + 1):  # "api token create": the groups "api", then "api token"
+            path = tuple(group[:depth])
+            if path not in groups:
+                text = _GROUP_HELP[" ".join(path)]
+                group_parser = groups[path[:-1]].add_parser(path[-1], help=text, description=text)
+                groups[path] = group_parser.add_subparsers(dest="action" if depth == 1 else f"action{depth}",
+                                                           metavar="ACTION", required=True)
+        sub = groups[tuple(group)].add_parser(name, help=command.help, description=command.help)
         for option in command.args:
             sub.add_argument(*option.flags, **option.options)
         sub.set_defaults(run=command.run)

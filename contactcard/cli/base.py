@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from .. import keycheck
 from ..accounts import Accounts
+from ..apitokens import ApiTokens
 from ..config import Settings
 from ..service import Service
 from ..store import Store
@@ -69,6 +70,7 @@ class Opened:
     service: Service
     accounts: Accounts
     webhooks: WebhookAdmin
+    api_tokens: ApiTokens
 
 
 @asynccontextmanager
@@ -78,7 +80,8 @@ async def open_service(settings: Settings) -> AsyncIterator[Opened]:
         secret = await keycheck.bind_secret(store, settings.secret_file, settings.db_path)
         service = Service(store, secret=secret, base_url=settings.base_url)
         yield Opened(service, Accounts(store, service.clock, base_url=settings.base_url),
-                     WebhookAdmin(store, service.clock, secret=secret, allow_private=settings.webhook_allow_private))
+                     WebhookAdmin(store, service.clock, secret=secret, allow_private=settings.webhook_allow_private),
+                     ApiTokens(store, service.clock))
     finally:
         await store.close()
 

@@ -12,6 +12,7 @@ Reads inside a transaction use the writer's connection, so they see the transact
 """
 
 from .accounts import AccountStore
+from .apitokens import ApiTokenStore
 from .base import Readers, parse_ts, ts
 from .cards import CardStore
 from .company import CompanyStore
@@ -25,7 +26,7 @@ from .webhooks import WebhookStore
 
 
 class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoStore, WebhookStore,
-            LeadStore):
+            LeadStore, ApiTokenStore):
     """The database: every SQL statement of the program, as small typed methods returning ``models`` values.
 
     One writer connection, serialised by ``transaction()`` (shared with the scan writer's batches), and a pool

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from ..accounts import Accounts
+from ..apitokens import ApiTokens
 from ..config import Settings
 from ..delivery import Deliverer
 from ..metrics import Metrics
@@ -30,6 +31,7 @@ class AppContext:
     visitor_keys: DailyPseudonyms  # in memory only: see tokens.DailyPseudonyms
     webhooks: WebhookAdmin
     deliverer: Deliverer  # the background webhook sender; ``wake()`` after a console action
+    api_tokens: ApiTokens
     metrics_token: bytes | None = None  # required by /metrics when set
 
 

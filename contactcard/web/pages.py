@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import preview
+from .api import problems
 from .context import app_context
 from .routes_info import route_template
 from .security import NO_STORE
@@ -74,6 +75,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     if status >= 500:  # the route template, never the path: it may hold a token
         log.exception("error answering %s %s", request.method, route_template(request.scope), exc_info=exc)
+    if request.url.path.startswith("/api/"):  # machine clients get RFC 9457 problem details, never a page
+        return problems.http_problem(exc)
     ctx = app_context(request)
     headers = dict(exc.headers or {}) if isinstance(exc, HTTPException) else {}
     if 300 <= status < 400 and "Location" in headers:  # require_user/require_admin send signed-out visitors here

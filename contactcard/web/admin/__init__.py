@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Mount
 from ... import chart
 from ...models import User
 from ..context import app_context
-from . import audit, cards, employees, leads, scans, settings, sso, webhooks
+from . import api_tokens, audit, cards, employees, leads, scans, settings, sso, webhooks
 from .base import admin_get, page
 
 
@@ -64,5 +64,6 @@ routes: list[BaseRoute] = [
         *leads.routes,
         *audit.routes,
         *webhooks.routes,
+        *api_tokens.routes,
     ]),
 ]

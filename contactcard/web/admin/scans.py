@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute
 
 from ... import csvexport, reports
 from ...models import Outcome, User
-from ...service import local_time
+from ...service import Service, local_time
 from .base import PAGE_SIZE, admin_get, csv_download, page, parse_day, service_of
 
 
@@ -97,6 +97,11 @@ async def scan_csv(request: Request, user: User) -> Response:
     flt, bad = parse_filter(request)
     if bad:  # never export more than was asked for: show the log and what was not understood instead
         return await _log_page(request, user, flt, bad)
+    return await csv_response(service, flt)
+
+
+async def csv_response(service: Service, flt: reports.ScanFilter) -> Response:
+    """The scan log's CSV download (also the API's export), streamed page by page."""
     company = await service.company()
 
     async def body() -> AsyncIterator[str]:
