@@ -29,13 +29,15 @@ from contactcard.app import create_app
 from contactcard.config import Settings
 from contactcard.models import EmployeeProfile
 from contactcard.web import forms, me, session
+from contactcard.web.bearer import BearerRoute
 
 from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, csrf_of, login, make_admin, make_employee
 from .conftest import FakeClock, Harness
 from .route_walk import concrete
 
 # Everything a form could change. Sessions are left out: each signed-in request touches its own row.
-TABLES = ("company", "media", "employees", "channels", "cards", "users", "invitations", "login_failures", "audit")
+TABLES = ("company", "media", "employees", "channels", "cards", "users", "invitations", "login_failures", "audit",
+          "api_tokens")
 
 
 def snapshot(settings: Settings) -> dict[str, list[Any]]:
@@ -113,10 +115,12 @@ def test_every_post_route_refuses_a_missing_empty_or_foreign_token_and_writes_no
     h = world.h
     found = sorted(form_routes(list(h.client.app.routes)), key=lambda r: r[0])  # type: ignore[attr-defined]
     checked = [(path, route) for path, route in found
-               if not isinstance(route, forms.SessionlessRoute | forms.SignedFormRoute)]
+               if not isinstance(route, forms.SessionlessRoute | forms.SignedFormRoute | BearerRoute)]
     assert [path for path, route in found if isinstance(route, forms.SessionlessRoute)] == ["/c/{rest:path}"]
     # the card's contact form: its own signed token instead (tests/test_leads.py)
     assert [path for path, route in found if isinstance(route, forms.SignedFormRoute)] == ["/c/{token}"]
+    bearer = [(path, route) for path, route in found if isinstance(route, BearerRoute)]
+    assert len(bearer) >= 10, "the JSON API's writes"
     assert {"/login", "/logout", "/invite/{token}", "/me/rotate", "/admin/settings/logo"} <= {p for p, _ in checked}
     assert len(checked) >= 19  # 15 in the console, /me/rotate, sign-in, sign-out, invitation
     cookie_token = next((v for k, v in h.client.cookies.items() if k.endswith(session.CSRF_COOKIE)), None)
@@ -130,9 +134,19 @@ def test_every_post_route_refuses_a_missing_empty_or_foreign_token_and_writes_no
     assert snapshot(settings) == before, "nothing was written"
     assert h.client.get("/admin").status_code == 200, "still signed in: the sign-out was refused too"
 
+    # A bearer route (API, SCIM) never takes the session as a credential: the admin's cookie and this session's
+    # own CSRF token, in a form or as JSON, get a 401 and change nothing.
+    own = csrf_of(h.client.get("/admin").text)
+    for template, route in bearer:
+        for method in sorted(route.methods or ()):
+            r = h.client.request(method, world.path(template), data={**FIELDS, "csrf": own})
+            assert r.status_code == 401, (method, template, r.status_code)
+            r = h.client.request(method, world.path(template), json={**FIELDS, "csrf": own})
+            assert r.status_code == 401, (method, template, r.status_code)
+    assert snapshot(settings) == before, "nothing was written"
+
     # The control: the same requests with this session's token get past the check (so the 403s above were
     # the check's, not a wrong id or guard). /me/rotate and /me/notify are 403 for an admin who is no employee.
-    own = csrf_of(h.client.get("/admin").text)
     for template, route in sorted(checked, key=lambda r: r[0] == "/logout"):
         status = post(world, template, route, own)
         assert status != 403 or template in ("/me/rotate", "/me/notify"), (template, status)
@@ -200,7 +214,7 @@ def test_a_hang_up_mid_body_on_any_form_logs_nothing_and_writes_nothing(
         world: World, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     h = world.h
     found = [(p, r) for p, r in form_routes(list(h.client.app.routes))  # type: ignore[attr-defined]
-             if not isinstance(r, forms.SessionlessRoute)]
+             if not isinstance(r, forms.SessionlessRoute | BearerRoute)]
     before = snapshot(settings)
     with caplog.at_level(logging.INFO):
         for template, route in found:
