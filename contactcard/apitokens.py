@@ -32,9 +32,11 @@ class TokenRefused(ContactcardError):
 
 
 class RateLimited(ContactcardError):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many requests for this token; retry in {retry_after} s")
-        self.retry_after = retry_after
+    """Past the token's rate: ``RateLimited("...%(seconds)s...", seconds=N)``, N being the Retry-After."""
+
+    @property
+    def retry_after(self) -> int:
+        return int(str(self.message.values["seconds"]))
 
 
 def _digest(token: str) -> bytes:
@@ -60,9 +62,9 @@ class ApiTokens:
         try:
             scope = ApiScope(scope)
         except ValueError:
-            raise ValidationError(f"unknown scope {scope!r}; use read, write or scans") from None
+            raise ValidationError("unknown scope %(scope)r; use read, write or scans", scope=scope) from None
         if not 1 <= days <= MAX_DAYS:
-            raise ValidationError(f"days must be between 1 and {MAX_DAYS}")
+            raise ValidationError("days must be between 1 and %(most)d", most=MAX_DAYS)
         check_name(name)
         secret = PREFIX + secrets.token_urlsafe(32)
         now = self._clock()
@@ -82,7 +84,7 @@ class ApiTokens:
         found = next((t for t in await self._store.api_tokens() if t.id == ref), None) if isinstance(ref, int) \
             else await self._store.api_token(ref)
         if found is None:
-            raise NotFound(f"no API token {ref!r}")
+            raise NotFound("no API token %(ref)r", ref=ref)
         return found
 
     async def revoke(self, ref: str | int, *, actor: str) -> ApiToken:
@@ -107,5 +109,5 @@ class ApiTokens:
         token = found[0]
         wait = self._limiter.take(token.id)
         if wait:
-            raise RateLimited(wait)
+            raise RateLimited("too many requests for this token; retry in %(seconds)s s", seconds=wait)
         return token

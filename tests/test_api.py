@@ -162,7 +162,7 @@ def test_the_console_lists_creates_and_revokes_tokens(seeded: Harness, admin_cli
     assert call(h, "GET", "/scans", secret[1]).status_code == 200
     refused = admin_client.post("/admin/api-tokens", data={"csrf": csrf_of(page.text), "name": "kintone",
                                                            "scope": "read", "days": "30"})
-    assert refused.status_code == 400 and "never reused" in refused.text
+    assert refused.status_code == 400 and "名前は再利用できません" in refused.text, "the console speaks Japanese"
     listed = admin_client.get("/admin/api-tokens").text
     assert secret[1] not in listed and "kintone" in listed
     kintone = h.run(h.ctx.api_tokens.find, "kintone")
@@ -184,20 +184,29 @@ REFUSED = [*BYPASSES, ("email", "taro.private@gmail.com"), ("phone", "090-1234-5
 
 
 def test_policy_refusals_are_the_consoles(seeded: Harness, admin_client: TestClient, settings: Settings) -> None:
+    """The API refuses what the console refuses, saying the same: in English by default (the CLI's words), in
+    Japanese for a client whose Accept-Language prefers it (the console's default)."""
     h = seeded
     secret = token(h, "crm", "write")
     before = snapshot(settings)
     csrf = csrf_of(admin_client.get("/admin/employees/1").text)
     for kind, target in REFUSED:
-        r = call(h, "POST", "/employees/1/channels", secret, {"kind": kind, "target": target})
-        api = r.json()
-        assert r.status_code == 422 and api["type"] in ("urn:contactcard:problem:policy",  # outside the policy
-                                                        "urn:contactcard:problem:validation"), api  # never a channel
-        console = admin_client.post("/admin/employees/1/channels", data={"csrf": csrf, "kind": kind, "target": target})
-        assert console.status_code == 400
-        shown = re.search(r'id="channel-error">(.*?)</p>', console.text, re.S)
-        assert shown is not None
-        assert html.unescape(shown[1]).endswith(" " + api["detail"]), (shown[1], api["detail"])
+        for lang, accept in (("en", None), ("en", "fr-FR, en;q=0.5"), ("ja", "ja,en-US;q=0.9")):
+            headers = {"Authorization": f"Bearer {secret}", **({"Accept-Language": accept} if accept else {})}
+            r = h.client.post("/api/v1/employees/1/channels", headers=headers, json={"kind": kind, "target": target})
+            api = r.json()
+            assert r.status_code == 422 and api["type"] in ("urn:contactcard:problem:policy",  # outside the policy
+                                                            "urn:contactcard:problem:validation"), api  # no channel
+            assert r.headers["content-language"] == lang
+            console = admin_client.post(f"/admin/employees/1/channels?lang={lang}",
+                                        data={"csrf": csrf, "kind": kind, "target": target})
+            assert console.status_code == 400
+            shown = re.search(r'id="channel-error">(.*?)</p>', console.text, re.S)
+            assert shown is not None
+            assert html.unescape(shown[1]).endswith(api["detail"]), (lang, shown[1], api["detail"])
+            if lang == "ja":
+                assert api["detail"] != h.client.post("/api/v1/employees/1/channels", headers=headers | {
+                    "Accept-Language": "en"}, json={"kind": kind, "target": target}).json()["detail"]
     assert snapshot(settings) == before
 
 

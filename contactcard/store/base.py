@@ -303,7 +303,7 @@ def _integrity_conflict(exc: sqlite3.IntegrityError) -> Conflict:
     """What a broken constraint means to the person who caused it (SQLite's own text names tables)."""
     text = str(exc)
     if "api_tokens.name" in text:
-        return "an API token with that name exists (names are never reused)"
+        return Conflict("an API token with that name exists (names are never reused)")
     if "employees.email" in text:
         return Conflict("an employee with that email already exists")
     if "one_open_card" in text or "cards.employee_id" in text:

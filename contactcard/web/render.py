@@ -64,6 +64,9 @@ class Renderer:
     def translator(self, request: Request, *, customer: bool = False) -> i18n.Translator:
         return i18n.Translator(self.catalogues, self.language(request, customer=customer))
 
+    def translator_for(self, lang: str) -> i18n.Translator:
+        return i18n.Translator(self.catalogues, lang)
+
     def page(self, request: Request, name: str, context: Mapping[str, Any], *, status: int = 200,
              company: Company | None = None, headers: Mapping[str, str] | None = None,
              pins: tuple[object, ...] | None = None, fresh: Mapping[str, str] | None = None) -> HTMLResponse:

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 from ...apitokens import DEFAULT_DAYS, MAX_DAYS
 from ...models import ApiScope, ContactcardError, NotFound, User, ValidationError
 from ..context import app_context
-from .base import admin_get, admin_post, back, field, page, path_id, whole
+from .base import admin_get, admin_post, back, field, page, path_id, said, whole
 
 
 async def _page(request: Request, user: User, *, created: str | None = None, error: str | None = None,
@@ -36,11 +36,11 @@ async def create(request: Request, user: User, form: FormData) -> Response:
     try:
         days = whole(values["days"])
         if days is None:
-            raise ValidationError(f"days must be a whole number from 1 to {MAX_DAYS}")
+            raise ValidationError("days must be a whole number from 1 to %(most)d", most=MAX_DAYS)
         _, secret = await app_context(request).api_tokens.create(values["name"].strip(), values["scope"], days=days,
                                                                  actor=user.email)
     except ContactcardError as err:
-        return await _page(request, user, error=str(err), values=values, status=400)
+        return await _page(request, user, error=said(request, err), values=values, status=400)
     return await _page(request, user, created=secret)
 
 

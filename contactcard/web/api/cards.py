@@ -16,7 +16,7 @@ async def _current(call: Call) -> IssuedCard:
     employee = await call.service.find_employee(call.id("employee_id"))
     card = await call.service.current_card(employee.id)
     if card is None:
-        raise NotFound(f"{employee.email} has no card")
+        raise NotFound("%(email)s has no card", email=employee.email)
     return card
 
 

@@ -26,7 +26,8 @@ _DESCRIPTION = (
     "`Authorization: Bearer <token>` (`contactcard api token create --name N --scope read|write|scans`). "
     "Scopes: `read` reads employees, channels and cards; `write` also changes them; `scans` reads the scan log, "
     "its figures and its export. Every change is audited with the actor `api:<token name>`. Requests are rate "
-    "limited per token (429 with Retry-After). Errors are RFC 9457 problem details."
+    "limited per token (429 with Retry-After). Errors are RFC 9457 problem details; their `detail` is the "
+    "console's message, in Japanese for `Accept-Language: ja`, else in English."
 )
 _ERRORS = {
     400: "The body is not JSON",

@@ -61,8 +61,9 @@ class Call:
     def id(self, name: str) -> int:
         value = self.request.path_params[name]
         assert isinstance(value, int)  # the route's {name:int} convertor
-        if not 1 <= value <= MAX_ID:
-            raise NotFound(f"no such {name.removesuffix('_id')}")
+        if not 1 <= value <= MAX_ID:  # no row has it (and SQLite could not even take it)
+            raise NotFound("no channel %(id)s", id=value) if name == "channel_id" else \
+                NotFound("no employee %(ref)r", ref=value)
         return value
 
 
@@ -108,7 +109,7 @@ class Operation:
             try:
                 token = await tokens.authenticate(secret)
             except ContactcardError as err:
-                raise problems.of_error(err) from None
+                raise problems.of_error(err, problems.language(request)) from None
             if token.scope not in GRANTS[self.scope]:
                 raise problems.forbidden(self.scope.value)
             return token
@@ -118,7 +119,7 @@ class Operation:
             try:
                 result = await self.handler(call)
             except ContactcardError as err:
-                raise problems.of_error(err) from None
+                raise problems.of_error(err, problems.language(request)) from None
             return self._respond(result)
 
         path = PREFIX + _PARAM.sub(r"{\1:int}", self.path)

@@ -3,7 +3,8 @@
 Every refusal under ``/api`` is one of these, never an HTML page: the service's errors map to a status and a
 ``type`` URI (below), and an ``HTTPException`` (an unknown path, a method not allowed, a body too large) or an
 unexpected error becomes ``about:blank`` with the HTTP status's name (``pages.http_error`` sends ``/api`` here).
-``detail`` is the same one-line message the console and the CLI show for the same refusal.
+``detail`` is the same one-line message the console and the CLI show for the same refusal: in Japanese when the
+client's ``Accept-Language`` prefers it (as the console shows it), else in English (as the CLI prints it).
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import http
 from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ... import i18n
 from ...apitokens import RateLimited, TokenRefused
 from ...models import Busy, Conflict, ContactcardError, NotFound, PolicyError, ValidationError
+from ..context import app_context
 from ..security import NO_STORE
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,25 +65,36 @@ def invalid(errors: list[dict[str, str]]) -> ApiProblem:
     return ApiProblem(422, "validation", "The request is not valid", detail, errors=errors)
 
 
-def of_error(err: ContactcardError) -> ApiProblem:
-    """The problem for a service error: same message as the console and the CLI give."""
+def language(request: Request) -> i18n.Translator:
+    """The language of an error's ``detail``: Japanese when the client's Accept-Language prefers it to English,
+    else English (what the CLI prints); the console shows the same message in the same language."""
+    accept = request.headers.get("accept-language", "")[:256]
+    # English ranks last, so a header naming neither language (or none at all) gets English, not the console's ja.
+    lang = i18n.negotiate(None, None, f"{accept}, en;q=0.001", i18n.CONSOLE_LANGUAGES)
+    return app_context(request).renderer.translator_for(lang)
+
+
+def of_error(err: ContactcardError, speak: i18n.Translator) -> ApiProblem:
+    """The problem for a service error: the message the console and the CLI give, in ``speak``'s language."""
+    detail = speak.message(err)
+    said = {"Content-Language": speak.lang}
     if isinstance(err, TokenRefused):
-        return unauthorized(str(err))
+        return unauthorized(detail)
     if isinstance(err, RateLimited):
-        return ApiProblem(429, "rate-limited", "Too many requests for this token", str(err),
-                          headers={"Retry-After": str(err.retry_after)})
+        return ApiProblem(429, "rate-limited", "Too many requests for this token", detail,
+                          headers={"Retry-After": str(err.retry_after), **said})
     if isinstance(err, PolicyError):
-        return ApiProblem(422, "policy", "Refused by the company's channel policy", str(err))
+        return ApiProblem(422, "policy", "Refused by the company's channel policy", detail, headers=said)
     if isinstance(err, ValidationError):
-        return ApiProblem(422, "validation", "The request is not valid", str(err))
+        return ApiProblem(422, "validation", "The request is not valid", detail, headers=said)
     if isinstance(err, NotFound):
-        return ApiProblem(404, "not-found", "Not found", str(err))
+        return ApiProblem(404, "not-found", "Not found", detail, headers=said)
     if isinstance(err, Conflict):
-        return ApiProblem(409, "conflict", "The request conflicts with the current state", str(err))
+        return ApiProblem(409, "conflict", "The request conflicts with the current state", detail, headers=said)
     if isinstance(err, Busy):
-        return ApiProblem(503, "busy", "The database is busy; nothing was written", str(err),
-                          headers={"Retry-After": "1"})
-    return ApiProblem(400, "refused", "The request was refused", str(err))
+        return ApiProblem(503, "busy", "The database is busy; nothing was written", detail,
+                          headers={"Retry-After": "1", **said})
+    return ApiProblem(400, "refused", "The request was refused", detail, headers=said)
 
 
 def of_http(status: int, headers: Mapping[str, str] | None = None) -> Response:
