@@ -176,12 +176,15 @@ def _said() -> tuple[dict[str, list[str]], list[str]]:
 
 def test_every_message_an_error_can_show_has_a_japanese_translation_with_the_same_fields() -> None:
     said, problems = _said()
-    assert not problems, "\n".join(problems)
+    hint = ("\nWrite the id as a literal with %(name)s fields and pass the values as keywords, e.g. "
+            "ValidationError(\"%(what)s is required\", what=Message(\"family name\")); see models.Message")
+    assert not problems, "\n".join(problems) + hint
     assert len(said) > 80, "the collector found the service's, policy's and accounts' messages"
     with (ROOT / "contactcard/locale/ja/LC_MESSAGES/messages.po").open("rb") as f:
         ja = {m.id: m.string for m in read_po(f, locale="ja") if m.id and not m.fuzzy}
     missing = sorted(f"{message!r} ({', '.join(where)})" for message, where in said.items() if not ja.get(message))
-    assert not missing, "untranslated error messages:\n" + "\n".join(missing)
+    assert not missing, ("untranslated error messages (add them to contactcard/locale/ja/LC_MESSAGES/messages.po):\n"
+                         + "\n".join(missing))
     for message in said:
         fields = set(_FIELD.findall(message))
         assert set(_FIELD.findall(str(ja[message]))) == fields, f"{message!r}: the translation's fields differ"
