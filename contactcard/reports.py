@@ -120,6 +120,28 @@ async def scan_log(store: Store, company: Company, flt: ScanFilter, *, limit: in
     return await store.events(flt.events(company.timezone), before_id=before_id, after_id=after_id, limit=limit)
 
 
+@dataclass(frozen=True)
+class LogPage:
+    """One keyset page of the scan log, newest first, and whether there is a page each way from it."""
+
+    events: list[EventRow]
+    newer: bool
+    older: bool
+
+
+async def scan_log_page(store: Store, company: Company, flt: ScanFilter, *, limit: int, before_id: int | None = None,
+                        after_id: int | None = None) -> LogPage:
+    """The page older than ``before_id`` or newer than ``after_id`` (which wins), or the newest; each costs the
+    same however deep. One row beyond the page says whether there is another that way."""
+    if after_id is not None:
+        before_id = None
+    rows = await scan_log(store, company, flt, limit=limit + 1, before_id=before_id, after_id=after_id)
+    more = len(rows) > limit
+    events = (rows[1:] if more else rows) if after_id is not None else rows[:limit]
+    return LogPage(events, newer=bool(events) and (before_id is not None or (after_id is not None and more)),
+                   older=bool(events) and (after_id is not None or more))
+
+
 async def count_scan_log(store: Store, company: Company, flt: ScanFilter) -> int:
     """The number of matching events, counted up to ``COUNT_CAP + 1`` (shown as "10,000+")."""
     return await store.count_events(flt.events(company.timezone), cap=COUNT_CAP)

@@ -562,6 +562,12 @@ class Service:
         return await reports.scan_log(self._store, await self.company(), flt, limit=limit, before_id=before_id,
                                       after_id=after_id)
 
+    async def scan_log_page(self, flt: reports.ScanFilter, *, limit: int, before_id: int | None = None,
+                            after_id: int | None = None) -> reports.LogPage:
+        """A keyset page of the scan log with whether there are newer and older pages (console and API)."""
+        return await reports.scan_log_page(self._store, await self.company(), flt, limit=limit, before_id=before_id,
+                                           after_id=after_id)
+
     async def scan_csv(self, flt: reports.ScanFilter) -> AsyncGenerator[tuple[str, int], None]:
         """The scan log's CSV lines (``csvexport.EVENT_HEADER``; no header) and how many, newest first,
         ``EXPORT_CHUNK`` rows a piece. Each piece is built whole by SQLite on a reader thread (see

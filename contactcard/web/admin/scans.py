@@ -74,21 +74,16 @@ async def _log_page(request: Request, user: User, flt: reports.ScanFilter, bad: 
     at ``reports.COUNT_CAP`` ("10,000+").
     """
     service = service_of(request)
-    before, after = _event_id(request, "before"), _event_id(request, "after")
-    if after is not None:
-        before = None
     total = await service.count_scan_log(flt)
-    rows = await service.scan_log(flt, limit=PAGE_SIZE + 1, before_id=before, after_id=after)
-    more = len(rows) > PAGE_SIZE  # one row beyond the page says whether there is a next one that way
-    events = (rows[1:] if more else rows) if after is not None else rows[:PAGE_SIZE]
-    newer = bool(events) and (before is not None or (after is not None and more))
-    older = bool(events) and (after is not None or more)
+    found = await service.scan_log_page(flt, limit=PAGE_SIZE, before_id=_event_id(request, "before"),
+                                        after_id=_event_id(request, "after"))
+    events = found.events
     return await page(request, user, "admin/scans.html", {
         "events": events, "flt": flt, "bad": bad,
         "total": f"{reports.COUNT_CAP:,}+" if total > reports.COUNT_CAP else f"{total:,}",
         "employees": await service.employees(), "outcomes": list(Outcome), "query": _query(flt),
-        "newer_q": _query(flt, after=events[0].id) if newer else None,
-        "older_q": _query(flt, before=events[-1].id) if older else None,
+        "newer_q": _query(flt, after=events[0].id) if found.newer else None,
+        "older_q": _query(flt, before=events[-1].id) if found.older else None,
     }, status=400 if bad else 200)
 
 

@@ -28,16 +28,12 @@ async def search_scans(call: Call) -> ScanPage:
     """Newest first; like the console's "Newer"/"Older" links, a page costs the same however deep it is."""
     q: ScanPageQuery = call.query
     flt = _filter(q)
-    before, after = (None, q.after) if q.after is not None else (q.before, None)
-    rows = await call.service.scan_log(flt, limit=q.limit + 1, before_id=before, after_id=after)
-    more = len(rows) > q.limit  # one row beyond the page says whether there is another that way
-    events = (rows[1:] if more else rows) if after is not None else rows[:q.limit]
-    newer = bool(events) and (before is not None or (after is not None and more))
-    older = bool(events) and (after is not None or more)
+    found = await call.service.scan_log_page(flt, limit=q.limit, before_id=q.before, after_id=q.after)
+    events = found.events
     total = await call.service.count_scan_log(flt)
     return ScanPage(items=[ScanOut.of(r) for r in events],
-                    older=_next(q, before=events[-1].id) if older else None,
-                    newer=_next(q, after=events[0].id) if newer else None,
+                    older=_next(q, before=events[-1].id) if found.older else None,
+                    newer=_next(q, after=events[0].id) if found.newer else None,
                     total=min(total, reports.COUNT_CAP), total_capped=total > reports.COUNT_CAP)
 
 
