@@ -77,7 +77,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         oidc = None
         if settings.oidc is not None and oidc_secret is not None:
             oidc = OidcClient(ProviderConfig(settings.oidc.issuer, settings.oidc.client_id, oidc_secret.decode(),
-                                             settings.base_url + sso_routes.CALLBACK),
+                                             settings.base_url + sso_routes.CALLBACK, settings.oidc.email_claim),
                               service.clock, transport=http_transport)
         sso = SingleSignOn(store, accounts, oidc, service.clock,
                            name=settings.oidc.display_name if settings.oidc else "")

@@ -31,6 +31,9 @@ TEMPLATES_DIR = _resource_dir("templates")
 STATIC_DIR = _resource_dir("static")
 
 
+_CLAIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+
+
 @dataclass(frozen=True)
 class OidcSettings:
     """The company's OpenID provider: its issuer URL, our client id, and the file holding our client secret."""
@@ -39,6 +42,9 @@ class OidcSettings:
     client_id: str
     client_secret_file: Path
     name: str = ""  # shown on the sign-in button; the issuer's host when empty
+    # A claim the provider vouches for as the person's work email, for providers that send no email_verified
+    # (Microsoft Entra ID: preferred_username or email); empty: the email claim with email_verified true.
+    email_claim: str = ""
 
     @property
     def display_name(self) -> str:
@@ -59,8 +65,11 @@ class OidcSettings:
             raise ValidationError(f"CONTACTCARD_OIDC_ISSUER: {err}") from None
         if len(given[1]) > 255:
             raise ValidationError("CONTACTCARD_OIDC_CLIENT_ID is longer than 255 characters")
+        email_claim = env.get("CONTACTCARD_OIDC_EMAIL_CLAIM", "").strip()
+        if email_claim and not _CLAIM_NAME.fullmatch(email_claim):
+            raise ValidationError("CONTACTCARD_OIDC_EMAIL_CLAIM must be a claim name such as preferred_username")
         return cls(issuer=issuer, client_id=given[1], client_secret_file=Path(given[2]),
-                    name=env.get("CONTACTCARD_OIDC_NAME", "").strip()[:100])
+                    name=env.get("CONTACTCARD_OIDC_NAME", "").strip()[:100], email_claim=email_claim)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class ProviderConfig:
     client_id: str
     client_secret: str
     redirect_uri: str
+    email_claim: str = ""  # see config.OidcSettings.email_claim
 
 
 @dataclass(frozen=True)
@@ -250,10 +251,14 @@ class OidcClient:
         azp = claims.get("azp")
         if (len(audiences) > 1 or azp is not None) and azp != self.config.client_id:
             raise TokenRejected("bad_azp")  # OpenID Connect Core 3.1.3.7, items 4 and 5
-        email = claims.get("email")
+        if self.config.email_claim:  # the operator says this provider's claim is the verified work address
+            email = claims.get(self.config.email_claim)
+            verified = isinstance(email, str) and "@" in email
+        else:
+            email = claims.get("email")
+            verified = claims.get("email_verified") is True
         return Identity(issuer=self.config.issuer, subject=str(claims["sub"])[:255],
-                        email=email.strip()[:254] if isinstance(email, str) else "",
-                        email_verified=claims.get("email_verified") is True)
+                        email=email.strip()[:254] if isinstance(email, str) else "", email_verified=verified)
 
 
 def _signing_key(key: object) -> bool:

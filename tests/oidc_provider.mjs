@@ -18,7 +18,7 @@ const provider = new Provider(config.issuer, {
   clients: config.clients,
   jwks: { keys: config.keys },
   cookies: { keys: ['contactcard-test-cookie-key'] },
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
   // Real IdPs (Google, Okta) put the email in the ID token; so does this one.
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: false } },

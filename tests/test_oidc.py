@@ -14,6 +14,7 @@ Skipped when node or oidc-provider is missing, unless CONTACTCARD_REQUIRE_OIDC=1
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -50,6 +51,8 @@ ACCOUNTS = {
     "taro-1": {"email": EMPLOYEE_EMAIL, "email_verified": True, "name": "Taro Yamada"},
     "stranger-1": {"email": "stranger@example.co.jp", "email_verified": True, "name": "Stranger"},
     "hanako-unverified": {"email": HANAKO, "email_verified": False, "name": "Hanako Sato"},
+    # As Microsoft Entra ID signs people in: the work address as preferred_username, no email_verified.
+    "hanako-entra": {"preferred_username": HANAKO, "name": "Hanako Sato"},
     # Another person at the provider who has been given the admin's email (say, after the admin left).
     "reassigned-1": {"email": ADMIN_EMAIL, "email_verified": True, "name": "Someone Else"},
 }
@@ -270,6 +273,39 @@ def test_an_unverified_email_is_not_matched(h: Harness) -> None:
     assert "verified" in r.text or "確認" in r.text
     assert h.run(h.ctx.accounts.user_by_email, HANAKO) is None
     assert audit_rows(h, "sign_in.failed")[0]["reason"] == "email_unverified"
+
+
+def test_a_provider_without_email_verified_matches_by_the_claim_the_operator_names(
+        tmp_path: Path, provider: Provider, wire: Wire, sso_clock: FakeClock) -> None:
+    # Unset, Entra ID's way of naming the person is no email at all: nobody to match, refused.
+    plain = sso_settings(tmp_path, provider.issuer)
+    # Set to the claim that tenant's directory fills in, the same person is matched to her employee record.
+    entra = dataclasses.replace(plain, db_path=tmp_path / "entra.sqlite3",
+                                oidc=dataclasses.replace(plain.oidc, email_claim="preferred_username"))
+    for settings, status in ((plain, 403), (entra, 303)):
+        app = create_app(settings, clock=sso_clock, http_transport=wire)
+        with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client:
+            harness = Harness(client)
+            harness.seed()
+            harness.run(harness.service.add_employee, EmployeeProfile(email=HANAKO, family_name="佐藤"), actor="cli")
+            r = sign_in(harness, "hanako-entra")
+            assert r.status_code == status, r.text[:300]
+            if status == 303:
+                assert r.headers["location"] == "/me"
+                user = harness.run(harness.ctx.accounts.user_by_email, HANAKO)
+                assert user is not None and user.role == "employee"
+            else:
+                assert audit_rows(harness, "sign_in.failed")[0]["reason"] == "unknown_user"
+                assert harness.run(harness.ctx.accounts.user_by_email, HANAKO) is None
+
+
+def test_the_email_claim_setting_must_name_a_claim(tmp_path: Path) -> None:
+    env = {"CONTACTCARD_OIDC_ISSUER": "https://login.example.com/tenant/v2.0", "CONTACTCARD_OIDC_CLIENT_ID": "cc",
+           "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(tmp_path / "s")}
+    assert OidcSettings.from_env({**env, "CONTACTCARD_OIDC_EMAIL_CLAIM": "preferred_username"}).email_claim \
+        == "preferred_username"  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="claim name"):
+        OidcSettings.from_env({**env, "CONTACTCARD_OIDC_EMAIL_CLAIM": "not a claim!"})
 
 
 def test_the_link_to_the_providers_subject_wins_over_the_email(h: Harness) -> None:
