@@ -279,6 +279,7 @@ def test_a_provider_without_email_verified_matches_by_the_claim_the_operator_nam
         tmp_path: Path, provider: Provider, wire: Wire, sso_clock: FakeClock) -> None:
     # Unset, Entra ID's way of naming the person is no email at all: nobody to match, refused.
     plain = sso_settings(tmp_path, provider.issuer)
+    assert plain.oidc is not None
     # Set to the claim that tenant's directory fills in, the same person is matched to her employee record.
     entra = dataclasses.replace(plain, db_path=tmp_path / "entra.sqlite3",
                                 oidc=dataclasses.replace(plain.oidc, email_claim="preferred_username"))
@@ -302,8 +303,8 @@ def test_a_provider_without_email_verified_matches_by_the_claim_the_operator_nam
 def test_the_email_claim_setting_must_name_a_claim(tmp_path: Path) -> None:
     env = {"CONTACTCARD_OIDC_ISSUER": "https://login.example.com/tenant/v2.0", "CONTACTCARD_OIDC_CLIENT_ID": "cc",
            "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(tmp_path / "s")}
-    assert OidcSettings.from_env({**env, "CONTACTCARD_OIDC_EMAIL_CLAIM": "preferred_username"}).email_claim \
-        == "preferred_username"  # type: ignore[union-attr]
+    entra = OidcSettings.from_env({**env, "CONTACTCARD_OIDC_EMAIL_CLAIM": "preferred_username"})
+    assert entra is not None and entra.email_claim == "preferred_username"
     with pytest.raises(ValidationError, match="claim name"):
         OidcSettings.from_env({**env, "CONTACTCARD_OIDC_EMAIL_CLAIM": "not a claim!"})
 
