@@ -27,7 +27,7 @@ from .service import Service, system_clock
 from .sso import SingleSignOn
 from .store import Store
 from .tokens import DailyPseudonyms
-from .web import admin, api, auth_routes, customer, forms, leadform, me, ops, pages, sso_routes
+from .web import admin, api, auth_routes, customer, forms, leadform, me, ops, pages, scim, sso_routes
 from .web.accesslog import AccessLog
 from .web.context import AppContext
 from .web.proxy import ProxyHeaders
@@ -116,6 +116,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         *me.routes,
         *admin.routes,
         *api.routes,
+        *scim.routes,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app

@@ -368,3 +368,38 @@ class AuditEvent:
     target: str
     before: str | None
     after: str | None
+
+
+@dataclass(frozen=True)
+class ScimIdentity:
+    """How the identity provider wrote one employee over SCIM (``scim``). Employees it never wrote have none."""
+
+    employee_id: int
+    user_name: str
+    document: str  # the SCIM User as the provider last wrote it, JSON (``scim.view`` shows it)
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None  # a DELETE: the resource is gone for SCIM (404); the employee row stays, departed
+
+
+@dataclass(frozen=True)
+class ScimToken:
+    """A bearer token the identity provider sends; only its SHA-256 is stored."""
+
+    id: int
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None  # written at most once a minute
+
+
+@dataclass(frozen=True)
+class ScimError:
+    """One SCIM request that was answered with an error, kept for the settings page (the latest few)."""
+
+    time: datetime
+    method: str
+    route: str  # the route template, never the path
+    status: int
+    scim_type: str
+    detail: str

@@ -318,6 +318,37 @@ MIGRATIONS: dict[int, str] = {
         revoked_at TEXT
     );
     """,
+    # SCIM provisioning (issue 11): the identity provider's bearer tokens (only their SHA-256), the SCIM view of
+    # each employee it wrote (the document it last wrote; a DELETE hides it), and its latest errors for the
+    # settings page. A userName is unique among the resources not deleted.
+    14: """
+    CREATE TABLE scim_tokens (
+        id INTEGER PRIMARY KEY,
+        token_hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at TEXT,
+        last_used_at TEXT
+    );
+    CREATE TABLE scim_identities (
+        employee_id INTEGER PRIMARY KEY REFERENCES employees(id),
+        user_name TEXT NOT NULL COLLATE NOCASE,
+        document TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        deleted_at TEXT
+    );
+    CREATE UNIQUE INDEX scim_user_names ON scim_identities(user_name) WHERE deleted_at IS NULL;
+    CREATE TABLE scim_errors (
+        id INTEGER PRIMARY KEY,
+        time TEXT NOT NULL,
+        method TEXT NOT NULL,
+        route TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        scim_type TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
 }
 
 LATEST = max(MIGRATIONS)

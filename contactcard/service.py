@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit as audit_trail
-from . import csvexport, policy, reports, tokens
+from . import csvexport, policy, provisioning, reports, tokens
 from . import stats as analytics
 from . import webhooks as hooks
 from .brand import check_color
@@ -34,8 +34,12 @@ from .models import (
     NotFound,
     Outcome,
     ScanEvent,
+    ScimError,
+    ScimToken,
     ValidationError,
 )
+from .provisioning import ScimState, ScimUser
+from .scim import Wanted
 from .store import CardRecord, EventFilter, EventRow, Store
 from .visitors import Visitor
 
@@ -638,6 +642,52 @@ class Service:
     async def audit_actors(self) -> list[str]:
         return await self._store.audit_actors()
 
+    # --- SCIM provisioning (the rules: provisioning.py; the mapping: scim.py) -------------------------
+
+    async def scim_users(self) -> list[ScimUser]:
+        return await provisioning.users(self._store)
+
+    async def scim_user(self, employee_id: int) -> ScimUser | None:
+        return await provisioning.user(self._store, employee_id)
+
+    async def provision(self, wanted: Wanted, *, actor: str) -> ScimUser:
+        """A SCIM create: a new employee (departed at once when ``wanted`` is inactive)."""
+        profile = _checked_profile(wanted.profile)
+        async with self._change(actor) as change:
+            _check_printed_text(await change.company(), profile)
+            return await provisioning.create(change, wanted, profile)
+
+    async def reprovision(self, found: ScimUser, wanted: Wanted, *, actor: str) -> ScimUser:
+        """A SCIM replace or patch: the new profile; deactivation deprovisions, re-activation does not revive the
+        old link."""
+        profile = _checked_profile(dataclasses.replace(wanted.profile, latin_name=found.employee.latin_name))
+        async with self._change(actor) as change:
+            _check_printed_text(await change.company(), profile)
+            return await provisioning.update(change, found, wanted, profile)
+
+    async def unprovision(self, found: ScimUser, document: str, *, actor: str) -> None:
+        """A SCIM delete: deprovisioned, and gone from SCIM."""
+        async with self._change(actor) as change:
+            await provisioning.delete(change, found, document)
+
+    async def create_scim_token(self, *, actor: str) -> str:
+        async with self._change(actor) as change:
+            return await provisioning.create_token(change)
+
+    async def revoke_scim_tokens(self, token_id: int | None = None, *, actor: str) -> list[int]:
+        async with self._change(actor) as change:
+            return await provisioning.revoke_tokens(change, token_id)
+
+    async def scim_client(self, token: str) -> ScimToken | None:
+        """The live SCIM token this is, or None (nothing is written for a refused one)."""
+        return await provisioning.authenticate(self._store, token, self.clock())
+
+    async def note_scim_error(self, error: ScimError) -> None:
+        await provisioning.note_error(self._store, error)
+
+    async def scim_state(self) -> ScimState:
+        return await provisioning.state(self._store)
+
     # --- the scan path ------------------------------------------------------------------------
 
     async def resolve(self, token: str, *, deadline: float | None = None) -> Resolution:
@@ -756,7 +806,7 @@ def _within_policy(company: Company, channel: Channel) -> bool:
     return True
 
 
-def _check_printed_text(company: Company, employee: Employee) -> None:
+def _check_printed_text(company: Company, employee: Employee | EmployeeProfile) -> None:
     """The title and department are printed on the card: no personal contact may ride along in them."""
     policy.check_text(company, Message("title"), employee.title)
     policy.check_text(company, Message("department"), employee.department)

@@ -14,21 +14,22 @@ import sqlite3
 
 from ..config import Settings
 from ..models import ContactcardError
-from . import accounts, api, cards, company, ops, people, scans, server, webhooks
+from . import accounts, api, cards, company, ops, people, scans, scim, server, webhooks
 from .base import NO_POLICY_WARNING, PROG, Command, Parser, Runner, UsageError, fail
 from .people import split_name
 
 __all__ = ["NO_POLICY_WARNING", "build_parser", "main", "split_name"]
 
 COMMANDS: tuple[Command, ...] = (*server.COMMANDS, *company.COMMANDS, *people.COMMANDS, *cards.COMMANDS,
-                                 *scans.COMMANDS, *accounts.COMMANDS, *ops.COMMANDS,
+                                 *scans.COMMANDS, *accounts.COMMANDS, *scim.COMMANDS, *ops.COMMANDS,
                                  *webhooks.COMMANDS, *api.COMMANDS)
 
 _GROUP_HELP = {"company": "the company profile and channel policy", "employee": "employees",
                "channel": "contact channels", "card": "card links and QR codes", "scans": "scan records",
                "user": "sign-in accounts: invitations and password resets",
                "webhook": "webhook endpoints: signed events for a CRM, chat notifications", "api": "the JSON API",
-               "api token": "API tokens: create (shown once), list, revoke"}
+               "api token": "API tokens: create (shown once), list, revoke",
+               "scim": "SCIM provisioning from the identity provider", "scim token": "SCIM bearer tokens"}
 
 
 def build_parser() -> Parser:

@@ -20,13 +20,14 @@ from .events import MAX_APPEND, EventStore
 from .files import DatabaseLock, DatabaseReport, backup_database, inspect_database, restore_database
 from .leads import LeadStore
 from .records import CardRecord, EventFilter, EventRow, InvitationRecord, SessionRecord, UserRecord
+from .scim import ScimStore
 from .sso import SsoStore
 from .totals import TotalsStore
 from .webhooks import WebhookStore
 
 
 class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoStore, WebhookStore,
-            LeadStore, ApiTokenStore):
+            LeadStore, ApiTokenStore, ScimStore):
     """The database: every SQL statement of the program, as small typed methods returning ``models`` values.
 
     One writer connection, serialised by ``transaction()`` (shared with the scan writer's batches), and a pool

@@ -64,6 +64,7 @@ async def settings_page(request: Request, user: User, *, errors: Mapping[str, st
         "channels": await service.channels(None), "kinds": channels.KINDS,
         "configured": await service.is_configured(),
         "sso": await app_context(request).sso.status(),
+        "scim": await service.scim_state(), "scim_url": f"{service.base_url}/scim/v2",
     }, status=status)
 
 
