@@ -17,6 +17,7 @@ bearer tokens it uses. ``scim`` says how a SCIM User maps to an employee; ``web/
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import json
@@ -29,6 +30,7 @@ from typing import Any, Protocol
 from . import audit as audit_trail
 from . import auth, scim
 from .models import (
+    Busy,
     Company,
     Conflict,
     Employee,
@@ -142,11 +144,13 @@ async def update(change: Change, found: ScimUser, wanted: Wanted, profile: Emplo
     employee = found.employee
     await _check_user_name(change.store, wanted.user_name, employee.id)
     updated = dataclasses.replace(employee, **dataclasses.asdict(profile))
-    before = _facts(employee, _old_wanted(found))
+    previous = _old_wanted(found)
+    before = _facts(employee, previous)
     extra: dict[str, Any] = {}
     if wanted.active and employee.status is EmployeeStatus.DEPARTED:
         updated = dataclasses.replace(updated, status=EmployeeStatus.ACTIVE, successor_id=None)  # card stays revoked
-    elif not wanted.active:
+    elif not wanted.active and (employee.status is EmployeeStatus.ACTIVE or wanted.manager_id != previous.manager_id):
+        # deactivated now, or a new manager named since: a successor an admin chose meanwhile stays otherwise
         successor = await _successor(change.store, employee, wanted.manager_id)
         updated = dataclasses.replace(updated, status=EmployeeStatus.DEPARTED, successor_id=successor)
         if employee.status is EmployeeStatus.ACTIVE:
@@ -194,7 +198,7 @@ async def revoke_tokens(change: Change, token_id: int | None) -> list[int]:
     """Revoke one live token, or (None) every live one; the ids revoked."""
     revoked = await change.store.revoke_scim_tokens(token_id, change.now)
     if token_id is not None and not revoked:
-        raise NotFound(f"no live SCIM token {token_id}")
+        raise NotFound("no live SCIM token %(id)s", id=token_id)
     for each in revoked:
         await change.audit("scim.token.revoke", f"scim_token:{each}", {"revoked_at": None},
                            {"revoked_at": change.now})
@@ -212,9 +216,10 @@ async def authenticate(store: Store, token: str, now: datetime) -> ScimToken | N
     if not hmac.compare_digest(stored, digest) or record.revoked_at is not None:
         return None
     if record.last_used_at is None or not timedelta(0) <= now - record.last_used_at < TOUCH_EVERY:
-        async with store.transaction():
-            await store.touch_scim_token(record.id, now)
-        record = dataclasses.replace(record, last_used_at=now)
+        with contextlib.suppress(Busy):  # the note of its use must not refuse a good token
+            async with store.transaction():
+                await store.touch_scim_token(record.id, now)
+            record = dataclasses.replace(record, last_used_at=now)
     return record
 
 
@@ -233,10 +238,10 @@ def _deleted(identity: ScimIdentity | None) -> bool:
 async def _check_user_name(store: Store, user_name: str, own: int | None) -> None:
     holder = await store.scim_identity_named(user_name)
     if holder is not None and holder.employee_id != own:
-        raise UserNameTaken(f"userName {user_name!r} is taken")
+        raise UserNameTaken("userName %(name)s is taken", name=user_name)
     by_email = await store.employee_by_email(user_name)
     if by_email is not None and by_email.id != own and await store.scim_identity(by_email.id) is None:
-        raise UserNameTaken(f"userName {user_name!r} is taken (an employee's email)")
+        raise UserNameTaken("userName %(name)s is taken", name=user_name)
 
 
 async def _successor(store: Store, employee: Employee, manager_id: int | None) -> int | None:

@@ -314,8 +314,7 @@ class Service:
         successor = None if successor_ref is None else await self.find_employee(successor_ref)
         if employee.status is EmployeeStatus.DEPARTED:
             raise Conflict("%(email)s has already departed", email=employee.email)
-        if successor is not None and (successor.id == employee.id or successor.status is EmployeeStatus.DEPARTED):
-            raise ValidationError("the successor must be another active employee")
+        _check_successor(employee, successor)
         updated = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
                                       successor_id=None if successor is None else successor.id)
         async with self._change(actor) as change:
@@ -333,6 +332,22 @@ class Service:
                 "employee": hooks.employee_data(updated),
                 "successor": None if successor is None else hooks.employee_data(successor),
                 "revoked_card_id": None if open_card is None else open_card.card.id})
+        return updated
+
+    async def name_successor(self, employee_ref: str | int, successor_ref: str | int | None, *,
+                             actor: str) -> Employee:
+        """Choose (or clear, None) whom a departed employee's old link introduces: e.g. after the identity
+        provider deactivated them over SCIM without naming a manager."""
+        employee = await self.find_employee(employee_ref)
+        successor = None if successor_ref is None else await self.find_employee(successor_ref)
+        if employee.status is not EmployeeStatus.DEPARTED:
+            raise Conflict("%(email)s has not departed", email=employee.email)
+        _check_successor(employee, successor)
+        updated = dataclasses.replace(employee, successor_id=None if successor is None else successor.id)
+        async with self._change(actor) as change:
+            await self._store.update_employee(updated)
+            await change.audit("employee.successor", f"employee:{employee.id}",
+                               {"successor_id": employee.successor_id}, {"successor_id": updated.successor_id})
         return updated
 
     async def edit_employee(self, employee_ref: str | int, profile: EmployeeProfile, *, actor: str) -> Employee:
@@ -804,6 +819,11 @@ def _within_policy(company: Company, channel: Channel) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def _check_successor(employee: Employee, successor: Employee | None) -> None:
+    if successor is not None and (successor.id == employee.id or successor.status is EmployeeStatus.DEPARTED):
+        raise ValidationError("the successor must be another active employee")
 
 
 def _check_printed_text(company: Company, employee: Employee | EmployeeProfile) -> None:

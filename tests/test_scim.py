@@ -25,7 +25,7 @@ from contactcard.config import Settings
 from contactcard.models import EmployeeProfile, IssuedCard
 from contactcard.scim import ENTERPRISE, PHONETIC
 
-from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, login, make_admin
+from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, login, make_admin, post_form
 from .conftest import Cli, Harness
 from .live_server import LiveServer
 
@@ -296,6 +296,8 @@ def test_bad_input_gets_scim_errors_and_changes_nothing(harness: Harness, token:
     before = tables(settings)
     cases: list[tuple[str, str, Any, int, str | None]] = [
         ("POST", users, b"{not json", 400, "invalidSyntax"),
+        ("POST", users, b"[" * 100_000, 400, "invalidSyntax"),
+        ("PATCH", one, b"\xff\xfe", 400, "invalidSyntax"),
         ("POST", users, {"schemas": [CORE], "emails": [{"value": "x@example.co.jp"}]}, 400, "invalidValue"),
         ("POST", users, {"schemas": [CORE], "userName": "x"}, 400, "invalidValue"),  # no email
         ("POST", users, {"schemas": [CORE], "userName": "x", "emails": [{"value": "not-an-email"}]}, 400,
@@ -425,3 +427,25 @@ def test_the_audit_log_shows_each_scim_change_with_before_and_after(
     page = admin_client.get("/admin/audit", params={"actor": "scim"}, headers={"Accept-Language": "en"}).text
     assert "scim.user.update" in page and f"employee:{taro.id}" in page
     assert "{&#34;title&#34;: &#34;課長&#34;}" in page and "{&#34;title&#34;: &#34;部長&#34;}" in page
+
+
+def test_an_admin_names_the_successor_after_scim_deactivated_without_a_manager(
+        harness: Harness, token: str, admin_client: TestClient) -> None:
+    h = harness
+    card, taro, hanako = two_employees(h)
+    patch(h, token, taro, {"op": "replace", "path": "active", "value": False})
+    assert "佐藤 花子" not in card_page(h, card).text  # no manager named: the company
+    page = f"/admin/employees/{taro}"
+    assert "Save the successor" in admin_client.get(page, headers={"Accept-Language": "en"}).text
+    r = post_form(admin_client, page, f"/admin/employees/{taro}/successor", {"successor": str(hanako)})
+    assert r.status_code == 303
+    assert "佐藤 花子" in card_page(h, card).text
+    patch(h, token, taro, {"op": "replace", "path": "title", "value": "顧問"})  # a later change keeps the choice
+    assert "佐藤 花子" in card_page(h, card).text
+    assert audit(h, ADMIN_EMAIL)[0][:2] == ("employee.successor", f"employee:{taro}")
+    assert post_form(admin_client, page, f"/admin/employees/{taro}/successor",
+                     {"successor": str(taro)}).status_code == 400  # not themselves
+    h.run(h.service.add_employee, EmployeeProfile(email="jiro@example.co.jp", family_name="鈴木"), actor="test")
+    jiro = h.run(h.service.find_employee, "jiro@example.co.jp")
+    patch(h, token, taro, {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": str(jiro.id)}})
+    assert "鈴木" in card_page(h, card).text  # the provider named a new manager: they take over

@@ -146,7 +146,7 @@ async def _body(request: Request) -> Any:
     raw = await request.body()
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         raise InvalidSyntaxException(detail="the body is not JSON") from None
 
 

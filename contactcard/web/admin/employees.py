@@ -230,6 +230,15 @@ async def depart(request: Request, user: User, employee: Employee, form: FormDat
     return "departed"
 
 
+async def successor(request: Request, user: User, employee: Employee, form: FormData) -> str:
+    """A departed employee's successor, chosen afterwards (e.g. when SCIM deactivated them)."""
+    raw = field(form, "successor")
+    if raw and (not raw.isdigit() or len(raw) > 12):
+        raise ValidationError("choose a successor from the list")
+    await service_of(request).name_successor(employee.id, int(raw) if raw else None, actor=user.email)
+    return "saved"
+
+
 async def invite(request: Request, on: OnEmployee, form: FormData) -> Response:
     """A one-time sign-in link for the employee, shown once on the page (never stored in clear)."""
     try:
@@ -251,5 +260,6 @@ routes: list[BaseRoute] = [
     employee_post("/employees/{id}/photo", photo, errors="photo", upload=True),
     confirmation_get("/employees/{id}/depart", "depart", errors="depart"),
     employee_post("/employees/{id}/depart", depart, errors="depart", confirm="depart"),
+    employee_post("/employees/{id}/successor", successor, errors="successor"),
     FormRoute("/employees/{id}/invite", invite, guard=admin_on_employee),
 ]
