@@ -210,15 +210,20 @@ def parse_filter(text: str) -> ScimFilter[Any]:
 
 
 def normalise_patch(payload: Any) -> Any:
-    """Entra ID sends the enterprise manager as a bare id (``"value": "42"``); RFC 7643 has ``{"value": "42"}``."""
+    """Entra ID sends the enterprise manager as a bare id (``"value": "42"``) where RFC 7643 has
+    ``{"value": "42"}``, and may name the manager it removes (``"value": [{"value": "42"}]``): the manager is one
+    value, so its removal needs no selector."""
     if not isinstance(payload, dict) or not isinstance(payload.get("Operations"), list):
         return payload
     for operation in payload["Operations"]:
         if not isinstance(operation, dict):
             continue
         path, value = str(operation.get("path") or ""), operation.get("value")
-        if path.lower() in (f"{ENTERPRISE}:manager".lower(), "manager") and isinstance(value, str):
-            operation["value"] = {"value": value}
+        if path.lower() in (f"{ENTERPRISE}:manager".lower(), "manager"):
+            if str(operation.get("op") or "").lower() == "remove":
+                operation.pop("value", None)
+            elif isinstance(value, str):
+                operation["value"] = {"value": value}
         elif not path and isinstance(value, dict):
             key = next((k for k in value if k.lower() == f"{ENTERPRISE}:manager".lower()), None)
             if key is not None and isinstance(value[key], str):

@@ -223,6 +223,13 @@ def test_create_maps_names_readings_email_title_department(harness: Harness, tok
     _, _, before, after = audit(h)[0]
     assert before == {"family_name": "鈴木", "title": "主任", "department": "営業部"}
     assert after == {"family_name": "鈴木田", "title": "係長", "department": "企画部"}
+    # Entra's manager removal names the manager; its work-email change selects the entry by type
+    patch(h, token, jiro.id, {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": "1"})
+    shown = patch(h, token, jiro.id, {"op": "Remove", "path": f"{ENTERPRISE}:manager", "value": [{"value": "1"}]},
+                  {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "jiro.s@example.co.jp"})
+    assert "manager" not in shown[ENTERPRISE]
+    jiro = h.run(h.service.find_employee, jiro.id)
+    assert jiro.email == "jiro.s@example.co.jp"
     # a console edit shows in SCIM where the provider had set that field
     h.run(h.service.edit_employee, jiro.id, dataclasses.replace(jiro.profile, title="課長"), actor="admin")
     assert h.client.get(f"/scim/v2/Users/{jiro.id}", headers=bearer(token)).json()["title"] == "課長"
