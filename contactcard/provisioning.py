@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from . import audit as audit_trail
 from . import auth, scim
+from . import webhooks as hooks
 from .models import (
     Busy,
     Company,
@@ -67,6 +68,8 @@ class Change(Protocol):
 
     async def audit(self, action: str, target: str, before: Mapping[str, Any] | None,
                     after: Mapping[str, Any] | None) -> None: ...
+
+    async def emit(self, event_type: str, data: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ async def update(change: Change, found: ScimUser, wanted: Wanted, profile: Emplo
         if employee.status is EmployeeStatus.ACTIVE:
             extra = await _end_everything(change, employee)
     await change.store.update_employee(updated)
+    if extra:
+        await _announce(change, updated, extra["revoked_card_id"])
     identity = ScimIdentity(employee.id, wanted.user_name, wanted.document,
                             found.identity.created_at if found.identity else employee.created_at, change.now, None)
     await change.store.save_scim_identity(identity)
@@ -172,9 +177,10 @@ async def delete(change: Change, found: ScimUser, document: str) -> None:
     if employee.status is EmployeeStatus.ACTIVE:
         manager = _manager_of(document)
         successor = await _successor(change.store, employee, manager)
-        await change.store.update_employee(dataclasses.replace(employee, status=EmployeeStatus.DEPARTED,
-                                                               successor_id=successor))
+        departed = dataclasses.replace(employee, status=EmployeeStatus.DEPARTED, successor_id=successor)
+        await change.store.update_employee(departed)
         after |= {"successor_id": successor, **await _end_everything(change, employee)}
+        await _announce(change, departed, after["revoked_card_id"])
     user_name = found.identity.user_name if found.identity else employee.email
     created = found.identity.created_at if found.identity else employee.created_at
     await change.store.save_scim_identity(ScimIdentity(employee.id, user_name, document, created, change.now,
@@ -265,6 +271,15 @@ async def _end_everything(change: Change, employee: Employee) -> dict[str, Any]:
         sessions = await change.store.count_sessions(account.user.id)
         await change.store.delete_user_sessions(account.user.id)
     return {"revoked_card_id": None if open_card is None else open_card.card.id, "sessions_ended": sessions}
+
+
+async def _announce(change: Change, departed: Employee, revoked_card_id: int | None) -> None:
+    """The webhook event a departure in the console sends too (``employee.departed``), in the same transaction."""
+    successor = None if departed.successor_id is None else await change.store.employee(departed.successor_id)
+    await change.emit(hooks.EMPLOYEE_DEPARTED, {
+        "employee": hooks.employee_data(departed),
+        "successor": None if successor is None else hooks.employee_data(successor),
+        "revoked_card_id": revoked_card_id})
 
 
 def _manager_of(document: str) -> int | None:

@@ -21,12 +21,13 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 from starlette.testclient import TestClient
 
+from contactcard.app import create_app
 from contactcard.config import Settings
 from contactcard.models import EmployeeProfile, IssuedCard
 from contactcard.scim import ENTERPRISE, PHONETIC
 
 from .accounts_kit import ADMIN_EMAIL, PASSWORD, accounts, login, make_admin, post_form
-from .conftest import Cli, Harness
+from .conftest import Cli, FakeClock, Harness
 from .live_server import LiveServer
 
 CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -456,3 +457,26 @@ def test_an_admin_names_the_successor_after_scim_deactivated_without_a_manager(
     jiro = h.run(h.service.find_employee, "jiro@example.co.jp")
     patch(h, token, taro, {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": str(jiro.id)}})
     assert "鈴木" in card_page(h, card).text  # the provider named a new manager: they take over
+
+
+def test_a_scim_departure_sends_the_employee_departed_webhook(
+        settings: Settings, clock: FakeClock) -> None:
+    """As a departure in the console does: a CRM hears of it, with the successor and the revoked card."""
+    hooked = dataclasses.replace(settings, webhook_allow_private=True, webhook_worker=False)
+    with TestClient(create_app(hooked, clock=clock), base_url="http://127.0.0.1", follow_redirects=False) as client:
+        h = Harness(client)
+        scim_token = h.run(h.service.create_scim_token, actor="test")
+        card, taro, hanako = two_employees(h)
+        added = h.run(h.ctx.webhooks.add_endpoint, "http://127.0.0.1:9/hook", ["employee.departed"], actor="test")
+        jiro = h.run(h.service.add_employee, EmployeeProfile(email="jiro@example.co.jp", family_name="鈴木"),
+                     actor="test")
+        patch(h, scim_token, taro, {"op": "Add", "path": f"{ENTERPRISE}:manager", "value": str(hanako)},
+              {"op": "Replace", "path": "active", "value": "False"})
+        assert h.client.delete(f"/scim/v2/Users/{jiro.id}", headers=bearer(scim_token)).status_code == 204
+        patch(h, scim_token, taro, {"op": "Replace", "path": "title", "value": "顧問"})  # no second departure
+        assert [e.type for e in h.run(h.ctx.webhooks.log, added.endpoint.id)] == ["employee.departed"] * 2
+        bodies = h.run(h.service._store.read, lambda c: [json.loads(r[0]) for r in c.execute(
+            "SELECT body FROM webhook_messages ORDER BY id")])
+        assert [b["data"]["employee"]["id"] for b in bodies] == [taro, jiro.id]
+        assert bodies[0]["data"]["successor"]["id"] == hanako and bodies[0]["data"]["revoked_card_id"] == card.card.id
+        assert bodies[1]["data"]["successor"] is None and bodies[1]["data"]["revoked_card_id"] is None
