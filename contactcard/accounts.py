@@ -387,12 +387,18 @@ class Accounts:
         return await self._store.sso_only()
 
     async def set_sso_only(self, enabled: bool, *, actor: str) -> None:
-        """The company setting "SSO only": employees' passwords stop working (admins keep theirs)."""
+        """The company setting "SSO only": employees' passwords stop working (admins keep theirs).
+
+        Turning it on also signs every employee out: a session opened with a password must not outlive the rule
+        that refuses that password; they come back through the provider."""
         async with self._store.transaction():
             before = await self._store.sso_only()
             await self._store.set_sso_only(enabled)
+            after: dict[str, object] = {"sso_only": enabled}
+            if enabled and not before:
+                after["employee_sessions_ended"] = await self._store.delete_employee_sessions()
             await audit_trail.write(self._store, self.clock(), actor, "company.sso_only", "company",
-                                    {"sso_only": before}, {"sso_only": enabled})
+                                    {"sso_only": before}, after)
 
     async def refuse_if_throttled(self, client_ip: str) -> None:
         """Before a single sign-on answer is looked at: SignInRefused when this client is held back."""

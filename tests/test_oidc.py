@@ -467,6 +467,27 @@ def test_sso_only_refuses_employees_passwords_but_not_the_admins(h: Harness, cap
     assert [(row["sso_only"], row["actor"]) for row in changes] == [(False, "cli"), (True, ADMIN_EMAIL)]
 
 
+def test_turning_sso_only_on_signs_employees_out_but_not_the_admin(h: Harness) -> None:
+    admin, taro = make_admin(h), make_employee(h)
+    assert login(h.client, taro.email).status_code == 303
+    assert get(h.client, "/me").status_code == 200
+    phone = dict(h.client.cookies.items())  # the employee's signed-in phone, opened with a password
+    assert login(h.client, admin.email).status_code == 303
+    assert post_form(h.client, "/admin/settings", "/admin/settings/sso", {"sso_only": "on"}).status_code == 303
+    desk = dict(h.client.cookies.items())
+
+    h.client.cookies.clear()
+    for name, value in phone.items():
+        h.client.cookies.set(name, value)
+    r = get(h.client, "/me")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login"), "the password session has ended"
+    h.client.cookies.clear()
+    for name, value in desk.items():
+        h.client.cookies.set(name, value)
+    assert get(h.client, "/admin/settings").status_code == 200, "the admin who turned it on stays signed in"
+    assert audit_rows(h, "company.sso_only")[0]["employee_sessions_ended"] == 1
+
+
 def test_the_sign_in_page_offers_the_provider_in_both_languages(h: Harness) -> None:
     h.run(h.ctx.accounts.set_sso_only, True, actor="cli")
     ja = get(h.client, "/login?lang=ja").text

@@ -58,6 +58,13 @@ class AccountStore(StoreBase):
     async def delete_user_sessions(self, user_id: int) -> None:
         await self._exec("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
+    async def delete_employee_sessions(self) -> int:
+        """End every employee's session (admins keep theirs); how many ended."""
+        count = int(await self._scalar(
+            "SELECT COUNT(*) FROM sessions WHERE user_id IN (SELECT id FROM users WHERE role = 'employee')"))
+        await self._exec("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE role = 'employee')")
+        return count
+
     async def count_sessions(self, user_id: int | None = None) -> int:
         return int(await self._scalar("SELECT COUNT(*) FROM sessions WHERE ? IS NULL OR user_id = ?",
                                       (user_id, user_id)))
