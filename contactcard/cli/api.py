@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from ..apitokens import DEFAULT_DAYS, ApiTokens
-from ..config import Settings
 from ..models import ApiToken
 from . import format as fmt
-from .base import ACTOR, JSON, Command, Runner, arg, emit, open_service, out, positive, print_json
+from .base import ACTOR, JSON, Command, Runner, arg, emit, out, positive, print_json, uses_opened
 
 
 def _uses_tokens(handler: Callable[[ApiTokens, argparse.Namespace], Awaitable[int]]) -> Runner:
-    async def run_async(settings: Settings, args: argparse.Namespace) -> int:
-        async with open_service(settings) as opened:
-            return await handler(opened.api_tokens, args)
-
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        return asyncio.run(run_async(settings, args))
-
-    return run
+    return uses_opened(lambda opened, args: handler(opened.api_tokens, args))
 
 
 def _json(token: ApiToken) -> dict[str, object]:

@@ -86,17 +86,22 @@ async def open_service(settings: Settings) -> AsyncIterator[Opened]:
         await store.close()
 
 
-def uses_accounts(handler: AccountsHandler) -> Runner:
-    """Run an async handler against a freshly opened service and accounts, closing the store afterwards."""
+def uses_opened(handler: Callable[[Opened, argparse.Namespace], Awaitable[int]]) -> Runner:
+    """Run an async handler against a freshly opened store's use cases, closing the store afterwards."""
 
     async def run_async(settings: Settings, args: argparse.Namespace) -> int:
         async with open_service(settings) as opened:
-            return await handler(opened.service, opened.accounts, args)
+            return await handler(opened, args)
 
     def run(settings: Settings, args: argparse.Namespace) -> int:
         return asyncio.run(run_async(settings, args))
 
     return run
+
+
+def uses_accounts(handler: AccountsHandler) -> Runner:
+    """Run an async handler against a freshly opened service and accounts, closing the store afterwards."""
+    return uses_opened(lambda opened, args: handler(opened.service, opened.accounts, args))
 
 
 def uses_service(handler: ServiceHandler) -> Runner:

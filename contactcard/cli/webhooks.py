@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from collections.abc import Awaitable, Callable
 
 from .. import webhooks as hooks
-from ..config import Settings
 from ..webhook_admin import WebhookAdmin
 from . import format as fmt
-from .base import ACTOR, JSON, Command, Runner, arg, emit, open_service, whole
+from .base import ACTOR, JSON, Command, Runner, arg, emit, uses_opened, whole
 
 Handler = Callable[[WebhookAdmin, argparse.Namespace], Awaitable[int]]
 
 
 def uses_webhooks(handler: Handler) -> Runner:
-    async def run_async(settings: Settings, args: argparse.Namespace) -> int:
-        async with open_service(settings) as opened:
-            return await handler(opened.webhooks, args)
-
-    def run(settings: Settings, args: argparse.Namespace) -> int:
-        return asyncio.run(run_async(settings, args))
-
-    return run
+    return uses_opened(lambda opened, args: handler(opened.webhooks, args))
 
 
 def _json(endpoint: hooks.Endpoint) -> fmt.Json:
