@@ -30,6 +30,7 @@ from .tokens import DailyPseudonyms
 from .web import admin, api, auth_routes, customer, forms, leadform, me, ops, pages, scim, sso_routes
 from .web.accesslog import AccessLog
 from .web.context import AppContext
+from .web.lane import ScanLane
 from .web.proxy import ProxyHeaders
 from .web.render import Renderer
 from .web.security import SecurityHeaders, StrictTransport
@@ -46,13 +47,17 @@ class App(Starlette):
 
     settings: Settings
     metrics: Metrics
+    scan_lane: ScanLane | None = None  # for ``serving``'s protocol; built with the stack, whose edges it applies
 
     def build_middleware_stack(self) -> ASGIApp:
         stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack())
+        hsts = None
         if self.settings.secure_cookies and self.settings.hsts:
-            stack = StrictTransport(stack, self.settings.hsts)
-        stack = AccessLog(stack, observe=ops.request_timer(self.metrics))
-        return ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else stack
+            stack = hsts = StrictTransport(stack, self.settings.hsts)
+        stack = access = AccessLog(stack, observe=ops.request_timer(self.metrics))
+        proxies = ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else None
+        self.scan_lane = ScanLane(self, access, proxies, [] if hsts is None else [hsts.header])
+        return proxies or stack
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -83,7 +88,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
                            name=settings.oidc.display_name if settings.oidc else "")
         api_tokens = ApiTokens(store, service.clock, rate_per_minute=settings.api_rate_limit)
         writer = ScanWriter(store, max_queue=settings.scan_queue_size, max_batch=settings.scan_batch_size,
-                            observer=metrics)
+                            observer=metrics, freshness=service)
         metrics.watch_queue(lambda: writer.queue_depth, writer.queue_bound)
         writer.start()
         visitors.warm()

@@ -18,11 +18,13 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .metrics import ScanObserver
 from .models import Busy, ContactcardError, Outcome, ScanEvent
-from .store import MAX_APPEND, Store
+from .store import MAX_APPEND, DataChanged, Store
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +64,48 @@ class BadTokenLimiter:
         return True
 
 
+Answer = Callable[[BaseException | None], None]  # called once: None when committed, else why not
+
+
+class Stale(ScanNotRecorded):
+    """Another connection committed since the event's resolution was read: it must be resolved again."""
+
+
 @dataclass(eq=False)
 class _Pending:
     event: ScanEvent
-    done: asyncio.Future[None]
+    answer: Answer
     deadline: float  # loop time
     overflow: bool = False  # count it in event_overflow instead of storing the row
+    fresh_at: int | None = None  # resolved from the cache as of this data_version: checked inside the commit
     committing: bool = False  # inside a commit attempt: only that attempt's outcome may answer it
     withdrawn: bool = False  # answered "not recorded": must never be committed
+    answered: bool = False
+    timer: asyncio.TimerHandle | None = None
+
+    def settle(self, exc: BaseException | None = None) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        if self.timer is not None:
+            self.timer.cancel()
+        self.answer(exc)
+
+
+class Freshness(Protocol):
+    """What the scan lane's cached resolutions are valid for (the service's cache, see ``Service``)."""
+
+    @property
+    def seen_version(self) -> int: ...
+
+    def data_changed(self, version: int) -> None: ...
 
 
 class ScanWriter:
     def __init__(self, store: Store, *, max_queue: int = 4096, max_batch: int = 512,
-                 observer: ScanObserver | None = None) -> None:
+                 observer: ScanObserver | None = None, freshness: Freshness | None = None) -> None:
         self._store = store
+        self.freshness = freshness
         self.observer = observer or ScanObserver()
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(max_queue)
         self._max_batch = min(max_batch, MAX_APPEND)
@@ -102,30 +132,48 @@ class ScanWriter:
         beyond the limiter's allowance are committed as a count per day, not a row. A client that hangs up
         cancels only its wait: the event stays queued and is committed anyway.
         """
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def answer(exc: BaseException | None) -> None:
+            if not done.done():
+                done.set_result(None) if exc is None else done.set_exception(exc)
+
+        self.submit(event, answer, deadline=deadline)
+        await done
+
+    def can_take(self) -> bool:
+        """Whether ``submit`` would queue an event now (running, not closing, room in the queue)."""
+        return not self._closing and self._task is not None and not self._task.done() and not self._queue.full()
+
+    def submit(self, event: ScanEvent, answer: Answer, *, deadline: float | None = None,
+               fresh_at: int | None = None) -> None:
+        """Queue ``event``; ``answer`` is called once, on the loop: None once it is committed, else the
+        ScanNotRecorded saying why not (then it is never stored). Raises ScanNotRecorded at once when the
+        event cannot even be queued. ``fresh_at``: the ``PRAGMA data_version`` its resolution was read at, for
+        a resolution taken from the cache without a check (the scan lane); the commit then checks it under the
+        write lock, and answers Stale, storing nothing, if another connection has committed since.
+        """
         if self._closing or self._task is None or self._task.done():
             self.observer.shed("shutting_down")
             raise ScanNotRecorded("the server is shutting down")
         loop = asyncio.get_running_loop()
         overflow = event.outcome in LIMITED and not self.limiter.allow(event.visitor_key, time.monotonic())
-        pending = _Pending(event, loop.create_future(), loop.time() + PATIENCE if deadline is None else deadline,
-                           overflow)
+        pending = _Pending(event, answer, loop.time() + PATIENCE if deadline is None else deadline, overflow,
+                           fresh_at)
         try:
             self._queue.put_nowait(pending)
         except asyncio.QueueFull:
             self.observer.shed("queue_full")
             raise ScanNotRecorded("too many scans at once") from None
-        timer = loop.call_at(pending.deadline, self._overdue, pending)
-        try:
-            await pending.done
-        finally:
-            timer.cancel()
+        pending.timer = loop.call_at(pending.deadline, self._overdue, pending)
 
     def _overdue(self, pending: _Pending) -> None:
-        if pending.done.done() or pending.committing:
+        pending.timer = None
+        if pending.answered or pending.committing:
             return  # answered; or an attempt has it, and its outcome is the answer (one busy slice at most)
         pending.withdrawn = True
         self.observer.shed("deadline")
-        pending.done.set_exception(ScanNotRecorded("the scan could not be saved in time"))
+        pending.settle(ScanNotRecorded("the scan could not be saved in time"))
 
     async def close(self) -> None:
         """Stop taking events, commit everything already queued, then end the task."""
@@ -166,8 +214,7 @@ class ScanWriter:
                 if item is not None:
                     batch.append(item)
             for p in batch:
-                if not p.done.done():
-                    p.done.set_exception(ScanNotRecorded("the server is shutting down"))
+                p.settle(ScanNotRecorded("the server is shutting down"))
 
     def _still_wanted(self, batch: list[_Pending]) -> list[_Pending]:
         """Drop what was answered "not recorded" while it waited, and what is past its deadline."""
@@ -177,15 +224,16 @@ class ScanWriter:
             if not p.withdrawn and p.deadline <= now:
                 p.withdrawn = True
                 self.observer.shed("deadline")
-                if not p.done.done():
-                    p.done.set_exception(ScanNotRecorded("the scan could not be saved in time"))
+                p.settle(ScanNotRecorded("the scan could not be saved in time"))
             if not p.withdrawn:
                 kept.append(p)
         return kept
 
     async def _commit(self, batch: list[_Pending]) -> bool:
-        """One attempt; False if another connection held the lock (the batch is to be tried again)."""
-        rows = [p.event for p in batch if not p.overflow]
+        """One attempt; False if it must be tried again: another connection held the lock, or it had committed
+        since the lane's resolutions were read (those are answered Stale and the rest goes again)."""
+        expect = self._expected_version(batch)
+        rows = [p.event for p in batch if not p.overflow and not p.withdrawn]
         dropped = Counter((p.event.time.strftime("%Y-%m-%d"), p.event.outcome.value) for p in batch if p.overflow)
         started = time.perf_counter()
         for p in batch:
@@ -193,32 +241,53 @@ class ScanWriter:
         try:
             if dropped:
                 async with self._store.transaction(patience=0):
+                    await self._store.check_data_version(expect)
                     await self._store.insert_events(rows)
                     await self._store.add_overflow(dropped)
-            else:  # the common case: one statement, one implicit transaction, one round trip
-                await self._store.append_events(rows)
+            elif rows:  # the common case: one statement, one implicit transaction, one round trip
+                await self._store.append_events(rows, expect_version=expect)
         except Busy:
             for p in batch:
                 p.committing = False
             return False
+        except DataChanged as changed:
+            if self.freshness is not None:
+                self.freshness.data_changed(changed.version)
+            for p in batch:
+                p.committing = False
+                if p.fresh_at is not None:
+                    p.withdrawn = True
+                    p.settle(Stale("the link changed while the scan was being saved"))
+            return False
         except BaseException as exc:  # a failed commit must answer every waiter, never hang them
             if not isinstance(exc, Exception):
                 for p in batch:
-                    if not p.done.done():
-                        p.done.set_exception(ScanNotRecorded("the server is shutting down"))
+                    p.settle(ScanNotRecorded("the server is shutting down"))
                 raise
             log.error("scan batch of %d not committed: %s", len(batch), exc)
             self.observer.shed("commit_failed", len(batch))
             for p in batch:
-                if not p.done.done():
-                    p.done.set_exception(ScanNotRecorded("the scan could not be saved"))
+                p.settle(ScanNotRecorded("the scan could not be saved"))
             return True
         self.committed += len(rows)
         self.observer.committed(rows, [p.event for p in batch if p.overflow], time.perf_counter() - started)
         for p in batch:
-            if not p.done.done():
-                p.done.set_result(None)
+            if not p.withdrawn:
+                p.settle()
         return True
+
+    def _expected_version(self, batch: list[_Pending]) -> int | None:
+        """The data_version the commit must find, if the batch holds resolutions read from the cache; those read
+        before the cache was last dropped are answered Stale now (they cannot be stored as they are)."""
+        checked = [p for p in batch if p.fresh_at is not None and not p.withdrawn]
+        if not checked:
+            return None
+        current = self.freshness.seen_version if self.freshness is not None else None
+        for p in checked:
+            if p.fresh_at != current:
+                p.withdrawn = True
+                p.settle(Stale("the link changed while the scan was being saved"))
+        return current
 
 
 async def cancel_quietly(task: asyncio.Task[None]) -> None:

@@ -188,9 +188,7 @@ class Service:
                 except Exception as exc:
                     _answer(self._current, exc)
                 else:
-                    if version != self._seen_data_version:
-                        self.invalidate()
-                        self._seen_data_version = version
+                    self.data_changed(version)
                     _answer(self._current, None)
                 self._current, self._next, self._current_started = self._next, [], False
         finally:
@@ -218,12 +216,15 @@ class Service:
     # --- company ------------------------------------------------------------------------------
 
     async def company(self) -> Company:
-        if self._company is None:
-            company = await self._store.company() or DEFAULT_COMPANY
-            # A general channel saved before the policy was tightened is never shown to a customer either.
-            self._company = dataclasses.replace(
-                company, channels=tuple(c for c in company.channels if _within_policy(company, c)))
-        return self._company
+        if self._company is not None:
+            return self._company
+        epoch = self._invalidations
+        found = await self._store.company() or DEFAULT_COMPANY
+        # A general channel saved before the policy was tightened is never shown to a customer either.
+        company = dataclasses.replace(found, channels=tuple(c for c in found.channels if _within_policy(found, c)))
+        if epoch == self._invalidations:  # else read before a change it may not show: used once, not kept
+            self._company = company
+        return company
 
     async def is_configured(self) -> bool:
         """Whether a company profile has been saved (until then ``company()`` is the default)."""
@@ -717,18 +718,53 @@ class Service:
         key = tokens.digest(token)
         cached = self._cards.get(key)
         if cached is None:
+            epoch = self._invalidations
             # Misses are not cached, so a flood of made-up tokens cannot grow memory.
             cached = await self._load(key, token)
             if cached is None:
                 return Resolution(Outcome.UNKNOWN, company)
-            if len(self._cards) >= CARD_CACHE_SIZE:
-                self._cards.clear()
-            self._cards[key] = cached
+            if epoch == self._invalidations:  # else read before a change it may not show: used once, not kept
+                if len(self._cards) >= CARD_CACHE_SIZE:
+                    self._cards.clear()
+                self._cards[key] = cached
+        res = self._as_cached(company, cached)
+        if res is not None:
+            return res
+        employee = cached.employee
+        successor, url = await self._successor(employee)
+        return Resolution(Outcome.DEPARTED, company, card=cached.record.card, employee=employee,
+                          successor=successor, successor_url=url)
+
+    def cached_resolution(self, token: str) -> Resolution | None:
+        """What ``resolve`` says, from the cache alone and without waiting for a check; None when something must
+        be read first (a cold cache, an unknown or malformed link, a departed employee's successor).
+
+        Valid as of ``seen_version``: the scan writer checks that under the write lock and stores nothing if
+        another connection has committed since (``ScanWriter.submit``'s ``fresh_at``). A change made here drops
+        the cache before it is answered, so a request sent after it never finds the old entry.
+        """
+        company = self._company
+        if company is None or self._seen_data_version < 0 or not tokens.is_well_formed(token):
+            return None
+        cached = self._cards.get(tokens.digest(token))
+        return None if cached is None else self._as_cached(company, cached)
+
+    @property
+    def seen_version(self) -> int:
+        """The ``PRAGMA data_version`` the caches are known to be good at (-1 before the first check)."""
+        return self._seen_data_version
+
+    def data_changed(self, version: int) -> None:
+        """Another connection has committed (the scan writer found it so under the write lock)."""
+        if version != self._seen_data_version:
+            self.invalidate()
+            self._seen_data_version = version
+
+    def _as_cached(self, company: Company, cached: _CachedCard) -> Resolution | None:
+        """The resolution of a cached card, None for a departed employee's (whose successor is read first)."""
         card, employee = cached.record.card, cached.employee
         if employee.status is EmployeeStatus.DEPARTED or card.revoked_reason == "departed":
-            successor, url = await self._successor(employee)
-            return Resolution(Outcome.DEPARTED, company, card=card, employee=employee,
-                              successor=successor, successor_url=url)
+            return None
         if card.revoked_at is not None:
             return Resolution(Outcome.REVOKED, company, card=card, employee=employee)
         if self.clock() >= card.expires_at:

@@ -98,9 +98,10 @@ class NoticeLogger(logging.Logger):
         self._notices.warning(f"protocol: {msg}", text)
 
 
-def guarded_protocol(limits: Limits, notices: OncePerInterval) -> type[HttpToolsProtocol]:
+def guarded_protocol(limits: Limits, notices: OncePerInterval, app: Any = None) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with the connection cap, the incomplete-request time-outs and a cap on the size
-    of the request line plus headers (see the module doc)."""
+    of the request line plus headers (see the module doc); a plain scan goes to ``app.scan_lane`` when it has one
+    (``web.lane``)."""
     waiting: OrderedDict[GuardedHttpTools, None] = OrderedDict()  # evictable connections, oldest first
     protocol_log = NoticeLogger(notices)
 
@@ -183,6 +184,9 @@ def guarded_protocol(limits: Limits, notices: OncePerInterval) -> type[HttpTools
         def on_headers_complete(self) -> None:
             self._phase = Phase.BODY
             self._head_buffered = 0
+            lane = getattr(app, "scan_lane", None)  # built with the app's stack, on its first request
+            if lane is not None and (self.cycle is None or self.cycle.response_complete) and lane.take(self):
+                return
             super().on_headers_complete()
 
         def on_message_complete(self) -> None:
@@ -245,7 +249,7 @@ def run(app: Any, settings: Settings) -> None:
     limits = Limits(max_connections=connection_cap(open_files))
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, workers=1, loop="asyncio",
-        http=guarded_protocol(limits, notices), proxy_headers=False, server_header=False, access_log=False,
+        http=guarded_protocol(limits, notices, app), proxy_headers=False, server_header=False, access_log=False,
         log_config=logging_config(settings.log_format), log_level="info",
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT, timeout_graceful_shutdown=GRACEFUL_TIMEOUT,
         backlog=2048,

@@ -16,7 +16,7 @@ from .apitokens import ApiTokenStore
 from .base import Readers, parse_ts, ts
 from .cards import CardStore
 from .company import CompanyStore
-from .events import MAX_APPEND, EventStore
+from .events import MAX_APPEND, DataChanged, EventStore
 from .files import DatabaseLock, DatabaseReport, backup_database, inspect_database, restore_database
 from .leads import LeadStore
 from .records import CardRecord, EventFilter, EventRow, InvitationRecord, SessionRecord, UserRecord
@@ -38,7 +38,7 @@ class Store(CompanyStore, CardStore, EventStore, TotalsStore, AccountStore, SsoS
 
 
 __all__ = [
-    "MAX_APPEND", "CardRecord", "DatabaseLock", "DatabaseReport", "EventFilter", "EventRow", "InvitationRecord",
-    "Readers", "SessionRecord", "Store", "UserRecord", "backup_database", "inspect_database", "parse_ts",
-    "restore_database", "ts",
+    "MAX_APPEND", "CardRecord", "DataChanged", "DatabaseLock", "DatabaseReport", "EventFilter", "EventRow",
+    "InvitationRecord", "Readers", "SessionRecord", "Store", "UserRecord", "backup_database", "inspect_database",
+    "parse_ts", "restore_database", "ts",
 ]

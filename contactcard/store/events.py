@@ -25,6 +25,14 @@ _EVENT_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 MAX_APPEND = 2000  # 14 parameters a row stays under SQLite's 32,766 bound parameters
 
 
+class DataChanged(Exception):
+    """Another connection committed after the version a batch expected: nothing of the batch was written."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"data_version is now {version}")
+        self.version = version
+
+
 class EventStore(StoreBase):
     # --- events -------------------------------------------------------------------------------
 
@@ -33,19 +41,25 @@ class EventStore(StoreBase):
         if events:
             await self._on_writer_thread(_insert_and_count, events)
 
-    async def append_events(self, events: Sequence[ScanEvent]) -> None:
+    async def append_events(self, events: Sequence[ScanEvent], *, expect_version: int | None = None) -> None:
         """Commit a batch of events and their share of the daily totals in one transaction, in one round trip
         to the database thread (BEGIN, INSERTs and COMMIT as separate calls would be five). Serialised with
-        ``transaction()``."""
+        ``transaction()``. With ``expect_version``: DataChanged, and nothing written, unless ``PRAGMA
+        data_version`` still reads that under the write lock (no other connection has committed since)."""
         if not events:
             return
         async with self._write_lock:
             try:
-                await self._on_writer_thread(_commit_batch, events)
+                await self._on_writer_thread(_commit_batch, events, expect_version)
             except sqlite3.OperationalError as exc:
                 if _is_busy(exc):  # nothing was written: the caller may try again
                     raise Busy("the database is locked by another connection") from None
                 raise
+
+    async def check_data_version(self, expected: int | None) -> None:
+        """Inside a transaction: DataChanged unless ``PRAGMA data_version`` reads ``expected`` (None: no check)."""
+        if expected is not None:
+            await self._on_writer_thread(_check_version, expected)
 
     async def add_overflow(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Count rate-limited events as numbers per (UTC day, outcome); the caller holds the transaction."""
@@ -249,10 +263,19 @@ def _event_row(r: sqlite3.Row) -> EventRow:
     )
 
 
-def _commit_batch(conn: sqlite3.Connection, events: Sequence[ScanEvent]) -> None:
+def _check_version(conn: sqlite3.Connection, expected: int) -> None:
+    # Under the write lock no other connection can commit, so this is exact until the COMMIT.
+    version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+    if version != expected:
+        raise DataChanged(version)
+
+
+def _commit_batch(conn: sqlite3.Connection, events: Sequence[ScanEvent], expect_version: int | None) -> None:
     """On the writer's thread: one transaction with the events and their totals."""
     conn.execute("BEGIN IMMEDIATE")
     try:
+        if expect_version is not None:
+            _check_version(conn, expect_version)
         _insert_and_count(conn, events)
         conn.execute("COMMIT")
     except BaseException:

@@ -63,11 +63,14 @@ class AccessLog:
             status = status or 500
             raise
         finally:
-            seconds = time.perf_counter() - start
-            if self.observe is not None:
-                self.observe(scope, status or 500, seconds)  # no answer started: counted as the 500 it becomes
-            if log.isEnabledFor(logging.INFO):
-                self._log(scope, status, seconds)
+            self.finished(scope, status, time.perf_counter() - start)
+
+    def finished(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count and log one answered request (also called by the scan lane, which answers without ASGI)."""
+        if self.observe is not None:
+            self.observe(scope, status or 500, seconds)  # no answer started: counted as the 500 it becomes
+        if log.isEnabledFor(logging.INFO):
+            self._log(scope, status, seconds)
 
     @staticmethod
     def _log(scope: Scope, status: int, seconds: float) -> None:

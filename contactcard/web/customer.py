@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import leads, preview, vcard
-from ..models import Channel, Company, Outcome
+from ..models import Channel, Company, Outcome, ScanEvent
 from ..scans import ScanNotRecorded
 from ..service import Resolution, local_time
 from ..tokens import TOKEN_PATTERN
@@ -79,6 +79,17 @@ async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide, *, bo
         ctx.writer.observer.shed("deadline")
         return None
     outcome, channel = decide(res)
+    event, visitor = hit_event(ctx, scope, res, outcome, channel, bot=bot)
+    try:
+        await ctx.writer.record(event, deadline=deadline)
+    except ScanNotRecorded:
+        return None
+    return Hit(res, channel, visitor.oversized, visitor.key)
+
+
+def hit_event(ctx: AppContext, scope: Scope, res: Resolution, outcome: Outcome, channel: Channel | None, *,
+              bot: bool = False) -> tuple[ScanEvent, Visitor]:
+    """The event recording this hit, and who made it (whose pseudonym the access line then carries)."""
     now = ctx.service.clock()
     client = scope.get("client")
     visitor = Visitor.from_headers(scope["headers"], scope["method"], client[0] if client else "",
@@ -86,11 +97,7 @@ async def track(ctx: AppContext, scope: Scope, token: str, decide: Decide, *, bo
     if bot:
         visitor = dataclasses.replace(visitor, is_bot=True, device="bot")
     note_visitor(scope, visitor.key)
-    try:
-        await ctx.writer.record(ctx.service.scan_event(res, outcome, visitor, channel, at=now), deadline=deadline)
-    except ScanNotRecorded:
-        return None
-    return Hit(res, channel, visitor.oversized, visitor.key)
+    return ctx.service.scan_event(res, outcome, visitor, channel, at=now), visitor
 
 
 def page_for(request: Request, ctx: AppContext, res: Resolution, token: str, *, status: int | None = None,

@@ -157,7 +157,13 @@ class ProxyHeaders:
         self.trusted = trusted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.trusted and scope["type"] in ("http", "websocket"):
+        if scope["type"] in ("http", "websocket"):
+            self.resolve(scope)
+        await self.app(scope, receive, send)
+
+    def resolve(self, scope: Scope) -> None:
+        """Rewrite the scope's client and scheme from the forwarding headers, if the peer is a trusted proxy."""
+        if self.trusted:
             peer = scope.get("client")
             peer_address = _address(peer[0]) if peer else None
             if peer_address is not None and _trusted(peer_address, self.trusted):
@@ -167,4 +173,3 @@ class ProxyHeaders:
                     if hop.proto in ("http", "https"):
                         scope["scheme"] = hop.proto if scope["type"] == "http" else \
                             {"http": "ws", "https": "wss"}[hop.proto]
-        await self.app(scope, receive, send)
