@@ -612,12 +612,12 @@ class Service:
         try:
             while True:
                 last_id, text, rows = await reading
-                if last_id is None:
+                if not rows:
                     return
-                if rows == EXPORT_CHUNK:
-                    reading = read(last_id)  # read ahead while this piece goes out
+                if last_id is not None:  # a full piece: read the next one while this one goes out
+                    reading = read(last_id)
                 yield text, rows
-                if rows < EXPORT_CHUNK:
+                if last_id is None:
                     return
         finally:
             reading.cancel()  # the download was abandoned: no further piece is read (a running read finishes)

@@ -147,3 +147,32 @@ def test_every_row_once_whatever_the_count_against_the_piece_size(seeded: Harnes
     base = datetime(2026, 11, 1, tzinfo=UTC)
     add(seeded, *[base + timedelta(seconds=i // 3) for i in range(count)])  # ties on time: ids order them
     assert [r["id"] for r in download(seeded)] == [str(e.id) for e in reversed(seeded.events())]
+
+
+def test_lines_are_byte_for_byte_the_documented_format(seeded: Harness) -> None:
+    """What a spreadsheet or a script reading the raw file gets: text cells quoted with their quotes doubled,
+    formula-like ones prefixed with ', an unknown employee an empty cell, numbers and times bare, CRLF ends."""
+    taro = seeded.run(seeded.service.find_employee, "taro@example.co.jp")
+    when = datetime(2026, 11, 27, 0, 0, 59, 999999, tzinfo=UTC)
+
+    async def insert() -> None:
+        async with seeded.service._store.transaction():
+            await seeded.service._store.insert_events([
+                ScanEvent(time=when, outcome=Outcome.CLICK, card_id=1, employee_id=taro.id, channel_kind="line",
+                          user_agent='Mozilla/5.0 "quoted", with comma', referrer="=cmd|' /C calc'!A0",
+                          accept_language="ja,en;q=0.8", visitor_key="abc123", device="-1+2", os="iOS",
+                          browser="@SUM(1)"),
+                ScanEvent(time=when, outcome=Outcome.UNKNOWN, is_bot=True, user_agent="Slackbot 1.0",
+                          device="bot"),
+            ])
+
+    seeded.run(insert)
+    raw = seeded.client.get("/admin/scans.csv").content
+    assert raw.startswith(b"\xef\xbb\xbf" + ",".join(csvexport.EVENT_HEADER).encode() + b"\r\n")
+    first, second = (e.id for e in reversed(seeded.events()))
+    assert raw.decode("utf-8-sig").split("\r\n")[1:] == [
+        f'{first},2026-11-27T00:00:59Z,unknown,,,,"Slackbot 1.0","","",,2026-11-27 09:00:59,1,"bot","",""',
+        f'{second},2026-11-27T00:00:59Z,click,"taro@example.co.jp",line,1,"Mozilla/5.0 ""quoted"", with comma",'
+        f'"\'=cmd|\' /C calc\'!A0","ja,en;q=0.8",abc123,2026-11-27 09:00:59,0,"\'-1+2","iOS","\'@SUM(1)"',
+        "",
+    ]

@@ -131,54 +131,53 @@ class EventStore(StoreBase):
                          formula_starts: Sequence[str] = (),
                          offsets: Sequence[tuple[datetime, datetime, int | None]] = (),
                          local: Callable[[str], str]) -> tuple[int | None, str, int]:
-        """A keyset page of ``events`` for a CSV export: (the last row's id or None, the rows' lines, how many).
+        """A keyset page of ``events`` for a CSV export: (the last row's id, or None when the page is not full;
+        the rows' lines; how many).
 
-        SQLite builds each whole line on the reader thread, so Python only joins them (Python's csv module
-        alone runs at less than half the rate SQLite reads the rows): the cells in ``csvexport.EVENT_HEADER``
-        order (times in UTC ISO 8601, every text cell quoted, a text cell starting with one of
-        ``formula_starts`` prefixed with ', see ``csvexport.neutralise``), the local time from ``offsets``
-        ((from, to, minutes east of UTC) pieces: ``csvexport.utc_offsets``). A row outside them, or in a piece
-        without whole minutes, gets its local time from ``local`` (the stored time in, "YYYY-MM-DD HH:MM:SS" out).
+        SQLite builds the whole page's text on the reader thread, one ``printf`` a line joined by
+        ``group_concat``, so Python handles one string a page (a Python object a row, or a line built with SQL's
+        ``||``, which copies it at every cell, cost more than reading the rows): the cells in
+        ``csvexport.EVENT_HEADER`` order (times in UTC ISO 8601, every text cell quoted, a text cell starting
+        with one of ``formula_starts`` prefixed with ', see ``csvexport.neutralise``), the local time from
+        ``offsets`` ((from, to, minutes east of UTC) pieces: ``csvexport.utc_offsets``). A page with a row
+        outside them, or in a piece without whole minutes, is built per row instead, that row's local time
+        from ``local`` (the stored time in, "YYYY-MM-DD HH:MM:SS" out).
         """
-        starts = ", ".join(f"char({ord(c)})" for c in formula_starts) or "NULL"  # constants, not input
-
-        def text(column: str) -> str:
-            neutral = f"CASE WHEN substr({column}, 1, 1) IN ({starts}) THEN '''' || {column} ELSE {column} END"
-            return f"""CASE WHEN {column} IS NULL THEN '' ELSE '"' || replace({neutral}, '"', '""') || '"' END"""
-
-        cells = " || ',' || ".join((
-            "events.id", "substr(events.time, 1, 19) || 'Z'", "events.outcome", text("employees.email"),
-            "COALESCE(events.channel_kind, '')", "COALESCE(events.card_id, '')", text("events.user_agent"),
-            text("events.referrer"), text("events.accept_language"), "events.visitor_key"))
-        after_local = " || ',' || ".join((
-            "events.is_bot", text("events.device"), text("events.os"), text("events.browser")))
-        # The row's offset as a date modifier (NULL: none known); then the local minute plus the stored seconds,
-        # as csvexport.LocalMinutes has it (strftime's own %S would round 59.9999 up into the next minute).
+        # The row's offset as a date modifier (NULL: none known). The local time moves the stored time, cut to
+        # whole seconds, by it: the seconds stay as stored, never rounded up into the next minute.
         modifier = ("CASE " + "WHEN events.time >= ? AND events.time < ? THEN ? " * len(offsets) + "END") if offsets \
             else "NULL"
         modifiers = [value for start, end, minutes in offsets
                      for value in (ts(start), ts(end), None if minutes is None else f"{minutes:+d} minutes")]
-        local_time = (f"strftime('%Y-%m-%d %H:%M', substr(events.time, 1, 16), {modifier})"
-                      " || substr(events.time, 17, 3)")
-        unknown = f"({modifier}) IS NULL"  # such a row's line is built in Python from the three parts
-        columns = (f"events.id, {cells} || ',' || COALESCE({local_time}, '') || ',' || {after_local} || char(13, 10), "
-                   f"CASE WHEN {unknown} THEN events.time END, CASE WHEN {unknown} THEN {cells} END, "
-                   f"CASE WHEN {unknown} THEN {after_local} END")
-        parameters = modifiers * 4
+        local_time = f"datetime(substr(events.time, 1, 19), {modifier})"
+        head, tail = _csv_cells(formula_starts)
+        head_format, head_args = ",".join(f for f, _ in head), ", ".join(a for _, a in head)
+        tail_format, tail_args = ",".join(f for f, _ in tail), ", ".join(a for _, a in tail)
+        # No line (NULL, which group_concat skips and count() leaves out) for a row without a known offset.
+        line = f"printf(iif(({modifier}) IS NULL, NULL, ?), {head_args}, {local_time}, {tail_args}) AS line"
+        wanted = flt or EventFilter()
 
         def page(conn: sqlite3.Connection) -> tuple[int | None, str, int]:
-            sql, params = _search_sql(conn, flt or EventFilter(), before_id, None, limit, columns=columns)
+            sql, params = _search_sql(conn, wanted, before_id, None, limit, columns=line)
             cursor = conn.cursor()
             cursor.row_factory = None
-            rows = cursor.execute(sql, [*parameters, *params]).fetchall()
+            # The inner query's ORDER BY and LIMIT keep SQLite from merging it into this aggregate: its lines
+            # reach group_concat in that order (the tests check it), each built once.
+            rows, built, text = cursor.execute(
+                f"SELECT count(*), count(line), group_concat(line, '') FROM ({sql})",  # noqa: S608
+                [*modifiers, f"{head_format},%s,{tail_format}\r\n", *modifiers, *params]).fetchone()
             if not rows:
                 return None, "", 0
-            if any(row[2] is not None for row in rows):
-                lines = [line if stored is None else f"{head},{local(stored)},{tail}\r\n"
-                         for _, line, stored, head, tail in rows]
-            else:
-                lines = [row[1] for row in rows]
-            return rows[-1][0], "".join(lines), len(rows)
+            if built < rows:  # a row without a whole-minute offset: this page's lines joined in Python
+                sql, params = _search_sql(conn, wanted, before_id, None, limit, columns=(
+                    f"printf(?, {head_args}), {local_time}, events.time, printf(?, {tail_args})"))
+                text = "".join(f"{first},{here if here is not None else local(stored)},{rest}\r\n"
+                               for first, here, stored, rest in cursor.execute(
+                                   sql, [head_format, *modifiers, tail_format, *params]))
+            if rows < limit:
+                return None, text, rows
+            sql, params = _search_sql(conn, wanted, before_id, None, 1, columns="events.id", offset=limit - 1)
+            return cursor.execute(sql, params).fetchone()[0], text, rows  # the next page starts after this row
 
         return await self.read(page)
 
@@ -225,7 +224,8 @@ def _each_outcome(flt: EventFilter) -> list[EventFilter]:
 
 
 def _search_sql(conn: sqlite3.Connection, flt: EventFilter, before_id: int | None, after_id: int | None,
-                limit: int, columns: str = "events.*, employees.email AS employee_email") -> tuple[str, list[Any]]:
+                limit: int, columns: str = "events.*, employees.email AS employee_email",
+                offset: int = 0) -> tuple[str, list[Any]]:
     """The scan log's query: the filters, then the keyset bound written as the range's end on time (what the
     indexes on time, (employee_id, time) and (outcome, time) serve), the id breaking ties without an OR (which
     the planner would split). The bound replaces the filter's own end on that side: given both, SQLite may
@@ -250,8 +250,28 @@ def _search_sql(conn: sqlite3.Connection, flt: EventFilter, before_id: int | Non
     where, params = _event_filter(flt)
     sql = f"""SELECT {columns} FROM events
               LEFT JOIN employees ON employees.id = events.employee_id
-              WHERE {where}{bound} ORDER BY events.time {order}, events.id {order} LIMIT ?"""  # noqa: S608
-    return sql, [*params, *bound_params, limit]
+              WHERE {where}{bound} ORDER BY events.time {order}, events.id {order} LIMIT ? OFFSET ?"""  # noqa: S608
+    return sql, [*params, *bound_params, limit, offset]
+
+
+def _csv_cells(formula_starts: Sequence[str]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The scan export's cells before the local time and after it, each a ``printf`` conversion and its
+    arguments. A text cell is quoted (``%w`` doubles its quotes) and prefixed with ' when it starts with one of
+    ``formula_starts``; the employee's email, NULL for a scan without one, is then an empty cell. One printf
+    builds the line in one pass: SQL's ``||`` would copy the line so far at every cell."""
+    starts = ", ".join(str(ord(c)) for c in formula_starts) or "NULL"  # code points: constants, not input
+
+    def text(column: str) -> tuple[str, str]:  # the schema has these NOT NULL
+        return '"%s%w"', f"iif(unicode({column}) IN ({starts}), '''', ''), {column}"
+
+    email = ("%s%w%s", "CASE WHEN employees.email IS NULL THEN '' "
+                       f"WHEN unicode(employees.email) IN ({starts}) THEN '\"''' ELSE '\"' END, "
+                       "COALESCE(employees.email, ''), iif(employees.email IS NULL, '', '\"')")
+    head = [("%d", "events.id"), ("%sZ", "substr(events.time, 1, 19)"), ("%s", "events.outcome"), email,
+            ("%s", "events.channel_kind"), ("%s", "events.card_id"), text("events.user_agent"),
+            text("events.referrer"), text("events.accept_language"), ("%s", "events.visitor_key")]
+    tail = [("%d", "events.is_bot"), text("events.device"), text("events.os"), text("events.browser")]
+    return head, tail
 
 
 def _event_row(r: sqlite3.Row) -> EventRow:
