@@ -160,7 +160,7 @@ def test_lines_are_byte_for_byte_the_documented_format(seeded: Harness) -> None:
             await seeded.service._store.insert_events([
                 ScanEvent(time=when, outcome=Outcome.CLICK, card_id=1, employee_id=taro.id, channel_kind="line",
                           user_agent='Mozilla/5.0 "quoted", with comma', referrer="=cmd|' /C calc'!A0",
-                          accept_language="ja,en;q=0.8", visitor_key="abc123", device="-1+2", os="iOS",
+                          accept_language="ja,en;q=0.8", visitor_key="abc123", device="-1+2", os="iOS 「日本」",
                           browser="@SUM(1)"),
                 ScanEvent(time=when, outcome=Outcome.UNKNOWN, is_bot=True, user_agent="Slackbot 1.0",
                           device="bot"),
@@ -173,6 +173,6 @@ def test_lines_are_byte_for_byte_the_documented_format(seeded: Harness) -> None:
     assert raw.decode("utf-8-sig").split("\r\n")[1:] == [
         f'{first},2026-11-27T00:00:59Z,unknown,,,,"Slackbot 1.0","","",,2026-11-27 09:00:59,1,"bot","",""',
         f'{second},2026-11-27T00:00:59Z,click,"taro@example.co.jp",line,1,"Mozilla/5.0 ""quoted"", with comma",'
-        f'"\'=cmd|\' /C calc\'!A0","ja,en;q=0.8",abc123,2026-11-27 09:00:59,0,"\'-1+2","iOS","\'@SUM(1)"',
+        f'"\'=cmd|\' /C calc\'!A0","ja,en;q=0.8",abc123,2026-11-27 09:00:59,0,"\'-1+2","iOS 「日本」","\'@SUM(1)"',
         "",
     ]
