@@ -9,7 +9,8 @@ are the ones the ASGI path gives (``customer.page_for``, ``security_headers``, `
 
 What it does not take goes to uvicorn as before (``customer.FastCardPage`` and the routes): another method or
 path, a query string, a body, an oversized header, a link not in the cache, a departed employee's link (its
-successor is read from the database), a request pipelined behind one still being answered, a full queue.
+successor is read from the database), a request pipelined behind one still being answered, a full queue, a
+connection whose client is not reading what was sent to it (uvicorn then waits before writing more).
 
 **Freshness without a check per request.** The cache is good as of the ``PRAGMA data_version`` the service last
 saw; the event carries that number, and the writer compares it under the write lock, in the transaction that
@@ -85,8 +86,8 @@ class ScanLane:
         url = protocol.url
         parser = protocol.parser
         if (ctx is None or _CARD_URL.fullmatch(url) is None or parser.get_method() != b"GET"
-                or not ctx.writer.can_take()):
-            return False
+                or protocol.flow.write_paused or not ctx.writer.can_take()):
+            return False  # write_paused: a client not reading its answers is left to uvicorn, which waits for it
         accept_language = cookie = None  # the first of each, as the page's language is chosen from
         for name, value in protocol.headers:
             if name in _NOT_TAKEN or len(value) > MAX_HEADER:
