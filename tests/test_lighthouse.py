@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ CATEGORIES = ("performance", "accessibility", "best-practices", "seo")
 # performance alone may take up to this many runs (Lighthouse's own advice for variance is several runs), and
 # so may a run Lighthouse could not complete (its trace lost on a busy machine).
 PERFORMANCE_RUNS = 3
+_RUNTIME_ERROR = re.compile(r"Runtime error encountered: .*\(([A-Z_]+)\)")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,6 +76,9 @@ def _lighthouse(url: str) -> dict[str, Any]:
         ["node", str(LIGHTHOUSE), url, "--output=json", "--output-path=stdout", "--quiet", "--form-factor=mobile",
          f"--only-categories={','.join(CATEGORIES)}", f"--chrome-flags={CHROME_FLAGS}"],
         env={**os.environ, "CHROME_PATH": str(CHROMIUM)}, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    lost = _RUNTIME_ERROR.search(result.stderr)
+    if result.returncode != 0 and lost:  # it exits 1 and says so on stderr; the report may be missing
+        return {"runtimeError": {"code": lost[1]}}
     assert result.returncode == 0, result.stderr[-2000:]
     report: dict[str, Any] = json.loads(result.stdout)
     return report
