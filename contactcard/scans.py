@@ -235,6 +235,8 @@ class ScanWriter:
         expect = self._expected_version(batch)
         rows = [p.event for p in batch if not p.overflow and not p.withdrawn]
         dropped = Counter((p.event.time.strftime("%Y-%m-%d"), p.event.outcome.value) for p in batch if p.overflow)
+        if not rows and not dropped:
+            return True  # every event was answered Stale: nothing to commit
         started = time.perf_counter()
         for p in batch:
             p.committing = True
@@ -244,7 +246,7 @@ class ScanWriter:
                     await self._store.check_data_version(expect)
                     await self._store.insert_events(rows)
                     await self._store.add_overflow(dropped)
-            elif rows:  # the common case: one statement, one implicit transaction, one round trip
+            else:  # the common case: one statement, one implicit transaction, one round trip
                 await self._store.append_events(rows, expect_version=expect)
         except Busy:
             for p in batch:
