@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from contactcard import stats
 from contactcard.config import load_secret
 from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 from contactcard.service import Service
-from contactcard.store import Store
+from contactcard.store import DataChanged, Store
 
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 
@@ -102,5 +103,32 @@ def test_a_change_and_its_audit_row_carry_one_time(tmp_path: Path) -> None:
         assert revoked.revoked_at is not None
         assert after["card.revoke"]["revoked_at"] == revoked.revoked_at.isoformat()
         assert after["card.extend"]["expires_at"] == extended.card.expires_at.isoformat()
+
+    asyncio.run(scenario())
+
+
+def test_a_batch_expecting_a_data_version_stores_nothing_once_another_connection_has_committed(
+        tmp_path: Path) -> None:
+    """The scan lane's freshness check (``append_events(expect_version=...)``): read under the write lock, inside
+    the batch's own transaction, so a commit by another program (the CLI) between the cache's check and the
+    batch is always seen, and the batch is refused whole."""
+    db = tmp_path / "v.sqlite3"
+
+    async def scenario() -> None:
+        store = await Store.open(db)
+        try:
+            version = await store.data_version()
+            await store.append_events([_event(1)], expect_version=version)  # nobody else wrote: stored
+            assert await store.data_version() == version, "its own commits do not move it"
+            with sqlite3.connect(db) as other:  # another program's commit
+                other.execute("INSERT INTO event_overflow (day, outcome, dropped) VALUES ('2026-11-28', 'unknown', 1)")
+            with pytest.raises(DataChanged) as changed:
+                await store.append_events([_event(2), _event(3)], expect_version=version)
+            assert changed.value.version != version
+            assert [e.user_agent for e in await store.events()] == ["ua-1"], "nothing of the refused batch"
+            await store.append_events([_event(4)], expect_version=changed.value.version)
+            assert sorted(e.user_agent for e in await store.events()) == ["ua-1", "ua-4"]
+        finally:
+            await store.close()
 
     asyncio.run(scenario())
