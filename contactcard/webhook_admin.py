@@ -14,6 +14,7 @@ from . import audit as audit_trail
 from . import destinations
 from . import webhooks as hooks
 from .models import Clock, Conflict, NotFound, ValidationError
+from .service import DASHBOARD_TTL
 from .store import Store
 
 MAX_NAME = 100
@@ -33,6 +34,7 @@ class WebhookAdmin:
         self.clock = clock
         self.allow_private = allow_private
         self.resolver = resolver
+        self._alerts: tuple[datetime, tuple[hooks.Endpoint, ...]] | None = None  # read at, disabled endpoints
 
     async def _audit(self, now: datetime, actor: str, action: str, target: str,
                      before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
@@ -79,6 +81,7 @@ class WebhookAdmin:
             await self._audit(now, actor, "webhook.remove", f"webhook:{endpoint_id}",
                               {"kind": endpoint.kind, "url": _shown(endpoint.kind, endpoint.url),
                                "events": list(endpoint.events)}, None)
+        self._alerts = None
         return endpoint
 
     async def enable_endpoint(self, endpoint_id: int, *, actor: str) -> hooks.Endpoint:
@@ -91,11 +94,21 @@ class WebhookAdmin:
             await self._store.enable_webhook_endpoint(endpoint_id)
             await self._audit(now, actor, "webhook.enable", f"webhook:{endpoint_id}",
                               {"enabled": False, "disabled_reason": endpoint.disabled_reason}, {"enabled": True})
+        self._alerts = None
         return await self.endpoint(endpoint_id)
 
-    async def alerts(self) -> list[hooks.Endpoint]:
-        """Endpoints disabled after sustained failure: the console shows each until it is enabled or removed."""
-        return [e for e in await self.endpoints() if not e.enabled]
+    async def alerts(self) -> tuple[hooks.Endpoint, ...]:
+        """Endpoints disabled after sustained failure: the console shows each until it is enabled or removed.
+
+        Read at most once per ``DASHBOARD_TTL``, like the dashboard's figures (an admin holding reload down costs
+        the scans no read per reload); enabling or removing one here drops it at once.
+        """
+        now = self.clock()
+        if self._alerts is not None and self._alerts[0] <= now < self._alerts[0] + DASHBOARD_TTL:
+            return self._alerts[1]
+        found = tuple(e for e in await self.endpoints() if not e.enabled)
+        self._alerts = (now, found)
+        return found
 
     # --- deliveries ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -426,3 +427,23 @@ def test_sigkill_during_delivery_loses_no_event(tmp_path: Path, receiver: Receiv
     assert all(by_id.setdefault(r.webhook_id, r.body) == r.body for r in got), "a repeat has the same body"
     held = got[5].webhook_id  # received while the server was killed: never acknowledged, so sent again
     assert [r.webhook_id for r in got].count(held) >= 2
+
+
+def test_the_dashboard_shows_an_endpoint_disabled_elsewhere_at_most_five_seconds_late(
+        harness: Harness, receiver: Receiver, clock: FakeClock, settings: Settings) -> None:
+    """The dashboard reads the disabled endpoints once per its 5 s, as it reads its figures: an admin holding
+    reload down costs the scans no read per reload, and an alert raised by another process shows within 5 s."""
+    endpoint = add(harness, receiver.url + "/down", (hooks.SCAN_VIEWED,))
+    make_admin(harness)
+    login(harness.client, "admin@example.co.jp")
+    assert receiver.url not in get(harness.client, "/admin").text
+    with sqlite3.connect(settings.db_path) as conn:  # the worker of another server gave up on it
+        conn.execute("UPDATE webhook_endpoints SET enabled = 0, disabled_at = '2026-11-28T00:00:00.000000Z', "
+                     "disabled_reason = 'failing' WHERE id = ?", (endpoint.id,))
+    clock.now += timedelta(seconds=4)
+    assert receiver.url not in get(harness.client, "/admin").text
+    clock.now += timedelta(seconds=2)
+    assert receiver.url in get(harness.client, "/admin").text
+    r = post_form(harness.client, f"/admin/webhooks/{endpoint.id}", f"/admin/webhooks/{endpoint.id}/enable", {})
+    assert r.status_code == 303
+    assert receiver.url not in get(harness.client, "/admin").text, "enabled here: gone at once"

@@ -34,7 +34,7 @@ async def dashboard(request: Request, user: User) -> Response:
     service = app_context(request).service
     t = app_context(request).renderer.translator(request)
     data = await service.dashboard()
-    webhook_alerts = tuple(await app_context(request).webhooks.alerts())
+    webhook_alerts = await app_context(request).webhooks.alerts()
 
     def draw() -> str:  # ~80 us: once per figures and language, not on every reload
         bars = [chart.Bar(label=str(d.day.day), value=d.count, detail=f"{d.day.isoformat()}: {d.count}")
