@@ -70,11 +70,16 @@ _last_second: list[tuple[int, str]] = [(-1, "")]
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    second = int(record.created)
+    return _timestamp_at(record.created)
+
+
+def _timestamp_at(created: float) -> str:
+    """``created`` (``time.time()``) as a record created then shows it (its ``msecs`` are computed the same way)."""
+    second = int(created)
     cached = _last_second[0]
     if cached[0] != second:
         cached = _last_second[0] = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-    return f"{cached[1]}.{int(record.msecs):03d}Z"
+    return f"{cached[1]}.{int((created - second) * 1000):03d}Z"
 
 
 def _access_fields(record: logging.LogRecord) -> dict[str, Any] | None:
@@ -111,6 +116,14 @@ class TextFormatter(logging.Formatter):
         body = access_text(fields) if fields is not None else _message(record, self)
         return f"{_timestamp(record)} {record.levelname} {record.name} {body}"
 
+    def access_line(self, fields: dict[str, Any], created: float) -> str:
+        """What ``format`` makes of an INFO record of the access logger created at ``created`` with ``fields``."""
+        return f"{_timestamp_at(created)} INFO {ACCESS_LOGGER} {access_text(fields)}"
+
+
+# One encoder, not one built per line by json.dumps(..., separators=...): the same text.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time``, ``level``, ``logger``, then the access fields or ``message``."""
@@ -122,7 +135,11 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         else:
             entry["message"] = _message(record, self)
-        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        return _JSON.encode(entry)
+
+    def access_line(self, fields: dict[str, Any], created: float) -> str:
+        """What ``format`` makes of an INFO record of the access logger created at ``created`` with ``fields``."""
+        return _JSON.encode({"time": _timestamp_at(created), "level": "INFO", "logger": ACCESS_LOGGER, **fields})
 
 
 class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -141,22 +158,26 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self.format(record) + self.terminator
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
-            if loop is not None and not loop.is_closed():
-                if not self._buffer:
-                    loop.call_soon(self.flush)
-                self._buffer.append(line)
-                return
-            self._buffer.append(line)
-            self.flush()
+            self.write_line(self.format(record))
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """Write one formatted line (buffered in a running loop, see above); the caller holds the handler's lock."""
+        line += self.terminator
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None and not loop.is_closed():
+            if not self._buffer:
+                loop.call_soon(self.flush)
+            self._buffer.append(line)
+            return
+        self._buffer.append(line)
+        self.flush()
 
     def flush(self) -> None:
         self.acquire()
@@ -168,6 +189,26 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.stream.flush()
         finally:
             self.release()
+
+
+def direct_access_handler(logger: logging.Logger) -> LoopBatchedStreamHandler | None:
+    """The handler an INFO record of ``logger`` (the access logger) would reach, when nothing else could see,
+    change or drop it on the way: the server's one handler, with our formatter, no filter, no other handler.
+    Then the access line can be formatted from its fields and written to it without building a ``LogRecord``
+    (``TextFormatter.access_line``: the same text). None otherwise (a test's capture handler, another config)."""
+    if logger.disabled or logger.filters:
+        return None
+    found: LoopBatchedStreamHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if (found is not None or type(handler) is not LoopBatchedStreamHandler or handler.filters
+                    or handler.level > logging.INFO
+                    or type(handler.formatter) not in (TextFormatter, JsonFormatter)):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
 
 
 def logging_config(log_format: str) -> dict[str, Any]:

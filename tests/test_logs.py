@@ -150,3 +150,52 @@ def test_lines_of_one_loop_turn_go_out_in_one_write_in_order() -> None:
         assert out.writes[1:] == ["request 0\nrequest 1\nrequest 2\nfrom a thread\n", "request 3\n"], "few writes"
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("formatter_class", [TextFormatter, JsonFormatter])
+def test_access_lines_written_without_a_record_are_the_formatters_lines(
+        formatter_class: type[TextFormatter | JsonFormatter], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's access line skips the LogRecord when its one handler is ours (``direct_access_handler``):
+    byte for byte the line the formatter prints for the record, whatever the millisecond; and any other handler
+    (here a filter) sees the ordinary record."""
+    import io
+    import time
+
+    from contactcard.logs import ACCESS_LOGGER, direct_access_handler
+    from contactcard.web.accesslog import AccessLog, note_visitor
+    from contactcard.web.routes_info import note_route
+
+    scope: dict[str, object] = {"type": "http", "method": "GET", "path": f"/c/{TOKEN}", "state": {}}
+    note_route(scope, "/c/{token}")
+    note_visitor(scope, "8976d611aabbccdd")
+    logger = logging.getLogger(ACCESS_LOGGER)
+    out = io.StringIO()
+    handler = LoopBatchedStreamHandler(out)
+    handler.setFormatter(formatter_class())
+    monkeypatch.setattr(logger, "propagate", False)  # pytest's capture handlers sit on the root logger
+    logger.addHandler(handler)
+    try:
+        assert direct_access_handler(logger) is handler
+        lines = []
+        for created in (1764410400.0, 1764410400.0005, 1764410400.123456, 1764410400.9994, 1764410400.9999999):
+            monkeypatch.setattr(time, "time", lambda created=created: created)
+            monkeypatch.setattr(time, "time_ns", lambda created=created: int(created * 1e9))
+            AccessLog._log(scope, 200, 0.00125)
+            direct = out.getvalue()
+            handler.addFilter(lambda record: True)  # another party sees records: the ordinary path
+            assert direct_access_handler(logger) is None
+            AccessLog._log(scope, 200, 0.00125)
+            handler.filters.clear()
+            direct_line, record_line = out.getvalue()[len(direct):].splitlines()[0], direct.splitlines()[-1]
+            assert direct_line == record_line
+            lines.append(direct_line)
+            out.seek(0)
+            out.truncate()
+        monkeypatch.undo()
+        assert TOKEN not in "".join(lines)
+        stamps = [line.split(" ")[0] if formatter_class is TextFormatter else json.loads(line)["time"]
+                  for line in lines]
+        assert stamps == ["2025-11-29T10:00:00.000Z", "2025-11-29T10:00:00.000Z", "2025-11-29T10:00:00.123Z",
+                          "2025-11-29T10:00:00.999Z", "2025-11-29T10:00:01.000Z"]  # the float rounds up
+    finally:
+        logger.removeHandler(handler)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..logs import ACCESS_LOGGER
+from ..logs import ACCESS_LOGGER, JsonFormatter, TextFormatter, direct_access_handler
 from .routes_info import card_digest, route_template
 
 log = logging.getLogger(ACCESS_LOGGER)
@@ -83,6 +83,17 @@ class AccessLog:
         visitor = scope.get("state", {}).get(_VISITOR)
         if visitor:
             fields["visitor"] = visitor[:8]
+        handler = direct_access_handler(log)
+        if handler is not None:  # the server's own handler alone: the line it would print, without a LogRecord
+            formatter = cast(TextFormatter | JsonFormatter, handler.formatter)
+            handler.acquire()
+            try:
+                handler.write_line(formatter.access_line(fields, time.time()))
+                return
+            except Exception:  # noqa: S110  # the ordinary path below reports it (Handler.handleError)
+                pass
+            finally:
+                handler.release()
         # makeRecord + handle, not log.info: the same record without the caller lookup (a stack walk per request);
         # no path either (nothing prints it, and LogRecord would split it into file and module names each time)
         log.handle(log.makeRecord(ACCESS_LOGGER, logging.INFO, "", 0, "access", (), None,
