@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import sqlite3
 import threading
@@ -270,6 +271,49 @@ def test_a_full_queue_answers_busy_and_shutdown_drains(tmp_path: Path) -> None:
         assert await store.count_events() == 5
         assert writer.committed == 5
         await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_each_queued_scan_is_answered_at_its_own_deadline_in_or_out_of_order(tmp_path: Path) -> None:
+    """Queued events share one deadline timer while their deadlines come in order; one queued with an earlier
+    deadline than the last is still answered at its own (not when the one before it is due). With the database
+    locked by another program and one event a batch, the two behind the first are answered by the timers
+    alone: each 503 at its deadline, none ever stored."""
+    db = tmp_path / "w.sqlite3"
+
+    async def scenario() -> None:
+        store = await Store.open(db)
+        writer = ScanWriter(store, max_batch=1)
+        writer.start()
+        loop = asyncio.get_running_loop()
+        answered: dict[str, tuple[float, BaseException | None]] = {}
+        deadlines = {"first": 0.25, "earlier": 0.1, "last": 0.4}  # "earlier" is queued out of order
+        try:
+            with closing(sqlite3.connect(db, isolation_level=None)) as other:
+                other.execute("BEGIN EXCLUSIVE")
+                start = loop.time()
+                all_answered = asyncio.Event()
+
+                def answer(name: str, exc: BaseException | None) -> None:
+                    answered[name] = (loop.time(), exc)
+                    if len(answered) == len(deadlines):
+                        all_answered.set()
+
+                for n, (name, after) in enumerate(deadlines.items()):
+                    writer.submit(_event(n), functools.partial(answer, name), deadline=start + after)
+                await asyncio.wait_for(all_answered.wait(), 5)
+                other.execute("ROLLBACK")
+        finally:
+            await writer.close()
+            count = await store.count_events()
+            await store.close()
+        for name, after in deadlines.items():
+            at, exc = answered[name]
+            assert isinstance(exc, ScanNotRecorded), name
+            assert after - 0.01 <= at - start < after + 0.1, (name, at - start)  # an attempt's busy slice at most
+        assert sorted(answered, key=lambda name: answered[name][0]) == ["earlier", "first", "last"]
+        assert count == 0
 
     asyncio.run(scenario())
 
