@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -87,6 +88,8 @@ class _CachedCard:
     record: CardRecord
     employee: Employee
     channels: tuple[Channel, ...]
+    # The live link's Resolution, made once for the company object it shows (the scan path asks per scan)
+    view: list[Resolution | None] = dataclasses.field(default_factory=lambda: [None], compare=False)
 
 
 @dataclass(frozen=True)
@@ -769,7 +772,11 @@ class Service:
             return Resolution(Outcome.REVOKED, company, card=card, employee=employee)
         if self.clock() >= card.expires_at:
             return Resolution(Outcome.EXPIRED, company, card=card, employee=employee)
-        return Resolution(Outcome.VIEW, company, card=card, employee=employee, channels=cached.channels)
+        view = cached.view[0]
+        if view is None or view.company is not company:
+            view = cached.view[0] = Resolution(Outcome.VIEW, company, card=card, employee=employee,
+                                               channels=cached.channels)
+        return view
 
     async def _load(self, key: bytes, token: str) -> _CachedCard | None:
         record = await self._store.card_by_digest(key)
@@ -921,3 +928,18 @@ def _check_zone(name: str) -> None:
 
 def local_time(company: Company, when: datetime) -> datetime:
     return when.astimezone(ZoneInfo(company.timezone))
+
+
+# The last (zone, UTC second) whose local date was asked for, and that date (one tuple, read and replaced whole).
+_last_day: list[tuple[str, int, str]] = [("", 0, "")]
+
+
+def local_day(company: Company, when: datetime) -> str:
+    """``local_time(company, when).date().isoformat()``, computed once per UTC second (the scan path asks for every
+    scan): zone offsets and their changes are whole seconds, so a UTC second lies within one local day."""
+    second = math.floor(when.timestamp())
+    zone, cached_second, day = _last_day[0]
+    if zone != company.timezone or cached_second != second:
+        day = local_time(company, when).date().isoformat()
+        _last_day[0] = (company.timezone, second, day)
+    return day

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .. import leads, preview, vcard
 from ..models import Channel, Company, Outcome, ScanEvent
 from ..scans import ScanNotRecorded
-from ..service import Resolution, local_time
+from ..service import Resolution, local_day
 from ..tokens import TOKEN_PATTERN
 from ..visitors import MAX_HEADER, Visitor
 from .accesslog import note_visitor
@@ -93,7 +93,7 @@ def hit_event(ctx: AppContext, scope: Scope, res: Resolution, outcome: Outcome, 
     now = ctx.service.clock()
     client = scope.get("client")
     visitor = Visitor.from_headers(scope["headers"], scope["method"], client[0] if client else "",
-                                   ctx.visitor_keys, local_time(res.company, now).date().isoformat())
+                                   ctx.visitor_keys, local_day(res.company, now))
     if bot:
         visitor = dataclasses.replace(visitor, is_bot=True, device="bot")
     note_visitor(scope, visitor.key)
