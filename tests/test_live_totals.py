@@ -4,6 +4,7 @@ events (people, bots, unique visitors, the company's local days), and the scan l
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -62,6 +63,10 @@ def test_live_totals_agree_with_a_recount_from_the_events(harness: Harness, cloc
     _insert(harness, batch[7:])
     _insert(harness, [ScanEvent(time=t0, outcome=Outcome.REVOKED, employee_id=taro, visitor_key="k1"),
                       ScanEvent(time=t0, outcome=Outcome.MALFORMED, visitor_key="k9")])
+    # one batch across Tokyo's midnight, a microsecond apart, two of its events in one UTC second
+    turn = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    _insert(harness, [ScanEvent(time=turn - timedelta(microseconds=d), outcome=Outcome.VIEW, card_id=issued.card.id,
+                                employee_id=taro, visitor_key=f"m{d}") for d in (1, 0, 999_999, 1, 0)])
 
     checked = 0
     for day in (date(2026, 11, 27), date(2026, 11, 28)):
@@ -121,3 +126,25 @@ def test_each_scan_log_filter_is_served_by_an_index_in_log_order(harness: Harnes
     events = [line for line in plan if "events" in line and "employees" not in line]
     assert events and all("USING INDEX" in line or "USING COVERING INDEX" in line for line in events), plan
     assert not any("TEMP B-TREE" in line for line in plan), plan
+
+
+@pytest.mark.parametrize(("zone", "when"), [
+    ("Asia/Tokyo", datetime(2026, 11, 27, 14, 59, 59, 999_999, tzinfo=UTC)),
+    ("Asia/Tokyo", datetime(2026, 11, 27, 15, 0, tzinfo=UTC)),
+    ("Asia/Kolkata", datetime(2026, 11, 27, 18, 29, 59, 999_999, tzinfo=UTC)),  # +05:30: midnight at :30
+    ("Asia/Kolkata", datetime(2026, 11, 27, 18, 30, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 11, 1, 4, 59, 59, 999_999, tzinfo=UTC)),  # the day DST ends
+    ("America/New_York", datetime(2026, 11, 1, 5, 0, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 11, 2, 4, 59, 59, tzinfo=UTC)),
+    ("America/New_York", datetime(2026, 11, 2, 5, 0, tzinfo=UTC)),
+])
+def test_the_scan_paths_local_day_is_the_companys_date_in_every_zone(zone: str, when: datetime) -> None:
+    """``local_day`` (the visitor pseudonym's day, computed once a UTC second) agrees with the local time's date
+    on each side of midnight, asked right after another zone's same second and a neighbouring instant."""
+    from contactcard.service import DEFAULT_COMPANY, local_day, local_time
+
+    company = dataclasses.replace(DEFAULT_COMPANY, timezone=zone)
+    for before in (when - timedelta(microseconds=1), when + timedelta(microseconds=1), when):
+        local_day(dataclasses.replace(DEFAULT_COMPANY, timezone="UTC"), before)
+        local_day(company, before)
+        assert local_day(company, when) == local_time(company, when).date().isoformat()

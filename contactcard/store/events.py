@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -316,8 +317,12 @@ def _insert_and_count(conn: sqlite3.Connection, events: Sequence[ScanEvent]) -> 
     zone = _zone(found[0] if found else DEFAULT_TIMEZONE)
     totals: dict[tuple[str, int, int], list[int]] = {}  # scans, bots, visitors, clicks, clickers, vcards
     seen: set[tuple[str, int, int, str, str]] = set()
+    days: dict[int, str] = {}  # per UTC second (offsets change on whole seconds: one local day a second)
     for e in events:
-        day = e.time.astimezone(zone).date().isoformat()
+        second = math.floor(e.time.timestamp())
+        day = days.get(second)
+        if day is None:
+            day = days[second] = e.time.astimezone(zone).date().isoformat()
         scopes = [(0, 0)]
         if e.employee_id is not None:
             scopes.append((e.employee_id, 0))
