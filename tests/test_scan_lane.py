@@ -297,3 +297,19 @@ def test_with_the_contact_form_on_each_answer_carries_its_own_form_token(tmp_pat
             assert found is not None, "the form is on the page"
             tokens.append(found[1])
         assert len(set(tokens)) == 3
+
+
+def test_the_lane_sends_uvicorns_current_default_headers() -> None:
+    """The lane joins uvicorn's default header lines once per list; uvicorn makes a new list when the date
+    changes, and the lane's answers carry the new date from then on."""
+    from starlette.applications import Starlette
+
+    from contactcard.web.accesslog import AccessLog
+    from contactcard.web.lane import ScanLane
+
+    lane = ScanLane(Starlette(), AccessLog(Starlette()), None, [])
+    first = [(b"date", b"Sun, 29 Nov 2026 15:00:00 GMT"), (b"server", b"uvicorn")]
+    assert lane.default_lines(first) == b"date: Sun, 29 Nov 2026 15:00:00 GMT\r\nserver: uvicorn\r\n"
+    assert lane.default_lines(first) is lane.default_lines(first)
+    second = [(b"date", b"Sun, 29 Nov 2026 15:00:01 GMT"), (b"server", b"uvicorn")]
+    assert lane.default_lines(second) == b"date: Sun, 29 Nov 2026 15:00:01 GMT\r\nserver: uvicorn\r\n"

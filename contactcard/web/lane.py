@@ -78,6 +78,16 @@ class ScanLane:
         self.proxies = proxies
         self.extra_headers = extra_headers  # HSTS when configured (``StrictTransport``'s header)
         self.answers = PreparedAnswers(extra_headers)
+        self._defaults: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
+
+    def default_lines(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+        """uvicorn's default headers (date, server) as header lines, joined once per list: uvicorn replaces the list
+        when the date changes (once a second), it never edits one in place."""
+        known, lines = self._defaults
+        if headers is not known:
+            lines = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+            self._defaults = (headers, lines)
+        return lines
 
     def take(self, protocol: HttpToolsProtocol) -> bool:
         """Called when a request's head has been parsed and no earlier request is being answered; True if the
@@ -190,8 +200,8 @@ class LaneCycle:
         """Send the answer as uvicorn would (its default headers first), then let the connection go on."""
         if not self.disconnected:
             transport = self.protocol.transport
-            transport.write(b"".join((STATUS_LINE[status], *(name + b": " + value + b"\r\n" for name, value in
-                                      self.protocol.server_state.default_headers), headers_and_body)))
+            defaults = self.lane.default_lines(self.protocol.server_state.default_headers)
+            transport.write(b"".join((STATUS_LINE[status], defaults, headers_and_body)))
             if not self.keep_alive:
                 transport.close()
         self.response_complete = True
