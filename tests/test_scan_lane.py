@@ -313,3 +313,26 @@ def test_the_lane_sends_uvicorns_current_default_headers() -> None:
     assert lane.default_lines(first) is lane.default_lines(first)
     second = [(b"date", b"Sun, 29 Nov 2026 15:00:01 GMT"), (b"server", b"uvicorn")]
     assert lane.default_lines(second) == b"date: Sun, 29 Nov 2026 15:00:01 GMT\r\nserver: uvicorn\r\n"
+
+
+def test_a_prepared_answer_is_served_only_for_the_very_objects_it_shows() -> None:
+    """A kept answer is reused while the resolution shows the same company, card, employee and channels objects
+    (the service's cache makes new ones on any change); a new object in any of the four means a new render."""
+    import dataclasses
+    from typing import Any
+
+    from contactcard.models import Outcome
+    from contactcard.service import DEFAULT_COMPANY, Resolution
+    from contactcard.web.lane import Prepared, PreparedAnswers
+
+    card, employee, channel = object(), object(), object()
+    shown: dict[str, Any] = {"card": card, "employee": employee, "channels": (channel,)}
+    res = Resolution(Outcome.VIEW, DEFAULT_COMPANY, **shown)
+    answers = PreparedAnswers([])
+    key = ("token", Outcome.VIEW, None, None)
+    answers._answers[key] = Prepared((res.company, card, employee, res.channels), 200, (b"head ", b" body"))
+    assert answers.get(key, res) is answers._answers[key]
+    changes: list[dict[str, Any]] = [{"company": dataclasses.replace(DEFAULT_COMPANY)}, {"card": object()},
+                                     {"employee": object()}, {"channels": tuple([channel])}]
+    for change in changes:
+        assert answers.get(key, dataclasses.replace(res, **change)) is None, change

@@ -250,8 +250,9 @@ class PreparedAnswers:
         found = self._answers.get(key)
         if found is None or res.company.leads_enabled:
             return None
-        pins = self._pins(res)
-        return found if all(a is b for a, b in zip(found.pins, pins, strict=True)) else None
+        company, card, employee, channels = found.pins  # the order of _pins; compared without a generator per scan
+        same = company is res.company and card is res.card and employee is res.employee and channels is res.channels
+        return found if same else None
 
     def prepare(self, key: AnswerKey, res: Resolution, response: Response) -> Prepared:
         """Keep ``response`` (rendered with the nonce ``_MARK``) for ``key``; what to send for it."""
