@@ -162,7 +162,7 @@ class ScanWriter:
         if self._closing or self._task is None or self._task.done():
             self.observer.shed("shutting_down")
             raise ScanNotRecorded("the server is shutting down")
-        loop = asyncio.get_running_loop()
+        loop = self._task.get_loop()  # the loop it runs on (get_running_loop makes a getpid system call each time)
         overflow = event.outcome in LIMITED and not self.limiter.allow(event.visitor_key, time.monotonic())
         pending = _Pending(event, answer, loop.time() + PATIENCE if deadline is None else deadline, overflow,
                            fresh_at)
