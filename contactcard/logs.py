@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -155,6 +156,10 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self._buffer: list[str] = []
+        # The thread and loop the scheduled flush will run on: a line from that thread while the loop runs joins
+        # the buffer without looking the running loop up again (asyncio.get_running_loop makes a getpid system
+        # call each time, once per request here).
+        self._flush_due: tuple[int, asyncio.AbstractEventLoop] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -167,6 +172,10 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def write_line(self, line: str) -> None:
         """Write one formatted line (buffered in a running loop, see above); the caller holds the handler's lock."""
         line += self.terminator
+        due = self._flush_due
+        if due is not None and due[0] == threading.get_ident() and due[1].is_running():
+            self._buffer.append(line)
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -174,6 +183,7 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         if loop is not None and not loop.is_closed():
             if not self._buffer:
                 loop.call_soon(self.flush)
+                self._flush_due = (threading.get_ident(), loop)
             self._buffer.append(line)
             return
         self._buffer.append(line)
@@ -182,6 +192,7 @@ class LoopBatchedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def flush(self) -> None:
         self.acquire()
         try:
+            self._flush_due = None
             if self._buffer:
                 text, self._buffer = "".join(self._buffer), []
                 self.stream.write(text)

@@ -199,3 +199,31 @@ def test_access_lines_written_without_a_record_are_the_formatters_lines(
                           "2025-11-29T10:00:00.999Z", "2025-11-29T10:00:01.000Z"]  # the float rounds up
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_line_left_buffered_by_a_stopped_loop_goes_out_with_the_next_line() -> None:
+    """A line logged in a loop's last step waits for a flush that loop will never run; the next line from the
+    same thread, outside any loop, writes both at once, in order."""
+    import asyncio
+    import io
+
+    out = io.StringIO()
+    handler = LoopBatchedStreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("test.batched.stopped")
+    logger.propagate = False
+    logger.addHandler(handler)
+    loop = asyncio.new_event_loop()
+    try:
+        def last_step() -> None:
+            loop.stop()
+            logger.warning("in the last step")
+
+        loop.call_soon(last_step)
+        loop.run_forever()
+        assert out.getvalue() == "", "buffered for the loop's next step, which never comes"
+        logger.warning("after the loop")
+        assert out.getvalue() == "in the last step\nafter the loop\n"
+    finally:
+        loop.close()
+        logger.removeHandler(handler)
