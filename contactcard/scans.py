@@ -114,6 +114,7 @@ class ScanWriter:
         self._closing = False
         self.committed = 0  # events stored as rows
         self.limiter = BadTokenLimiter()
+        self._idle = asyncio.Event()  # set while nothing is queued or being committed (see ``quiet``)
         # The queued events in deadline order share one timer (a timer per event was ~3 us of a scan's CPU): it
         # is set for the first one's deadline and, when it fires, withdraws every event then due and is set for
         # the next. An event whose deadline is earlier than the last queued one's has a timer of its own.
@@ -146,6 +147,16 @@ class ScanWriter:
 
         self.submit(event, answer, deadline=deadline)
         await done
+
+    async def quiet(self, patience: float) -> None:
+        """Return once no scan is queued or being committed, or after ``patience`` seconds, whichever is first:
+        what the console waits for before its work, so that under a flood of scans it takes its turn after them
+        (customers first) without ever waiting long."""
+        if self._idle.is_set() or self._task is None or self._task.done():
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(patience):
+                await self._idle.wait()
 
     def can_take(self) -> bool:
         """Whether ``submit`` would queue an event now (running, not closing, room in the queue)."""
@@ -222,7 +233,10 @@ class ScanWriter:
         try:
             while batch or not stopping:
                 if not batch:
+                    if self._queue.empty():
+                        self._idle.set()
                     first = await self._queue.get()
+                    self._idle.clear()
                     if first is None:
                         break
                     batch = [first]

@@ -19,6 +19,7 @@ import pytest
 from contactcard import stats
 from contactcard.config import load_secret
 from contactcard.models import EmployeeProfile, Outcome, ScanEvent
+from contactcard.scans import ScanWriter
 from contactcard.service import Service
 from contactcard.store import DataChanged, Store
 
@@ -132,3 +133,39 @@ def test_a_batch_expecting_a_data_version_stores_nothing_once_another_connection
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_the_console_waits_for_scans_in_flight_but_never_longer_than_its_patience(tmp_path: Path) -> None:
+    """``ScanWriter.quiet``, which a console page awaits first: at once when no scan is queued or committing;
+    while one is (here held up by another program's lock), for at most the patience given; at once again after."""
+    db = tmp_path / "q.sqlite3"
+
+    async def scenario() -> tuple[float, float, float]:
+        loop = asyncio.get_running_loop()
+        store = await Store.open(db)
+        writer = ScanWriter(store)
+        writer.start()
+        try:
+            begin = loop.time()
+            await writer.quiet(5.0)
+            idle = loop.time() - begin
+            blocker = sqlite3.connect(db, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+            scan = asyncio.ensure_future(writer.record(_event(1), deadline=loop.time() + 5))
+            await asyncio.sleep(0.01)
+            begin = loop.time()
+            await writer.quiet(0.05)
+            busy = loop.time() - begin
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            await scan  # committed once the lock is gone
+            begin = loop.time()
+            await writer.quiet(5.0)
+            return idle, busy, loop.time() - begin
+        finally:
+            await writer.close()
+            await store.close()
+
+    idle, busy, after = asyncio.run(scenario())
+    assert idle < 0.5 and after < 0.5, "nothing in flight: no wait"
+    assert 0.04 <= busy < 1.0, "a scan in flight: the console waits, but only for its patience"

@@ -120,9 +120,13 @@ def service_of(request: Request) -> Service:
     return app_context(request).service
 
 
+CONSOLE_PATIENCE = 0.05  # seconds a console page waits at most for the scans in flight to be committed
+
+
 def admin_get(path: str, handler: Callable[[Request, User], Awaitable[Response]]) -> Route:
     """A console page: ``handler(request, user)`` for an admin; 303 to sign-in or 403 for anyone else."""
     async def endpoint(request: Request) -> Response:
+        await app_context(request).writer.quiet(CONSOLE_PATIENCE)  # customers' scans first
         return await handler(request, await require_admin(request))
 
     return Route(path, endpoint, methods=["GET"], name=handler.__name__)
