@@ -72,6 +72,10 @@ class Stale(ScanNotRecorded):
     """Another connection committed since the event's resolution was read: it must be resolved again."""
 
 
+def _stale() -> Stale:
+    return Stale("the link changed while the scan was being saved")
+
+
 @dataclass(eq=False)
 class _Pending:
     event: ScanEvent
@@ -83,6 +87,11 @@ class _Pending:
     withdrawn: bool = False  # answered "not recorded": must never be committed
     answered: bool = False
     timer: asyncio.TimerHandle | None = None  # its own, when it was queued out of deadline order
+
+    def withdraw(self, exc: ScanNotRecorded) -> None:
+        """Answer "not recorded": from now on it must never be committed."""
+        self.withdrawn = True
+        self.settle(exc)
 
     def settle(self, exc: BaseException | None = None) -> None:
         if self.answered:
@@ -213,9 +222,8 @@ class ScanWriter:
         pending.timer = None
         if pending.answered or pending.committing:
             return  # answered; or an attempt has it, and its outcome is the answer (one busy slice at most)
-        pending.withdrawn = True
         self.observer.shed("deadline")
-        pending.settle(ScanNotRecorded("the scan could not be saved in time"))
+        pending.withdraw(ScanNotRecorded("the scan could not be saved in time"))
 
     async def close(self) -> None:
         """Stop taking events, commit everything already queued, then end the task."""
@@ -271,9 +279,8 @@ class ScanWriter:
         kept = []
         for p in batch:
             if not p.withdrawn and p.deadline <= now:
-                p.withdrawn = True
                 self.observer.shed("deadline")
-                p.settle(ScanNotRecorded("the scan could not be saved in time"))
+                p.withdraw(ScanNotRecorded("the scan could not be saved in time"))
             if not p.withdrawn:
                 kept.append(p)
         return kept
@@ -307,8 +314,7 @@ class ScanWriter:
             for p in batch:
                 p.committing = False
                 if p.fresh_at is not None:
-                    p.withdrawn = True
-                    p.settle(Stale("the link changed while the scan was being saved"))
+                    p.withdraw(_stale())
             return False
         except BaseException as exc:  # a failed commit must answer every waiter, never hang them
             if not isinstance(exc, Exception):
@@ -336,8 +342,7 @@ class ScanWriter:
         current = self.freshness.seen_version if self.freshness is not None else None
         for p in checked:
             if p.fresh_at != current:
-                p.withdrawn = True
-                p.settle(Stale("the link changed while the scan was being saved"))
+                p.withdraw(_stale())
         return current
 
 

@@ -269,7 +269,7 @@ ANSWER_CACHE_SIZE = 4096
 
 
 def _failed() -> Response:
-    # The event is stored, so the request is never handed to the app (it would be stored twice): a bare 500.
+    # Never handed to the app once queued (its event may be stored, and would be stored twice): a bare 500.
     log.exception("error rendering a card page")
     return Response(b"Internal Server Error", status_code=500, media_type="text/plain", headers=NO_STORE)
 
