@@ -8,9 +8,11 @@ import io
 import json
 import os
 import re
+import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -224,6 +226,28 @@ def test_javascript_target_refused(cli: Any, kind: str) -> None:
     result = cli("channel", "add", "--employee", TARO, "--kind", kind, "--target", "javascript:alert(1)")
     assert_one_line_error(result)
     assert ok(cli("channel", "list", "--employee", TARO, "--json")).json == []
+
+
+def test_sso_only_is_refused_where_no_provider_is_configured(cli: Any, env: dict[str, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Employees would have no way in at all: refused with one line (as the settings page refuses it), nothing
+    changed or audited; with the provider's settings it is turned on."""
+    ok(cli("company", "set", "--name", "株式会社サンプル商事"))
+    error = assert_one_line_error(cli("company", "set", "--sso-only", "on", "--hours", "9-18"))
+    assert "single sign-on is not configured" in error and "CONTACTCARD_OIDC_ISSUER" in error
+    shown = ok(cli("company", "show", "--json")).json
+    assert shown["sso_only"] is False and shown["business_hours"] == ""  # the whole command was refused
+    with closing(sqlite3.connect(env["db"])) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'company.sso_only'").fetchone() == (0,)
+    assert ok(cli("company", "set", "--sso-only", "off", "--json")).json["sso_only"] is False  # off is always fine
+
+    secret = env["db"].parent / "oidc-client-secret"
+    secret.write_text("s3cret\n")
+    secret.chmod(0o600)
+    monkeypatch.setenv("CONTACTCARD_OIDC_ISSUER", "https://id.example.co.jp")
+    monkeypatch.setenv("CONTACTCARD_OIDC_CLIENT_ID", "contactcard")
+    monkeypatch.setenv("CONTACTCARD_OIDC_CLIENT_SECRET_FILE", str(secret))
+    assert ok(cli("company", "set", "--sso-only", "on", "--json")).json["sso_only"] is True
 
 
 def test_phone_prefix_admits_company_numbers(cli: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import policy
 from ..accounts import Accounts
+from ..config import Settings
 from ..models import ChannelKind, Company, ValidationError
 from ..service import Service
 from . import format as fmt
@@ -69,6 +70,20 @@ async def _company_set(service: Service, accounts: Accounts, args: argparse.Name
     return 0
 
 
+def _company_set_checked(settings: Settings, args: argparse.Namespace) -> int:
+    """``company set``, refusing SSO only where no provider is configured: as on the settings page, employees
+    would then have no way in at all."""
+    if args.sso_only == "on" and settings.oidc is None:
+        raise ValidationError(SSO_NOT_CONFIGURED)
+    return _set_with_accounts(settings, args)
+
+
+SSO_NOT_CONFIGURED = ("--sso-only on: single sign-on is not configured for this command (CONTACTCARD_OIDC_ISSUER, "
+                      "CONTACTCARD_OIDC_CLIENT_ID, CONTACTCARD_OIDC_CLIENT_SECRET_FILE), so employees could not sign "
+                      "in at all; run it with the server's settings")
+_set_with_accounts = uses_accounts(_company_set)
+
+
 async def _show(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:
     configured = await service.is_configured()
     company = await _with_stored_channels(service, await service.company())
@@ -92,7 +107,7 @@ def _list_option(flag: str, what: str) -> Arg:
 
 COMMANDS: tuple[Command, ...] = (
     Command(("company", "set"), "create or change the company profile, policy and general channels",
-            uses_accounts(_company_set), (
+            _company_set_checked, (
                 arg("--name", metavar="NAME", help="company name (required the first time)"),
                 arg("--name-en", metavar="NAME", help="company name in Latin letters, for readers abroad"),
                 arg("--phone", metavar="TEL", help="general phone number"),
