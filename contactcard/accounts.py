@@ -38,7 +38,9 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
   when the provider says the email is verified (then the subject is linked), else the active employee with that
   email (their user is created, without a password). Nobody else is ever created, and never an admin.
   The company's "SSO only" setting refuses employees' passwords; admins keep theirs (the way in when the
-  provider is down or misconfigured).
+  provider is down or misconfigured). Such a session keeps the provider's ID token, sealed under the session id
+  (``auth.seal``) in the session's row, and ``sign_out`` hands it back so that the browser can be signed out at
+  the provider too (``sso``); it is never logged nor audited, and goes with the row however the session ends.
 
 - Audit: an attempt that does not succeed is written with the actor ``anonymous`` (the typed name is never an
   actor), the account only when the address is one of ours, and the client's pseudonym. Refused attempts are
@@ -51,7 +53,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -139,6 +141,14 @@ class SignedIn:
     user: User
     session_token: str  # goes into the cookie, never stored
     csrf_token: str
+
+
+@dataclass(frozen=True)
+class ProviderSession:
+    """What signing out at the identity provider needs of a session opened through single sign-on."""
+
+    issuer: str
+    id_token: str = field(repr=False)  # sent back as id_token_hint; never logged
 
 
 @dataclass(frozen=True)
@@ -424,7 +434,7 @@ class Accounts:
             await self._failed(keys, "" if record is None else f"user:{record.user.id}", now,
                                via="oidc", reason=reason)
             raise SignInRefused(f"single sign-on refused: {reason}", reason=reason)
-        return await self._open_session(record.user, keys, now, via="oidc")
+        return await self._open_session(record.user, keys, now, via="oidc", provider=identity)
 
     async def _match_email(self, identity: Identity, now: datetime) -> tuple[UserRecord | None, str]:
         """The account for a first single sign-on, by verified email, with the subject linked to it."""
@@ -464,13 +474,17 @@ class Accounts:
         return await self._open_session(user, ThrottleKeys.of(user.email, client_ip), self.clock())
 
     async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
-                            rehashed: str | None = None, via: str | None = None) -> SignedIn:
+                            rehashed: str | None = None, via: str | None = None,
+                            provider: Identity | None = None) -> SignedIn:
         session_token = auth.new_token()
         async with self._store.transaction():
             await self._store.clear_login_failures(keys.pair)
             if rehashed is not None:
                 await self._store.set_password_hash(user.id, rehashed)
-            await self._store.add_session(auth.token_hash(session_token), user.id, now)
+            await self._store.add_session(
+                auth.token_hash(session_token), user.id, now,
+                oidc_issuer=None if provider is None else provider.issuer,
+                id_token_sealed=None if provider is None else auth.seal(session_token, provider.id_token))
             await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
                                     {"client": keys.client, **({"via": via} if via else {})})
@@ -562,16 +576,21 @@ class Accounts:
         rule = SESSION_POLICY.get(user.role, SESSION_POLICY[Role.ADMIN])
         return now - found.last_seen_at < rule.idle and now - found.created_at < rule.absolute
 
-    async def sign_out(self, session_token: str) -> None:
+    async def sign_out(self, session_token: str) -> ProviderSession | None:
+        """End the session; for one opened through single sign-on, what signing out at the provider needs."""
         id_hash = auth.token_hash(session_token)
         if self._sessions is not None:
             self._sessions.drop(id_hash)  # the commit below would drop it too: this says so where it matters
         found = await self._store.session(id_hash)
         if found is None:
-            return
+            return None
         record = await self._store.user(found.user_id)
         async with self._store.transaction():
             await self._store.delete_session(id_hash)
             await audit_trail.write(self._store, self.clock(), record.user.email if record else "unknown",
                                     "sign_out", f"user:{found.user_id}", None, None)
+        if found.oidc_issuer is None or found.id_token_sealed is None:
+            return None
+        id_token = auth.unseal(session_token, found.id_token_sealed)
+        return None if id_token is None else ProviderSession(found.oidc_issuer, id_token)
 

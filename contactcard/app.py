@@ -21,7 +21,7 @@ from .config import Settings, read_token_file
 from .delivery import Deliverer
 from .metrics import Metrics
 from .models import Clock
-from .oidc import OidcClient, ProviderConfig
+from .oidc import OidcClient, ProviderConfig, origin_of
 from .scans import ScanWriter, cancel_quietly
 from .service import Service, system_clock
 from .sso import SingleSignOn
@@ -82,7 +82,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         oidc = None
         if settings.oidc is not None and oidc_secret is not None:
             oidc = OidcClient(ProviderConfig(settings.oidc.issuer, settings.oidc.client_id, oidc_secret.decode(),
-                                             settings.base_url + sso_routes.CALLBACK, settings.oidc.email_claim),
+                                             settings.base_url + sso_routes.CALLBACK, settings.oidc.email_claim,
+                                             settings.base_url + auth_routes.SIGNED_OUT_PAGE),
                               service.clock, transport=http_transport)
         sso = SingleSignOn(store, accounts, oidc, service.clock,
                            name=settings.oidc.display_name if settings.oidc else "")
@@ -125,9 +126,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app
+    # Signing out of a single sign-on session goes on to the provider's sign-out page (``sso``).
+    form_origins = () if settings.oidc is None else (origin_of(settings.oidc.issuer),)
     app = App(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders), Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
+        middleware=[Middleware(SecurityHeaders, form_origins=form_origins),
+                    Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,

@@ -6,7 +6,8 @@ still verifies, and ``needs_rehash`` tells the caller to store a fresh one at th
 
 Session ids and invitation tokens are 32 random bytes; only their SHA-256 is stored, so a copy of the database
 opens no session and accepts no invitation. A session's CSRF token is derived from its id
-(``csrf_token``), so it is not stored at all.
+(``csrf_token``), so it is not stored at all. What a session must keep but a copy of the database must not
+reveal (the identity provider's ID token) is sealed with a key derived from the id the same way (``seal``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.exceptions import InvalidKey
+from cryptography.exceptions import InvalidKey, InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .models import ValidationError
@@ -110,6 +112,25 @@ def csrf_token(session_token: str) -> str:
     """
     mac = hmac.new(session_token.encode("utf-8", "replace"), b"contactcard/csrf/v1", hashlib.sha256)
     return _b64(mac.digest())
+
+
+def _sealing_key(session_token: str) -> bytes:
+    return hmac.new(session_token.encode("utf-8", "replace"), b"contactcard/seal/v1", hashlib.sha256).digest()
+
+
+def seal(session_token: str, value: str) -> bytes:
+    """``value`` encrypted and authenticated (AES-GCM) under a key derived from a session id, as ``csrf_token``
+    is: only the browser holding the session can have it opened, not a copy of the database."""
+    nonce = secrets.token_bytes(12)
+    return nonce + AESGCM(_sealing_key(session_token)).encrypt(nonce, value.encode("utf-8"), None)
+
+
+def unseal(session_token: str, sealed: bytes) -> str | None:
+    """What ``seal`` sealed with this session id; None for another id or altered bytes."""
+    try:
+        return AESGCM(_sealing_key(session_token)).decrypt(sealed[:12], sealed[12:], None).decode("utf-8")
+    except (InvalidTag, ValueError):
+        return None
 
 
 def token_hash(token: str) -> bytes:

@@ -13,6 +13,9 @@ No Starlette and no database here: ``sso`` keeps the flow's state and ``accounts
 - The ID token: an asymmetric signature by a key of that set (never ``none``, never HMAC), ``iss`` the
   issuer, ``aud`` our client id (and ``azp`` ours when given), ``exp`` in the future and ``iat`` not in it
   (``LEEWAY`` of clock skew), and the ``nonce`` this sign-in sent.
+- Signing out (RP-Initiated Logout 1.0): the discovery document's ``end_session_endpoint``, with the ID token as
+  ``id_token_hint``. Only one on the issuer's own origin is used: the pages' CSP lets the sign-out form lead
+  there and nowhere else (``web/security``), and browsers check that on the form's redirect too.
 - Every request to the provider has a time-out and never follows a redirect.
 """
 
@@ -22,7 +25,7 @@ import base64
 import hashlib
 import ipaddress
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -62,6 +65,7 @@ class ProviderConfig:
     client_secret: str
     redirect_uri: str
     email_claim: str = ""  # see config.OidcSettings.email_claim
+    post_logout_redirect_uri: str = ""  # where the provider sends the browser back after signing out
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Identity:
     subject: str
     email: str
     email_verified: bool
+    id_token: str = field(default="", repr=False)  # the token itself, kept (sealed) to sign out with; never logged
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Metadata:
     token_endpoint: str
     jwks_uri: str
     basic_auth: bool  # client_secret_basic, else client_secret_post
+    end_session_endpoint: str = ""  # "" when the provider offers no sign-out (Google), or not on its origin
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -97,7 +103,15 @@ def check_issuer(url: str) -> str:
     parts = urlsplit(url)
     if parts.query or parts.fragment:
         raise ValueError(f"the OpenID issuer may not have a query or fragment, got {url!r}")
+    if not url.isascii() or any(c.isspace() or c in ";,'\"" for c in url):  # its origin goes into our CSP
+        raise ValueError(f"the OpenID issuer must be plain ASCII (a host in its xn-- form), got {url!r}")
     return url
+
+
+def origin_of(url: str) -> str:
+    """A URL's origin as a CSP source (``scheme://host[:port]``), lower-cased."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
 
 
 def _allowed_url(url: str) -> bool:
@@ -156,7 +170,11 @@ class OidcClient:
             urls[name] = value
         methods = doc.get("token_endpoint_auth_methods_supported", ["client_secret_basic"])
         basic = not isinstance(methods, list) or "client_secret_basic" in methods or "client_secret_post" not in methods
-        self._metadata = Metadata(basic_auth=basic, **urls)
+        end_session = doc.get("end_session_endpoint")
+        if not (isinstance(end_session, str) and _allowed_url(end_session)
+                and origin_of(end_session) == origin_of(self.config.issuer)):
+            end_session = ""  # optional: without it signing out ends our session only
+        self._metadata = Metadata(basic_auth=basic, end_session_endpoint=end_session, **urls)
         self._metadata_at = now
         return self._metadata
 
@@ -194,6 +212,19 @@ class OidcClient:
         })
         endpoint = (await self.metadata()).authorization_endpoint
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+    async def end_session_url(self, id_token: str) -> str | None:
+        """Where to send the browser to sign out at the provider too; None when it offers no sign-out.
+
+        No ``state``: the page the provider sends the browser back to is the ordinary sign-in page, which has
+        nothing to check or restore."""
+        endpoint = (await self.metadata()).end_session_endpoint
+        if not endpoint:
+            return None
+        query = {"id_token_hint": id_token, "client_id": self.config.client_id}
+        if self.config.post_logout_redirect_uri:
+            query["post_logout_redirect_uri"] = self.config.post_logout_redirect_uri
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
 
     async def redeem(self, code: str, *, verifier: str, nonce: str) -> Identity:
         """Exchange the code at the token endpoint and check the ID token that comes back."""
@@ -258,7 +289,8 @@ class OidcClient:
             email = claims.get("email")
             verified = claims.get("email_verified") is True
         return Identity(issuer=self.config.issuer, subject=str(claims["sub"])[:255],
-                        email=email.strip()[:254] if isinstance(email, str) else "", email_verified=verified)
+                        email=email.strip()[:254] if isinstance(email, str) else "", email_verified=verified,
+                        id_token=id_token)
 
 
 def _signing_key(key: object) -> bool:

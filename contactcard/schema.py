@@ -349,6 +349,14 @@ MIGRATIONS: dict[int, str] = {
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # Signing out at the identity provider too (OpenID Connect RP-Initiated Logout): a session opened through
+    # single sign-on keeps the issuer and the provider's ID token, to send back as id_token_hint at sign-out.
+    # The token is sealed with a key derived from the session id, which only the browser holds (auth.seal), so
+    # the database or a backup alone cannot read it; it goes with the session row, however the session ends.
+    15: """
+    ALTER TABLE sessions ADD COLUMN oidc_issuer TEXT;
+    ALTER TABLE sessions ADD COLUMN id_token_sealed BLOB;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

@@ -445,6 +445,55 @@ def test_the_csrf_column_migration_keeps_sessions(tmp_path: object) -> None:
     assert b"in-clear" not in path.read_bytes()
 
 
+def test_sessions_from_before_single_sign_out_upgrade_and_sign_out_here_only(tmp_path: object) -> None:
+    """Migration 15 adds the provider's issuer and sealed ID token to sessions: a session opened before it keeps
+    working, has neither (so its sign-out goes to /login as before), and a new one can hold them."""
+    import asyncio
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from contactcard.accounts import Accounts
+    from contactcard.schema import LATEST
+    from contactcard.store import Store
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "old.sqlite3"
+    now = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+
+    async def make_old() -> None:
+        store = await Store.open(path, migrate_to=14)
+        await store.close()
+
+    asyncio.run(make_old())
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO users (email, role, created_at) "
+                   "VALUES ('a@x.jp', 'admin', '2026-11-28T00:00:00.000000Z')")
+        db.execute("INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at) "
+                   "VALUES (?, 1, '2026-11-28T00:59:00.000000Z', '2026-11-28T00:59:00.000000Z')",
+                   (auth.token_hash("sid"),))
+
+    async def upgrade() -> None:
+        store = await Store.open(path)
+        try:
+            assert await store.schema_version() == LATEST >= 15
+            accounts = Accounts(store, lambda: now)
+            active = await accounts.session("sid")
+            assert active is not None and active.user.email == "a@x.jp"
+            assert await accounts.sign_out("sid") is None  # nothing to sign out of at a provider
+            assert await store.count_sessions() == 0
+            async with store.transaction():
+                await store.add_session(auth.token_hash("sso"), 1, now, oidc_issuer="https://id.example.jp",
+                                        id_token_sealed=auth.seal("sso", "header.payload.signature"))
+            ended = await accounts.sign_out("sso")
+            assert ended is not None and (ended.issuer, ended.id_token) == ("https://id.example.jp",
+                                                                            "header.payload.signature")
+            assert "signature" not in repr(ended)
+        finally:
+            await store.close()
+
+    asyncio.run(upgrade())
+
+
 def test_a_session_token_from_before_sign_in_is_not_reused(harness: Harness) -> None:
     make_admin(harness)
     page = get(harness.client, "/login")

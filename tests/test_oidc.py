@@ -14,15 +14,20 @@ Skipped when node or oidc-provider is missing, unless CONTACTCARD_REQUIRE_OIDC=1
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
+import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -30,7 +35,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.testclient import TestClient
 
-from contactcard import oidc
+from contactcard import oidc, sso
 from contactcard.accounts import PAIR_THRESHOLD
 from contactcard.app import create_app
 from contactcard.config import OidcSettings, Settings
@@ -77,10 +82,11 @@ def signing_key(kid: str) -> RSAKey:
 class Provider:
     """The node process and what the test knows of it: its issuer, its current private signing key."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, base_url: str = BASE_URL) -> None:
         from bench.processes import free_port
 
         self.workdir = workdir
+        self.base_url = base_url  # contactcard's, whose sign-in and sign-out redirect URIs are registered
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.key = signing_key("key-1")
@@ -90,7 +96,9 @@ class Provider:
         config = self.workdir / "provider.json"
         config.write_text(json.dumps({
             "issuer": self.issuer, "port": self.port, "keys": [self.key.as_dict(private=True)], "accounts": ACCOUNTS,
-            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "redirect_uris": [REDIRECT_URI],
+            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                         "redirect_uris": [f"{self.base_url}/login/oidc/callback"],
+                         "post_logout_redirect_uris": [f"{self.base_url}/login"],
                          "grant_types": ["authorization_code"], "response_types": ["code"]}],
         }))
         with (self.workdir / "provider.log").open("ab") as log:  # the child keeps its own descriptor
@@ -128,23 +136,32 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 
 
 class Wire(httpx.AsyncBaseTransport):
-    """What carries our server's requests to the provider: it notes every URL, and ``rewrite`` may replace the
-    ID token in the token endpoint's answer (a provider that misbehaves, or someone on the wire)."""
+    """What carries our server's requests to the provider: it notes every URL and every ID token it carries;
+    ``rewrite`` may replace the ID token in the token endpoint's answer (a provider that misbehaves, or someone on
+    the wire), and ``hidden`` names what to leave out of the discovery document (a provider that lacks it)."""
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.urls: list[str] = []
+        self.id_tokens: list[str] = []
         self.rewrite: Callable[[str], str] | None = None
+        self.hidden: set[str] = set()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "127.0.0.1"
         self.urls.append(str(request.url))
         response = await self.inner.handle_async_request(request)
-        if self.rewrite is None or not request.url.path.endswith("/token"):
+        if request.url.path.endswith("/.well-known/openid-configuration") and self.hidden:
+            document = json.loads(await response.aread())
+            return httpx.Response(response.status_code,
+                                  json={k: v for k, v in document.items() if k not in self.hidden})
+        if not request.url.path.endswith("/token"):
             return response
         body = json.loads(await response.aread())
-        if "id_token" in body:
+        if "id_token" in body and self.rewrite is not None:
             body["id_token"] = self.rewrite(body["id_token"])
+        if "id_token" in body:
+            self.id_tokens.append(body["id_token"])
         return httpx.Response(response.status_code, json=body)
 
     async def aclose(self) -> None:
@@ -183,25 +200,54 @@ def h(tmp_path: Path, provider: Provider, wire: Wire, sso_clock: FakeClock) -> I
         yield harness
 
 
-def at_provider(h: Harness, account: str, start: str = "/login/oidc") -> str:
-    """Start a sign-in on our site, sign in as ``account`` at the provider; the callback path it sends back."""
+def at_provider(h: Harness, account: str, start: str = "/login/oidc", browser: httpx.Client | None = None) -> str:
+    """Start a sign-in on our site, sign in as ``account`` at the provider; the callback path it sends back.
+
+    ``browser``: the browser's side at the provider (its cookies: the provider's session), kept by the caller
+    across sign-ins and sign-outs; a fresh one otherwise. ``account`` "": the provider must not ask who it is."""
+    with contextlib.ExitStack() as stack:
+        if browser is None:
+            browser = stack.enter_context(httpx.Client(follow_redirects=False, timeout=10))
+        location = _first_hop(h, start)
+        for _ in range(10):
+            if urlsplit(location).path.startswith("/interaction/"):
+                assert account, "the provider asked who this is"
+                location = _next_hop(browser.post(location, data={"account": account}))
+            elif location.startswith(REDIRECT_URI):
+                return location[len(BASE_URL):]
+            else:
+                location = _next_hop(browser.get(location))
+    raise AssertionError("the provider never sent the browser back")
+
+
+def asks_who_it_is(h: Harness, browser: httpx.Client) -> bool:
+    """Press "Sign in with SSO": does the provider ask who this is (True), or send the browser straight back?"""
+    location = _first_hop(h, "/login/oidc")
+    for _ in range(10):
+        if urlsplit(location).path.startswith("/interaction/"):
+            return True
+        if location.startswith(REDIRECT_URI):
+            return False
+        location = _next_hop(browser.get(location))
+    raise AssertionError("the provider neither asked nor sent the browser back")
+
+
+def _first_hop(h: Harness, start: str) -> str:
     r = get(h.client, start)
     assert r.status_code == 303, r.text
     location = r.headers["location"]
-    with httpx.Client(follow_redirects=False, timeout=10) as browser:
-        for _ in range(10):
-            assert urlsplit(location).hostname == "127.0.0.1", location  # never off this machine
-            if urlsplit(location).path.startswith("/interaction/"):
-                r = browser.post(location, data={"account": account})
-            else:
-                r = browser.get(location)
-            assert r.status_code in (302, 303), r.text
-            location = r.headers["location"]
-            if location.startswith("/"):
-                location = f"{urlsplit(str(r.url)).scheme}://{urlsplit(str(r.url)).netloc}{location}"
-            if location.startswith(REDIRECT_URI):
-                return location[len(BASE_URL):]
-    raise AssertionError("the provider never sent the browser back")
+    assert urlsplit(location).hostname == "127.0.0.1", location  # never off this machine
+    return location
+
+
+def _next_hop(r: httpx.Response) -> str:
+    """Where a redirect at the provider leads (made absolute); only 127.0.0.1 or back to our redirect URI."""
+    assert r.status_code in (302, 303), r.text
+    location = r.headers["location"]
+    if location.startswith("/"):
+        location = f"{urlsplit(str(r.url)).scheme}://{urlsplit(str(r.url)).netloc}{location}"
+    assert urlsplit(location).hostname == "127.0.0.1" or location.startswith(BASE_URL), location
+    return location
 
 
 def sign_in(h: Harness, account: str, start: str = "/login/oidc") -> httpx.Response:
@@ -431,6 +477,155 @@ def test_failed_answers_are_throttled_like_passwords(h: Harness) -> None:
     assert held.status_code == 429 and int(held.headers["retry-after"]) > 0
     assert len(audit_rows(h, "sign_in.failed")) == PAIR_THRESHOLD
     assert len(audit_rows(h, "sign_in.throttled")) == 1
+
+
+# --- signing out at the provider too (RP-Initiated Logout) ---------------------------------------------
+
+
+def sealed_id_tokens(h: Harness) -> int:
+    """Sessions that still hold an ID token."""
+    return int(h.run(h.service._store._scalar, "SELECT COUNT(*) FROM sessions WHERE id_token_sealed IS NOT NULL"))
+
+
+def sign_out(h: Harness, page: str = "/me") -> httpx.Response:
+    r = post_form(h.client, page, "/logout", {})
+    assert r.status_code == 303
+    assert r.headers["clear-site-data"] == '"cache", "storage"'  # as for any sign-out
+    assert h.run(h.service._store.count_sessions) == 0
+    return r
+
+
+def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_they_are(
+        h: Harness, provider: Provider, wire: Wire) -> None:
+    """The front desk: taro signs in with the provider and out again; the next "Sign in with SSO" on that
+    browser must ask who is there, not sign taro straight back in (which is what it did before)."""
+    with httpx.Client(follow_redirects=False, timeout=10) as browser:  # the browser's side at the provider
+        assert get(h.client, at_provider(h, "taro-1", browser=browser)).headers["location"] == "/me"
+        id_token = wire.id_tokens[-1]
+        assert sealed_id_tokens(h) == 1
+        assert not asks_who_it_is(h, browser), "the provider remembers taro: the reason for this change"
+
+        # The page's CSP lets its sign-out form lead to the provider (browsers check form-action on redirects).
+        assert f"form-action 'self' {provider.issuer};" in get(h.client, "/me").headers["content-security-policy"]
+        r = sign_out(h)
+        end = urlsplit(r.headers["location"])
+        discovery = browser.get(f"{provider.issuer}/.well-known/openid-configuration").json()
+        assert f"{end.scheme}://{end.netloc}{end.path}" == discovery["end_session_endpoint"]
+        assert parse_qs(end.query) == {"id_token_hint": [id_token], "client_id": [CLIENT_ID],
+                                       "post_logout_redirect_uri": [f"{BASE_URL}/login"]}
+        assert "cc_session=" in r.headers["set-cookie"] and "Max-Age=0" in r.headers["set-cookie"]
+        assert sealed_id_tokens(h) == 0
+        assert audit_rows(h, "sign_out")[0]["actor"] == EMPLOYEE_EMAIL
+
+        # At the provider: it accepts the hint and asks to confirm (its form); taro confirms.
+        confirm = browser.get(r.headers["location"])
+        assert confirm.status_code == 200, confirm.text
+        form = re.search(r'<form id="op.logoutForm" method="post" action="([^"]+)">'
+                         r'<input type="hidden" name="xsrf" value="([^"]+)"/>', confirm.text)
+        assert form is not None, confirm.text
+        done = browser.post(form[1], data={"xsrf": form[2], "logout": "yes"})
+        assert done.status_code == 303 and done.headers["location"] == f"{BASE_URL}/login"
+        landing = get(h.client, done.headers["location"][len(BASE_URL):])
+        assert landing.status_code == 200 and 'href="/login/oidc"' in landing.text  # the signed-out sign-in page
+        assert 'action="/logout"' not in landing.text
+
+        assert asks_who_it_is(h, browser), "the provider's session ended: the next person is asked who they are"
+
+
+def test_a_password_session_signs_out_here_only(h: Harness) -> None:
+    admin = make_admin(h)
+    assert login(h.client, admin.email).status_code == 303
+    assert sign_out(h, "/admin").headers["location"] == "/login"
+
+
+def test_a_provider_without_a_sign_out_endpoint_signs_out_here_only(h: Harness, wire: Wire) -> None:
+    wire.hidden = {"end_session_endpoint"}  # as Google's discovery document
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    assert sign_out(h).headers["location"] == "/login"
+    assert sealed_id_tokens(h) == 0
+
+
+def test_an_unreachable_or_stuck_provider_never_holds_sign_out_up(h: Harness, provider: Provider,
+                                                                 sso_clock: FakeClock) -> None:
+    """Discovery is cached for an hour; past it, a provider that is down, or that takes the connection and never
+    answers, costs the sign-out at most SIGN_OUT_PATIENCE: the session ends here and the browser goes to /login."""
+    assert provider.proc is not None
+    for stuck in (False, True):
+        h.client.cookies.clear()
+        assert sign_in(h, "taro-1").headers["location"] == "/me"
+        sso_clock.advance(seconds=oidc.DISCOVERY_TTL.total_seconds() + 1)
+        if stuck:
+            os.kill(provider.proc.pid, signal.SIGSTOP)  # the kernel still accepts connections for it
+        else:
+            provider.stop()
+        started = time.monotonic()
+        try:
+            r = sign_out(h)
+        finally:
+            if stuck:
+                os.kill(provider.proc.pid, signal.SIGCONT)
+            else:
+                provider.start()
+        took = time.monotonic() - started
+        assert r.headers["location"] == "/login"
+        assert took < sso.SIGN_OUT_PATIENCE + 1.5, took
+        assert sealed_id_tokens(h) == 0
+        status = h.run(h.ctx.sso.status)
+        assert status.failing
+        assert ("longer than" if stuck else "cannot be reached") in status.error
+
+
+def test_the_id_token_goes_with_its_session_however_the_session_ends(h: Harness, sso_clock: FakeClock) -> None:
+    def signed_in_with_the_provider() -> None:
+        h.client.cookies.clear()
+        assert sign_in(h, "taro-1").headers["location"] == "/me"
+        assert sealed_id_tokens(h) == 1
+
+    signed_in_with_the_provider()  # "SSO only" turned on: every employee is signed out
+    h.run(h.ctx.accounts.set_sso_only, True, actor="cli")
+    assert sealed_id_tokens(h) == 0
+
+    signed_in_with_the_provider()  # a password set through a reset link ends all the user's sessions
+    taro = h.run(h.ctx.accounts.user_by_email, EMPLOYEE_EMAIL)
+    assert taro is not None
+    link = h.run(h.ctx.accounts.reset_link, taro.id, actor="cli")
+    h.run(h.ctx.accounts.accept_link, link.token, "a new password for taro")
+    assert sealed_id_tokens(h) == 0
+
+    real_time = sso_clock.now  # the provider's tokens carry the real time: sign in at it, then move on
+    signed_in_with_the_provider()  # idle too long: deleted when next presented
+    sso_clock.advance(hours=8)
+    assert get(h.client, "/me").status_code == 303
+    assert sealed_id_tokens(h) == 0
+
+    sso_clock.now = real_time
+    signed_in_with_the_provider()  # past the longest lifetime: purged at anyone's next sign-in
+    admin = make_admin(h)
+    sso_clock.advance(days=7, seconds=1)
+    h.client.cookies.clear()
+    assert login(h.client, admin.email).status_code == 303
+    assert sealed_id_tokens(h) == 0
+
+
+def test_the_id_token_is_in_no_log_line_audit_row_or_database_file(h: Harness, wire: Wire,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    assert "id_token_hint=" in sign_out(h).headers["location"]
+    _header, payload, signature = wire.id_tokens[-1].split(".")
+    assert caplog.records, "the server logged nothing at all: this test would prove nothing"
+    for record in caplog.records:
+        assert payload not in record.getMessage() and signature not in record.getMessage(), record.getMessage()
+    for event in h.run(h.service._store.audit_events, limit=1000):
+        assert signature not in repr(event) and payload not in repr(event)
+
+    # On disk it was only ever sealed: neither the database nor its write-ahead log holds it in clear.
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    _header, payload, signature = wire.id_tokens[-1].split(".")
+    files = [path for path in h.ctx.settings.db_path.parent.iterdir() if path.name.startswith("cc.sqlite3")]
+    assert files
+    for path in files:
+        assert signature.encode() not in path.read_bytes() and payload.encode() not in path.read_bytes()
 
 
 # --- SSO only, the settings page, the command line ----------------------------------------------------

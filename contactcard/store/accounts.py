@@ -36,10 +36,12 @@ class AccountStore(StoreBase):
     async def set_password_hash(self, user_id: int, password_hash: str) -> None:
         await self._exec("UPDATE users SET password_hash = ? WHERE id = ?", (password_hash, user_id))
 
-    async def add_session(self, id_hash: bytes, user_id: int, at: datetime) -> None:
+    async def add_session(self, id_hash: bytes, user_id: int, at: datetime, *, oidc_issuer: str | None = None,
+                          id_token_sealed: bytes | None = None) -> None:
         await self._exec(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at) VALUES (?, ?, ?, ?)",
-            (id_hash, user_id, ts(at), ts(at)),
+            """INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, oidc_issuer, id_token_sealed)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (id_hash, user_id, ts(at), ts(at), oidc_issuer, id_token_sealed),
         )
 
     async def session(self, id_hash: bytes) -> SessionRecord | None:
@@ -47,7 +49,8 @@ class AccountStore(StoreBase):
         if row is None:
             return None
         return SessionRecord(user_id=row["user_id"],
-                             created_at=parse_ts(row["created_at"]), last_seen_at=parse_ts(row["last_seen_at"]))
+                             created_at=parse_ts(row["created_at"]), last_seen_at=parse_ts(row["last_seen_at"]),
+                             oidc_issuer=row["oidc_issuer"], id_token_sealed=row["id_token_sealed"])
 
     async def touch_session(self, id_hash: bytes, at: datetime) -> None:
         await self._exec("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?", (ts(at), id_hash))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..models import (
@@ -71,6 +71,8 @@ class SessionRecord:
     user_id: int
     created_at: datetime
     last_seen_at: datetime
+    oidc_issuer: str | None = None  # opened through single sign-on with this provider
+    id_token_sealed: bytes | None = field(default=None, repr=False)  # its ID token, ``auth.seal``ed
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .session import (
 )
 
 SIGNED_OUT = {"Clear-Site-Data": '"cache", "storage"'}
+SIGNED_OUT_PAGE = "/login"  # where signing out lands, here or back from the identity provider's sign-out
 
 
 def home_for(user: User) -> str:
@@ -80,12 +81,15 @@ async def login(request: Request, _: None, form: FormData) -> Response:
 
 async def logout(request: Request, _: None, form: FormData) -> Response:
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "")
-    if token:
-        await accounts(request).sign_out(token)
+    ended = await accounts(request).sign_out(token) if token else None
+    # A session opened through single sign-on goes on to sign out at the provider too, which then sends the
+    # browser back to the sign-in page: on a shared device the next person must not be signed straight back in.
+    provider_sign_out = None if ended is None else await app_context(request).sso.end_session_url(ended)
     # Nothing of the account stays on this device: the /me service worker's offline copy (page and QR) and
     # any other storage go, even if me.js did not run. Cookies are left alone (the session cookie is cleared
     # just below, and the signed-out form's CSRF cookie must survive).
-    response = RedirectResponse("/login", status_code=303, headers={**NO_STORE, **SIGNED_OUT})
+    response = RedirectResponse(provider_sign_out or SIGNED_OUT_PAGE, status_code=303,
+                                headers={**NO_STORE, **SIGNED_OUT})
     clear_session_cookie(request, response)
     return response
 

@@ -23,8 +23,15 @@ def new_nonce() -> str:
 
 
 _CSP_HEAD = b"default-src 'none'; img-src 'self' data:; style-src 'self' 'nonce-"
-_CSP_TAIL = (b"'; script-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
-             b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def _csp_tail(form_origins: tuple[str, ...] = ()) -> bytes:
+    form_action = " ".join(("'self'", *form_origins))
+    return (b"'; script-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
+            b"form-action " + form_action.encode("ascii") + b"; frame-ancestors 'none'; base-uri 'none'")
+
+
+_CSP_TAIL = _csp_tail()
 _STATIC_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -33,16 +40,20 @@ _STATIC_HEADERS = (
 )
 
 
-def security_headers(nonce: str) -> list[tuple[bytes, bytes]]:
+def security_headers(nonce: str, csp_tail: bytes = _CSP_TAIL) -> list[tuple[bytes, bytes]]:
     """The headers every response carries (raw ASGI form); the CSP allows only styles with this nonce."""
-    return [(b"content-security-policy", _CSP_HEAD + nonce.encode("ascii") + _CSP_TAIL), *_STATIC_HEADERS]
+    return [(b"content-security-policy", _CSP_HEAD + nonce.encode("ascii") + csp_tail), *_STATIC_HEADERS]
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: no inline script anywhere, nothing may frame us, no referrer leaks a token."""
+    """Pure ASGI middleware: no inline script anywhere, nothing may frame us, no referrer leaks a token.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Forms lead only to us, and to ``form_origins``: the identity provider's origin, where the sign-out form's
+    redirect goes on to sign out there too (browsers apply ``form-action`` to a form's redirects as well)."""
+
+    def __init__(self, app: ASGIApp, *, form_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.csp_tail = _csp_tail(form_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,7 +61,7 @@ class SecurityHeaders:
             return
         nonce = new_nonce()
         scope.setdefault("state", {})["csp_nonce"] = nonce
-        added = security_headers(nonce)
+        added = security_headers(nonce, self.csp_tail)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
