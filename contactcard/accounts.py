@@ -434,7 +434,7 @@ class Accounts:
             await self._failed(keys, "" if record is None else f"user:{record.user.id}", now,
                                via="oidc", reason=reason)
             raise SignInRefused(f"single sign-on refused: {reason}", reason=reason)
-        return await self._open_session(record.user, keys, now, via="oidc", provider=identity)
+        return await self._open_session(record.user, keys, now, via="oidc", identity=identity)
 
     async def _match_email(self, identity: Identity, now: datetime) -> tuple[UserRecord | None, str]:
         """The account for a first single sign-on, by verified email, with the subject linked to it."""
@@ -475,7 +475,8 @@ class Accounts:
 
     async def _open_session(self, user: User, keys: ThrottleKeys, now: datetime, *,
                             rehashed: str | None = None, via: str | None = None,
-                            provider: Identity | None = None) -> SignedIn:
+                            identity: Identity | None = None) -> SignedIn:
+        """A new session; one opened through single sign-on (``identity``) keeps the provider's ID token, sealed."""
         session_token = auth.new_token()
         async with self._store.transaction():
             await self._store.clear_login_failures(keys.pair)
@@ -483,8 +484,8 @@ class Accounts:
                 await self._store.set_password_hash(user.id, rehashed)
             await self._store.add_session(
                 auth.token_hash(session_token), user.id, now,
-                oidc_issuer=None if provider is None else provider.issuer,
-                id_token_sealed=None if provider is None else auth.seal(session_token, provider.id_token))
+                oidc_issuer=None if identity is None else identity.issuer,
+                id_token_sealed=None if identity is None else auth.seal(session_token, identity.id_token))
             await self._store.delete_stale_sessions(now - LONGEST, now - LONGEST)
             await audit_trail.write(self._store, now, user.email, "sign_in", f"user:{user.id}", None,
                                     {"client": keys.client, **({"via": via} if via else {})})

@@ -6,7 +6,9 @@ part is played by the test client for our pages and a plain httpx client for the
 by posting the account to the provider's interaction page and stops at the redirect back to us (never
 following anything off 127.0.0.1). The provider signs with keys this module made, so the module can also forge
 what a well-behaved provider never sends (a wrong audience, an expired token, a tampered payload): those are
-put on the wire between our server and the provider's token endpoint by ``Wire``.
+put on the wire between our server and the provider's token endpoint by ``Wire``. Signing out at the provider
+keeps one httpx client as the browser's side there (its cookies are the provider's session) from sign-in to
+the provider's sign-out confirmation; the same in Chromium is ``tests/test_oidc_browser.py``.
 
 Skipped when node or oidc-provider is missing, unless CONTACTCARD_REQUIRE_OIDC=1 (CI), which fails instead.
 """
