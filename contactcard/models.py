@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 Clock = Callable[[], datetime]  # injected everywhere the time is read (tests pass a fake one)
@@ -260,7 +260,6 @@ class ScanEvent:
     device: str = ""
     os: str = ""
     browser: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
