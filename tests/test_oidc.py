@@ -140,23 +140,23 @@ def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 class Wire(httpx.AsyncBaseTransport):
     """What carries our server's requests to the provider: it notes every URL and every ID token it carries;
     ``rewrite`` may replace the ID token in the token endpoint's answer (a provider that misbehaves, or someone on
-    the wire), and ``hidden`` names what to leave out of the discovery document (a provider that lacks it)."""
+    the wire), and ``discovery`` what to change in the discovery document (None: left out, as a provider without it).
+    """
 
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.urls: list[str] = []
         self.id_tokens: list[str] = []
         self.rewrite: Callable[[str], str] | None = None
-        self.hidden: set[str] = set()
+        self.discovery: dict[str, str | None] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "127.0.0.1"
         self.urls.append(str(request.url))
         response = await self.inner.handle_async_request(request)
-        if request.url.path.endswith("/.well-known/openid-configuration") and self.hidden:
-            document = json.loads(await response.aread())
-            return httpx.Response(response.status_code,
-                                  json={k: v for k, v in document.items() if k not in self.hidden})
+        if request.url.path.endswith("/.well-known/openid-configuration") and self.discovery:
+            document = {**json.loads(await response.aread()), **self.discovery}
+            return httpx.Response(response.status_code, json={k: v for k, v in document.items() if v is not None})
         if not request.url.path.endswith("/token"):
             return response
         body = json.loads(await response.aread())
@@ -540,8 +540,12 @@ def test_a_password_session_signs_out_here_only(h: Harness) -> None:
     assert sign_out(h, "/admin").headers["location"] == "/login"
 
 
-def test_a_provider_without_a_sign_out_endpoint_signs_out_here_only(h: Harness, wire: Wire) -> None:
-    wire.hidden = {"end_session_endpoint"}  # as Google's discovery document
+@pytest.mark.parametrize("end_session_endpoint", [None, "http://127.0.0.2:9/session/end"])
+def test_a_provider_without_a_usable_sign_out_endpoint_signs_out_here_only(
+        h: Harness, wire: Wire, end_session_endpoint: str | None) -> None:
+    """None: Google's discovery document has none. One on another origin: the page's CSP (form-action) would
+    make the browser refuse the redirect, and sign-out would fail in front of the person."""
+    wire.discovery = {"end_session_endpoint": end_session_endpoint}
     assert sign_in(h, "taro-1").headers["location"] == "/me"
     assert sign_out(h).headers["location"] == "/login"
     assert sealed_id_tokens(h) == 0
@@ -734,6 +738,9 @@ def test_configuration_is_all_or_nothing_and_the_secret_owner_only(tmp_path: Pat
         Settings.from_env({**env, "CONTACTCARD_OIDC_ISSUER": "http://login.example.co.jp",
                            "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": "/x"})
     assert Settings.from_env({}).oidc is None
+    for issuer in ("https://login.example.co.jp/x;form-action", "https://ログイン.example.co.jp"):  # CSP material
+        with pytest.raises(ValidationError, match="ASCII"):
+            Settings.from_env({**env, "CONTACTCARD_OIDC_ISSUER": issuer, "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": "/x"})
     settings = sso_settings(tmp_path, "https://login.example.co.jp")
     assert settings.oidc is not None
     settings.oidc.client_secret_file.chmod(0o644)
