@@ -33,7 +33,7 @@ from .web.context import AppContext
 from .web.lane import ScanLane
 from .web.proxy import ProxyHeaders
 from .web.render import Renderer
-from .web.security import SecurityHeaders, StrictTransport
+from .web.security import SecurityHeaders, StrictTransport, csp_tail
 from .web.session import PreSessionCsrf
 from .webhook_admin import WebhookAdmin
 
@@ -50,14 +50,21 @@ class App(Starlette):
     scan_lane: ScanLane | None = None  # for ``serving``'s protocol; built with the stack, whose edges it applies
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack())
+        policy = csp_tail(form_origins(self.settings))  # what ``SecurityHeaders`` sends inside the stack
+        stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack(), policy)
         hsts = None
         if self.settings.secure_cookies and self.settings.hsts:
             stack = hsts = StrictTransport(stack, self.settings.hsts)
         stack = access = AccessLog(stack, observe=ops.request_timer(self.metrics))
         proxies = ProxyHeaders(stack, self.settings.trusted_proxies) if self.settings.trusted_proxies else None
-        self.scan_lane = ScanLane(self, access, proxies, [] if hsts is None else [hsts.header])
+        self.scan_lane = ScanLane(self, access, proxies, [] if hsts is None else [hsts.header], policy)
         return proxies or stack
+
+
+def form_origins(settings: Settings) -> tuple[str, ...]:
+    """Where forms may lead besides us: signing out of a single sign-on session goes on to the provider's sign-out
+    page (``sso``). The scan lane's answers carry the same policy as the app's."""
+    return () if settings.oidc is None else (origin_of(settings.oidc.issuer),)
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -126,11 +133,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         Mount("/static", StaticFiles(directory=settings.static_dir), name="static"),
     ]
     forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app
-    # Signing out of a single sign-on session goes on to the provider's sign-out page (``sso``).
-    form_origins = () if settings.oidc is None else (origin_of(settings.oidc.issuer),)
     app = App(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, form_origins=form_origins),
+        middleware=[Middleware(SecurityHeaders, form_origins=form_origins(settings)),
                     Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,

@@ -25,6 +25,7 @@ from uvicorn.server import ServerState
 
 from contactcard.logs import OncePerInterval
 from contactcard.serving import Limits, guarded_protocol
+from contactcard.web.security import csp_tail
 
 from .conftest import Harness
 from .live_server import LiveServer, seed_card
@@ -43,6 +44,9 @@ class Answer:
 
     def without_nonce(self) -> bytes:
         return NONCE.sub(b"NONCE", self.body)
+
+    def policy_without_nonce(self) -> str:
+        return re.sub(r"'nonce-[^']+'", "'nonce-NONCE'", self.headers["content-security-policy"])
 
 
 class Connection:
@@ -156,6 +160,7 @@ def test_a_warm_scan_gets_the_page_the_app_gives_with_its_own_nonce_and_is_recor
         assert {k: v for k, v in answer.headers.items() if k not in ("date", "content-security-policy")} == \
             {k: v for k, v in routed.headers.items() if k not in ("date", "content-security-policy")}
         assert answer.without_nonce() == routed.without_nonce().replace(b"?via=app", b"")
+        assert answer.policy_without_nonce() == routed.policy_without_nonce()
         header_nonce = re.search(r"'nonce-([^']+)'", answer.headers["content-security-policy"])
         assert header_nonce is not None
         assert f'nonce="{header_nonce[1]}"'.encode() in answer.body, "the style's nonce is the CSP's"
@@ -243,6 +248,32 @@ def test_behind_a_trusted_proxy_the_lane_sees_the_client_and_sends_hsts(tmp_path
         assert keys[0] == keys[1] != keys[2], "the visitor is the forwarded client, not the proxy"
 
 
+def test_with_single_sign_on_the_lane_sends_the_apps_content_security_policy(tmp_path: Path) -> None:
+    """The console's sign-out form may lead on to the identity provider, so the app's policy names its origin:
+    the lane's answers carry that same policy, not one of their own."""
+    client_secret = tmp_path / "oidc-client-secret"
+    client_secret.write_text("not-a-real-client-secret\n")
+    client_secret.chmod(0o600)
+    provider = "http://127.0.0.1:9"  # never asked: nobody signs in here
+    env = {"CONTACTCARD_OIDC_ISSUER": provider, "CONTACTCARD_OIDC_CLIENT_ID": "contactcard",
+           "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(client_secret)}
+    for served in _serve(tmp_path, env):
+        conn = served.connect()
+        try:
+            conn.send(get(served.path + "?via=app"))  # a query: the app's route, through ``SecurityHeaders``
+            routed = conn.answer()
+            conn.send(get(served.path))
+            lane = conn.answer()
+            conn.send(get(served.path + "?via=app"), get(served.path))  # pipelined: the app's fast path
+            fast = [conn.answer(), conn.answer()][1]
+        finally:
+            conn.close()
+        assert f"form-action 'self' {provider};" in routed.headers["content-security-policy"]
+        assert lane.policy_without_nonce() == fast.policy_without_nonce() == routed.policy_without_nonce()
+        assert lane.headers["content-security-policy"] != routed.headers["content-security-policy"]  # own nonce
+        assert [outcome for outcome, _ in events(served.db)] == ["view"] * 5
+
+
 def test_a_warm_scan_is_answered_by_the_protocol_without_an_asgi_task(harness: Harness) -> None:
     """What the lane is for: after the first scan of a link, uvicorn's protocol answers it with no task, no ASGI
     messages and no middleware; the event is stored before the answer, as on the app's path."""
@@ -307,7 +338,7 @@ def test_the_lane_sends_uvicorns_current_default_headers() -> None:
     from contactcard.web.accesslog import AccessLog
     from contactcard.web.lane import ScanLane
 
-    lane = ScanLane(Starlette(), AccessLog(Starlette()), None, [])
+    lane = ScanLane(Starlette(), AccessLog(Starlette()), None, [], csp_tail())
     first = [(b"date", b"Sun, 29 Nov 2026 15:00:00 GMT"), (b"server", b"uvicorn")]
     assert lane.default_lines(first) == b"date: Sun, 29 Nov 2026 15:00:00 GMT\r\nserver: uvicorn\r\n"
     assert lane.default_lines(first) is lane.default_lines(first)
@@ -328,7 +359,7 @@ def test_a_prepared_answer_is_served_only_for_the_very_objects_it_shows() -> Non
     card, employee, channel = object(), object(), object()
     shown: dict[str, Any] = {"card": card, "employee": employee, "channels": (channel,)}
     res = Resolution(Outcome.VIEW, DEFAULT_COMPANY, **shown)
-    answers = PreparedAnswers([])
+    answers = PreparedAnswers([], csp_tail())
     key = ("token", Outcome.VIEW, None, None)
     answers._answers[key] = Prepared((res.company, card, employee, res.channels), 200, (b"head ", b" body"))
     assert answers.get(key, res) is answers._answers[key]

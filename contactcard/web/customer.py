@@ -216,8 +216,9 @@ class FastCardPage:
     is never recorded twice.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp_tail: bytes) -> None:
         self.app = app
+        self.csp_tail = csp_tail  # the policy the stack's ``SecurityHeaders`` sends, after the nonce
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]
@@ -242,7 +243,7 @@ class FastCardPage:
             log.exception("error rendering a card page")
             response = Response(b"Internal Server Error", status_code=500, media_type="text/plain",
                                 headers=NO_STORE)
-        response.raw_headers.extend(security_headers(nonce))
+        response.raw_headers.extend(security_headers(nonce, self.csp_tail))
         await response(scope, receive, send)
 
 

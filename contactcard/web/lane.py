@@ -72,12 +72,13 @@ class ScanLane:
     """Built with the app's middleware stack (``app.App``), whose edge layers it applies itself."""
 
     def __init__(self, app: Starlette, access: AccessLog, proxies: ProxyHeaders | None,
-                 extra_headers: list[tuple[bytes, bytes]]) -> None:
+                 extra_headers: list[tuple[bytes, bytes]], csp_tail: bytes) -> None:
         self.app = app
         self.access = access
         self.proxies = proxies
         self.extra_headers = extra_headers  # HSTS when configured (``StrictTransport``'s header)
-        self.answers = PreparedAnswers(extra_headers)
+        self.csp_tail = csp_tail  # the policy ``SecurityHeaders`` sends, after the nonce
+        self.answers = PreparedAnswers(extra_headers, csp_tail)
         self._defaults: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
 
     def default_lines(self, headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -194,7 +195,8 @@ class LaneCycle:
 
     def _answer(self, response: Response, nonce: str) -> None:
         close = not self.keep_alive
-        self._write(response.status_code, serialised(response, nonce, self.lane.extra_headers, close=close))
+        self._write(response.status_code,
+                    serialised(response, nonce, self.lane.extra_headers, self.lane.csp_tail, close=close))
 
     def _write(self, status: int, headers_and_body: bytes) -> None:
         """Send the answer as uvicorn would (its default headers first), then let the connection go on."""
@@ -213,11 +215,12 @@ AnswerKey = tuple[str, object, bytes | None, bytes | None]  # token, outcome, Ac
 _MARK = new_nonce()  # stands for the CSP nonce in a prepared answer: as long as a nonce, so Content-Length holds
 
 
-def serialised(response: Response, nonce: str, extra_headers: list[tuple[bytes, bytes]], *, close: bool) -> bytes:
-    """The response's header lines (the security headers with ``nonce`` and ``extra_headers`` added), the blank
-    line and the body, as uvicorn writes them after the status line and its default headers."""
+def serialised(response: Response, nonce: str, extra_headers: list[tuple[bytes, bytes]], csp_tail: bytes, *,
+               close: bool) -> bytes:
+    """The response's header lines (the security headers with ``nonce`` and ``csp_tail`` and ``extra_headers``
+    added), the blank line and the body, as uvicorn writes them after the status line and its default headers."""
     lines = [name + b": " + value + b"\r\n"
-             for name, value in (*response.raw_headers, *security_headers(nonce), *extra_headers)]
+             for name, value in (*response.raw_headers, *security_headers(nonce, csp_tail), *extra_headers)]
     if close:
         lines.append(_CLOSE)
     return b"".join((*lines, b"\r\n", bytes(response.body)))
@@ -238,8 +241,9 @@ class PreparedAnswers:
     the objects they show: a scan then costs a lookup and a join instead of a render, a Response and its
     headers. Not for pages that differ per response beyond the nonce (the contact form's signed token)."""
 
-    def __init__(self, extra_headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, extra_headers: list[tuple[bytes, bytes]], csp_tail: bytes) -> None:
         self.extra_headers = extra_headers
+        self.csp_tail = csp_tail
         self._answers: dict[AnswerKey, Prepared] = {}
 
     @staticmethod
@@ -256,7 +260,7 @@ class PreparedAnswers:
 
     def prepare(self, key: AnswerKey, res: Resolution, response: Response) -> Prepared:
         """Keep ``response`` (rendered with the nonce ``_MARK``) for ``key``; what to send for it."""
-        whole = serialised(response, _MARK, self.extra_headers, close=False)
+        whole = serialised(response, _MARK, self.extra_headers, self.csp_tail, close=False)
         prepared = Prepared(self._pins(res), response.status_code, tuple(whole.split(_MARK.encode("ascii"))))
         if not res.company.leads_enabled and response.status_code < 500:
             if len(self._answers) >= ANSWER_CACHE_SIZE:

@@ -25,13 +25,14 @@ def new_nonce() -> str:
 _CSP_HEAD = b"default-src 'none'; img-src 'self' data:; style-src 'self' 'nonce-"
 
 
-def _csp_tail(form_origins: tuple[str, ...] = ()) -> bytes:
+def csp_tail(form_origins: tuple[str, ...] = ()) -> bytes:
+    """The Content-Security-Policy after the nonce; forms may lead to us and to ``form_origins``."""
     form_action = " ".join(("'self'", *form_origins))
     return (b"'; script-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
             b"form-action " + form_action.encode("ascii") + b"; frame-ancestors 'none'; base-uri 'none'")
 
 
-_CSP_TAIL = _csp_tail()
+_CSP_TAIL = csp_tail()
 _STATIC_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -53,7 +54,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, form_origins: tuple[str, ...] = ()) -> None:
         self.app = app
-        self.csp_tail = _csp_tail(form_origins)
+        self.csp_tail = csp_tail(form_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
