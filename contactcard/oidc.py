@@ -14,8 +14,10 @@ No Starlette and no database here: ``sso`` keeps the flow's state and ``accounts
   issuer, ``aud`` our client id (and ``azp`` ours when given), ``exp`` in the future and ``iat`` not in it
   (``LEEWAY`` of clock skew), and the ``nonce`` this sign-in sent.
 - Signing out (RP-Initiated Logout 1.0): the discovery document's ``end_session_endpoint``, with the ID token as
-  ``id_token_hint``. Only one on the issuer's own origin is used: the pages' CSP lets the sign-out form lead
-  there and nowhere else (``web/security``), and browsers check that on the form's redirect too.
+  ``id_token_hint``, posted by a form (the specification's POST, which every provider must accept), never in a
+  URL: a URL would keep the token, and the person's claims in it, in the browser's history and the provider's
+  logs. Only an endpoint on the issuer's own origin is used: the pages' CSP lets forms lead there and nowhere
+  else (``web/security``).
 - Every request to the provider has a time-out and never follows a redirect.
 """
 
@@ -25,6 +27,7 @@ import base64
 import hashlib
 import ipaddress
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -86,6 +89,14 @@ class Metadata:
     jwks_uri: str
     basic_auth: bool  # client_secret_basic, else client_secret_post
     end_session_endpoint: str = ""  # "" when the provider offers no sign-out (Google), or not on its origin
+
+
+@dataclass(frozen=True)
+class SignOutForm:
+    """What the browser posts to sign out at the provider: the end_session_endpoint and the form's fields."""
+
+    action: str
+    fields: Mapping[str, str] = field(repr=False)  # id_token_hint among them: never logged
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -213,18 +224,18 @@ class OidcClient:
         endpoint = (await self.metadata()).authorization_endpoint
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
-    async def end_session_url(self, id_token: str) -> str | None:
-        """Where to send the browser to sign out at the provider too; None when it offers no sign-out.
+    async def end_session_form(self, id_token: str) -> SignOutForm | None:
+        """The form that signs the browser out at the provider too; None when it offers no sign-out.
 
         No ``state``: the page the provider sends the browser back to is the ordinary sign-in page, which has
         nothing to check or restore."""
         endpoint = (await self.metadata()).end_session_endpoint
         if not endpoint:
             return None
-        query = {"id_token_hint": id_token, "client_id": self.config.client_id}
+        fields = {"id_token_hint": id_token, "client_id": self.config.client_id}
         if self.config.post_logout_redirect_uri:
-            query["post_logout_redirect_uri"] = self.config.post_logout_redirect_uri
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+            fields["post_logout_redirect_uri"] = self.config.post_logout_redirect_uri
+        return SignOutForm(endpoint, fields)
 
     async def redeem(self, code: str, *, verifier: str, nonce: str) -> Identity:
         """Exchange the code at the token endpoint and check the ID token that comes back."""

@@ -2,7 +2,7 @@
 
     started = await sso.start(next_url)           # redirect the browser to started.url, cookie started.browser_token
     signed_in = await sso.finish(cookie, query, client_ip)   # on the callback; SignInRefused(reason=...) otherwise
-    url = await sso.end_session_url(ended)        # at sign-out: the provider's sign-out, or None
+    form = await sso.end_session_form(ended)      # at sign-out: the form to post to the provider, or None
 
 The flow's secrets stay on the server: ``start`` stores a request keyed by the SHA-256 of a random ``state``
 with the ``nonce``, the PKCE verifier, where to go afterwards and the SHA-256 of a random browser token (an
@@ -12,10 +12,11 @@ than the lifetime is refused. Every refusal counts against the client's sign-in 
 (``accounts``); the account and the session are ``accounts.sign_in_sso``'s.
 
 Signing out (OpenID Connect RP-Initiated Logout 1.0): the session that ``accounts.sign_out`` ended was opened
-through this provider, so the browser goes on to the provider's ``end_session_endpoint`` with the session's ID
-token as ``id_token_hint``, our client id, and our sign-in page as ``post_logout_redirect_uri``; otherwise, or when
-the provider offers no sign-out, or its discovery fails or takes longer than ``SIGN_OUT_PATIENCE``, ``None``: the
-browser goes to the sign-in page as after a password, and signing out never fails or waits on the provider.
+through this provider, so the browser goes on to the provider's ``end_session_endpoint``, posting the session's ID
+token as ``id_token_hint``, our client id, and our sign-in page as ``post_logout_redirect_uri`` (a form: the token
+is never in a URL); otherwise, or when the provider offers no sign-out, or its discovery fails or takes longer than
+``SIGN_OUT_PATIENCE``, ``None``: the browser goes to the sign-in page as after a password, and signing out never
+fails or waits on the provider.
 
 Discovery's outcome (when it last worked, the last error and when) is kept in the database for the console.
 """
@@ -31,7 +32,7 @@ from typing import NoReturn, TypeVar
 from . import auth
 from .accounts import Accounts, ProviderSession, SignedIn, SignInRefused
 from .models import Clock
-from .oidc import OidcClient, ProviderUnavailable, TokenRejected, pkce_pair
+from .oidc import OidcClient, ProviderUnavailable, SignOutForm, TokenRejected, pkce_pair
 from .store import Store
 
 T = TypeVar("T")
@@ -130,13 +131,13 @@ class SingleSignOn:
             await self._refuse(client_ip, "token", detail=err.reason)
         return await self._accounts.sign_in_sso(identity, client_ip), request.next_url
 
-    async def end_session_url(self, ended: ProviderSession) -> str | None:
-        """Where to send the browser to sign out at the provider too, or None (the sign-in page, as today)."""
+    async def end_session_form(self, ended: ProviderSession) -> SignOutForm | None:
+        """The form that signs the browser out at the provider too, or None (the sign-in page, as after a password)."""
         client = self._client
         if client is None or ended.issuer != client.config.issuer:  # SSO turned off or moved since the sign-in
             return None
         try:
-            return await asyncio.wait_for(client.end_session_url(ended.id_token), SIGN_OUT_PATIENCE)
+            return await asyncio.wait_for(client.end_session_form(ended.id_token), SIGN_OUT_PATIENCE)
         except (ProviderUnavailable, TimeoutError) as err:
             error = str(err) or f"discovery took longer than {SIGN_OUT_PATIENCE:g} s at sign-out"
             async with self._store.transaction():

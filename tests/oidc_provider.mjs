@@ -17,7 +17,11 @@ const SCOPE = 'openid email profile';
 const provider = new Provider(config.issuer, {
   clients: config.clients,
   jwks: { keys: config.keys },
-  cookies: { keys: ['contactcard-test-cookie-key'] },
+  // RP-Initiated Logout's POST (which the specification requires of every provider; contactcard posts the ID token
+  // rather than put it in a URL). oidc-provider accepts POSTs only with its session cookie SameSite=None: a form
+  // posted from another site carries no Lax cookie, and the provider would not know whose session to end.
+  enableHttpPostMethods: true,
+  cookies: { keys: ['contactcard-test-cookie-key'], long: { httpOnly: true, sameSite: 'none' } },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username'] },
   // Real IdPs (Google, Okta) put the email in the ID token; so does this one.
   conformIdTokenClaims: false,
@@ -55,6 +59,14 @@ async function interaction(req, res) {
 }
 
 const server = http.createServer((req, res) => {
+  if (config.secure_cookies) {
+    // A real provider is served over https, where its cookies are Secure; this one is plain http on 127.0.0.1.
+    // Chromium drops a SameSite=None cookie without Secure (and keeps Secure ones from 127.0.0.1), so for a browser
+    // the cookies get the attribute https would give them. (Python's cookie jar sends no Secure cookie over http.)
+    const setHeader = res.setHeader.bind(res);
+    res.setHeader = (name, value) => setHeader(name, name.toLowerCase() !== 'set-cookie' ? value
+      : [].concat(value).map((cookie) => (/;\s*samesite=none/i.test(cookie) ? `${cookie}; secure` : cookie)));
+  }
   if (req.url.startsWith('/interaction/')) {
     interaction(req, res).catch((err) => {
       res.writeHead(400, { 'content-type': 'text/plain' });

@@ -8,7 +8,8 @@ following anything off 127.0.0.1). The provider signs with keys this module made
 what a well-behaved provider never sends (a wrong audience, an expired token, a tampered payload): those are
 put on the wire between our server and the provider's token endpoint by ``Wire``. Signing out at the provider
 keeps one httpx client as the browser's side there (its cookies are the provider's session) from sign-in to
-the provider's sign-out confirmation; the same in Chromium is ``tests/test_oidc_browser.py``.
+the provider's sign-out confirmation, posting the form of our sign-out page as the browser would; the same in
+Chromium is ``tests/test_oidc_browser.py``.
 
 Skipped when node or oidc-provider is missing, unless CONTACTCARD_REQUIRE_OIDC=1 (CI), which fails instead.
 """
@@ -28,8 +29,9 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -84,11 +86,12 @@ def signing_key(kid: str) -> RSAKey:
 class Provider:
     """The node process and what the test knows of it: its issuer, its current private signing key."""
 
-    def __init__(self, workdir: Path, base_url: str = BASE_URL) -> None:
+    def __init__(self, workdir: Path, base_url: str = BASE_URL, *, secure_cookies: bool = False) -> None:
         from bench.processes import free_port
 
         self.workdir = workdir
         self.base_url = base_url  # contactcard's, whose sign-in and sign-out redirect URIs are registered
+        self.secure_cookies = secure_cookies  # for Chromium: see oidc_provider.mjs
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.key = signing_key("key-1")
@@ -98,6 +101,7 @@ class Provider:
         config = self.workdir / "provider.json"
         config.write_text(json.dumps({
             "issuer": self.issuer, "port": self.port, "keys": [self.key.as_dict(private=True)], "accounts": ACCOUNTS,
+            "secure_cookies": self.secure_cookies,
             "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                          "redirect_uris": [f"{self.base_url}/login/oidc/callback"],
                          "post_logout_redirect_uris": [f"{self.base_url}/login"],
@@ -491,10 +495,66 @@ def sealed_id_tokens(h: Harness) -> int:
 
 def sign_out(h: Harness, page: str = "/me") -> httpx.Response:
     r = post_form(h.client, page, "/logout", {})
-    assert r.status_code == 303
     assert r.headers["clear-site-data"] == '"cache", "storage"'  # as for any sign-out
+    assert r.headers["cache-control"] == "no-store"
+    assert "cc_session=" in r.headers["set-cookie"] and "Max-Age=0" in r.headers["set-cookie"]
     assert h.run(h.service._store.count_sessions) == 0
     return r
+
+
+def signed_out_here_only(r: httpx.Response) -> bool:
+    """Signed out to our sign-in page, as after a password (no page posting to the provider)."""
+    return r.status_code == 303 and r.headers["location"] == "/login" and "<form" not in r.text
+
+
+@dataclasses.dataclass
+class PostedForm:
+    action: str
+    method: str
+    fields: dict[str, str]
+    buttons: list[str]
+
+
+class _Forms(HTMLParser):
+    """Every form of a page: its action, method, fields (hidden or not) and the text of its buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[PostedForm] = []
+        self._button: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.forms.append(PostedForm(a.get("action", ""), a.get("method", "get").lower(), {}, []))
+        elif tag == "input" and self.forms and "name" in a:
+            assert a["name"] not in self.forms[-1].fields, f"{a['name']} given twice"
+            self.forms[-1].fields[a["name"]] = a.get("value", "")
+        elif tag == "button":
+            self._button = []
+
+    def handle_data(self, data: str) -> None:
+        if self._button is not None:
+            self._button.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "button" and self._button is not None and self.forms:
+            self.forms[-1].buttons.append("".join(self._button).strip())
+            self._button = None
+
+
+def provider_sign_out_form(r: httpx.Response) -> PostedForm:
+    """The page that signs out at the provider too: 200, one form posting to it, the token in no URL."""
+    assert r.status_code == 200, r.text
+    assert "location" not in r.headers
+    parser = _Forms()
+    parser.feed(r.text)
+    assert len(parser.forms) == 1, parser.forms
+    form = parser.forms[0]
+    assert form.method == "post"
+    assert "id_token_hint" not in form.action and "eyJ" not in form.action
+    assert re.search(r'<script src="/static/sign_out\.js" defer></script>', r.text)  # submits the form at once
+    return form
 
 
 def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_they_are(
@@ -510,22 +570,26 @@ def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_t
         # The page's CSP lets its sign-out form lead to the provider (browsers check form-action on redirects).
         assert f"form-action 'self' {provider.issuer};" in get(h.client, "/me").headers["content-security-policy"]
         r = sign_out(h)
-        end = urlsplit(r.headers["location"])
+        form = provider_sign_out_form(r)
         discovery = browser.get(f"{provider.issuer}/.well-known/openid-configuration").json()
-        assert f"{end.scheme}://{end.netloc}{end.path}" == discovery["end_session_endpoint"]
-        assert parse_qs(end.query) == {"id_token_hint": [id_token], "client_id": [CLIENT_ID],
-                                       "post_logout_redirect_uri": [f"{BASE_URL}/login"]}
-        assert "cc_session=" in r.headers["set-cookie"] and "Max-Age=0" in r.headers["set-cookie"]
+        assert form.action == discovery["end_session_endpoint"]
+        assert form.fields == {"id_token_hint": id_token, "client_id": CLIENT_ID,
+                               "post_logout_redirect_uri": f"{BASE_URL}/login"}
+        assert form.buttons == ["Acme ID からのログアウトを続ける"]  # without script, it is pressed (Japanese first)
+        assert r.text.count(id_token) == 1  # only in the form's field
+        assert f"form-action 'self' {provider.issuer};" in r.headers["content-security-policy"]
         assert sealed_id_tokens(h) == 0
         assert audit_rows(h, "sign_out")[0]["actor"] == EMPLOYEE_EMAIL
 
-        # At the provider: it accepts the hint and asks to confirm (its form); taro confirms.
-        confirm = browser.get(r.headers["location"])
+        # At the provider: the posted form (as the browser sends it) is accepted; it asks to confirm (its
+        # form); taro confirms.
+        confirm = browser.post(form.action, data=form.fields)
         assert confirm.status_code == 200, confirm.text
-        form = re.search(r'<form id="op.logoutForm" method="post" action="([^"]+)">'
-                         r'<input type="hidden" name="xsrf" value="([^"]+)"/>', confirm.text)
-        assert form is not None, confirm.text
-        done = browser.post(form[1], data={"xsrf": form[2], "logout": "yes"})
+        assert "id_token_hint" not in str(confirm.url)
+        theirs = re.search(r'<form id="op.logoutForm" method="post" action="([^"]+)">'
+                           r'<input type="hidden" name="xsrf" value="([^"]+)"/>', confirm.text)
+        assert theirs is not None, confirm.text
+        done = browser.post(theirs[1], data={"xsrf": theirs[2], "logout": "yes"})
         assert done.status_code == 303 and done.headers["location"] == f"{BASE_URL}/login"
         landing = get(h.client, done.headers["location"][len(BASE_URL):])
         assert landing.status_code == 200 and 'href="/login/oidc"' in landing.text  # the signed-out sign-in page
@@ -537,7 +601,7 @@ def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_t
 def test_a_password_session_signs_out_here_only(h: Harness) -> None:
     admin = make_admin(h)
     assert login(h.client, admin.email).status_code == 303
-    assert sign_out(h, "/admin").headers["location"] == "/login"
+    assert signed_out_here_only(sign_out(h, "/admin"))
 
 
 @pytest.mark.parametrize("end_session_endpoint", [None, "http://127.0.0.2:9/session/end"])
@@ -547,7 +611,7 @@ def test_a_provider_without_a_usable_sign_out_endpoint_signs_out_here_only(
     make the browser refuse the redirect, and sign-out would fail in front of the person."""
     wire.discovery = {"end_session_endpoint": end_session_endpoint}
     assert sign_in(h, "taro-1").headers["location"] == "/me"
-    assert sign_out(h).headers["location"] == "/login"
+    assert signed_out_here_only(sign_out(h))
     assert sealed_id_tokens(h) == 0
 
 
@@ -573,7 +637,7 @@ def test_an_unreachable_or_stuck_provider_never_holds_sign_out_up(h: Harness, pr
             else:
                 provider.start()
         took = time.monotonic() - started
-        assert r.headers["location"] == "/login"
+        assert signed_out_here_only(r)
         assert took < sso.SIGN_OUT_PATIENCE + 1.5, took
         assert sealed_id_tokens(h) == 0
         status = h.run(h.ctx.sso.status)
@@ -617,7 +681,7 @@ def test_the_id_token_is_in_no_log_line_audit_row_or_database_file(h: Harness, w
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     assert sign_in(h, "taro-1").headers["location"] == "/me"
-    assert "id_token_hint=" in sign_out(h).headers["location"]
+    assert provider_sign_out_form(sign_out(h)).fields["id_token_hint"] == wire.id_tokens[-1]
     _header, payload, signature = wire.id_tokens[-1].split(".")
     assert caplog.records, "the server logged nothing at all: this test would prove nothing"
     for record in caplog.records:

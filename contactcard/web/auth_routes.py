@@ -84,12 +84,22 @@ async def logout(request: Request, _: None, form: FormData) -> Response:
     ended = await accounts(request).sign_out(token) if token else None
     # A session opened through single sign-on goes on to sign out at the provider too, which then sends the
     # browser back to the sign-in page: on a shared device the next person must not be signed straight back in.
-    provider_sign_out = None if ended is None else await app_context(request).sso.end_session_url(ended)
+    ctx = app_context(request)
+    provider_sign_out = None if ended is None else await ctx.sso.end_session_form(ended)
     # Nothing of the account stays on this device: the /me service worker's offline copy (page and QR) and
     # any other storage go, even if me.js did not run. Cookies are left alone (the session cookie is cleared
     # just below, and the signed-out form's CSRF cookie must survive).
-    response = RedirectResponse(provider_sign_out or SIGNED_OUT_PAGE, status_code=303,
-                                headers={**NO_STORE, **SIGNED_OUT})
+    headers = {**NO_STORE, **SIGNED_OUT}
+    response: Response
+    if provider_sign_out is None:
+        response = RedirectResponse(SIGNED_OUT_PAGE, status_code=303, headers=headers)
+    else:
+        # A page whose form posts the ID token to the provider (static/sign_out.js submits it at once; without
+        # script, its button does): a redirect would put the token, and the person's claims in it, in a URL,
+        # which the browser's history and the provider's logs keep.
+        response = ctx.renderer.page(
+            request, "auth/sign_out.html", {"user": None, "provider": ctx.sso.name, "form": provider_sign_out},
+            company=await ctx.service.company(), headers=headers)
     clear_session_cookie(request, response)
     return response
 
