@@ -49,8 +49,8 @@ def security_headers(nonce: str, csp_tail: bytes = _CSP_TAIL) -> list[tuple[byte
 class SecurityHeaders:
     """Pure ASGI middleware: no inline script anywhere, nothing may frame us, no referrer leaks a token.
 
-    Forms lead only to us, and to ``form_origins``: the identity provider's origin, where the sign-out form's
-    redirect goes on to sign out there too (browsers apply ``form-action`` to a form's redirects as well)."""
+    Forms lead only to us, and to ``form_origins``: the identity provider's origin, where the sign-out page's
+    form posts the ID token to sign out there too (``web/auth_routes``)."""
 
     def __init__(self, app: ASGIApp, *, form_origins: tuple[str, ...] = ()) -> None:
         self.app = app
