@@ -1,7 +1,9 @@
 """Signing out at the identity provider, in Debian's Chromium: the front desk's shared browser.
 
 A real server (``contactcard serve``) with single sign-on configured against node's ``oidc-provider``
-(``tests/test_oidc.py``'s provider), both on 127.0.0.1; every request to another host is aborted. The browser
+(``tests/test_oidc.py``'s provider), the provider on 127.0.0.1 and the server on 127.0.0.2, so that for the
+browser they are two sites, as a company's site and its provider are (a form posted from one to the other carries
+only the provider's SameSite=None cookies); every request to another host is aborted. The browser
 is what the in-process tests cannot be: it applies the page's CSP (``form-action``, ``script-src``) to the page
 that posts the ID token to the provider, runs ``me.js``'s sign-out handler and ``sign_out.js``, keeps the
 provider's session in its own cookies, and keeps a history, which must never hold the ID token.
@@ -24,6 +26,7 @@ from .test_browser import ARGS, AXE, CHROMIUM  # importing these skips (or fails
 from .test_oidc import CLIENT_ID, CLIENT_SECRET, Provider  # and without node's oidc-provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SERVER_HOST = "127.0.0.2"  # another site than the provider's 127.0.0.1 (both loopback)
 
 
 class Site:
@@ -38,7 +41,7 @@ class Site:
                                   "CONTACTCARD_OIDC_ISSUER": self.provider.issuer,
                                   "CONTACTCARD_OIDC_CLIENT_ID": CLIENT_ID,
                                   "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(secret),
-                                  "CONTACTCARD_OIDC_NAME": "Acme ID"}, tmp / "server.log")
+                                  "CONTACTCARD_OIDC_NAME": "Acme ID"}, tmp / "server.log", host=SERVER_HOST)
         self.provider.base_url = self.server.base
         self.base = self.server.base
 
@@ -78,8 +81,8 @@ def sign_in_with_the_provider(page: Page, site: Site, account: str) -> None:
 
 
 class Fenced:
-    """A context that reaches 127.0.0.1 only (the provider's pages import a web font), noting every URL it
-    requested and every address its pages navigated to (what the browser's history keeps)."""
+    """A context that reaches the provider and the server only (the provider's pages import a web font), noting
+    every URL it requested and every address its pages navigated to (what the browser's history keeps)."""
 
     def __init__(self, context: BrowserContext) -> None:
         self.context = context
@@ -92,7 +95,7 @@ class Fenced:
         self.page.on("framenavigated", self._navigated)
 
     def _fence(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname != "127.0.0.1":
+        if urlsplit(route.request.url).hostname not in ("127.0.0.1", SERVER_HOST):
             self.attempted.append(route.request.url)
             route.abort()
         else:
@@ -127,7 +130,7 @@ def test_signing_out_at_the_front_desk_signs_out_at_the_provider_too(site: Site,
     assert signed_out.value.all_headers()["clear-site-data"] == '"cache", "storage"'
     # sign_out.js posted the page's form at once (the CSP let the script run and the form go to the provider);
     # the provider asks; taro confirms.
-    page.wait_for_url(f"{site.provider.issuer}/session/end")
+    page.wait_for_url(f"{site.provider.issuer}/session/end*")  # any address: the checks below read it
     page.click("button[name=logout][value=yes]")
     page.wait_for_url(f"{site.base}/login")
     assert page.locator("a[href='/login/oidc']").inner_text().strip() == "Sign in with Acme ID"
@@ -161,7 +164,7 @@ def test_without_javascript_the_button_signs_out_at_the_provider_and_the_page_pa
     html = page.content()
 
     button.click()
-    page.wait_for_url(f"{site.provider.issuer}/session/end")
+    page.wait_for_url(f"{site.provider.issuer}/session/end*")  # any address: the checks below read it
     page.click("button[name=logout][value=yes]")
     page.wait_for_url(f"{site.base}/login")
     page.goto(f"{site.base}/login/oidc")
