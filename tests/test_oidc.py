@@ -598,6 +598,15 @@ def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_t
         assert asks_who_it_is(h, browser), "the provider's session ended: the next person is asked who they are"
 
 
+def test_the_sign_out_page_is_in_english_too_and_never_cached(h: Harness) -> None:
+    assert sign_in(h, "taro-1").headers["location"] == "/me"
+    h.client.headers["Accept-Language"] = "en-US,en;q=0.9"
+    r = sign_out(h)
+    assert provider_sign_out_form(r).buttons == ["Continue to sign out of Acme ID"]
+    assert '<html lang="en">' in r.text and r.headers["content-language"] == "en"
+    assert "?lang=" not in r.text  # no language switch: its links would GET /logout, which only takes the post
+
+
 def test_a_password_session_signs_out_here_only(h: Harness) -> None:
     admin = make_admin(h)
     assert login(h.client, admin.email).status_code == 303
