@@ -90,7 +90,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         if settings.oidc is not None and oidc_secret is not None:
             oidc = OidcClient(ProviderConfig(settings.oidc.issuer, settings.oidc.client_id, oidc_secret.decode(),
                                              settings.base_url + sso_routes.CALLBACK, settings.oidc.email_claim,
-                                             settings.base_url + auth_routes.SIGNED_OUT_PAGE),
+                                             settings.base_url + auth_routes.SIGNED_OUT_PAGE,
+                                             settings.oidc.sign_out),
                               service.clock, transport=http_transport)
         sso = SingleSignOn(store, accounts, oidc, service.clock,
                            name=settings.oidc.display_name if settings.oidc else "")

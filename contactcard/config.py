@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .models import ValidationError
-from .oidc import check_issuer
+from .oidc import SIGN_OUT_METHODS, check_issuer
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 SECRET_BYTES = 32
@@ -45,6 +45,9 @@ class OidcSettings:
     # A claim the provider vouches for as the person's work email, for providers that send no email_verified
     # (Microsoft Entra ID: preferred_username or email); empty: the email claim with email_verified true.
     email_claim: str = ""
+    # How the browser is sent to the provider's sign-out: "post" (the ID token in a form, never in a URL; what
+    # RP-Initiated Logout requires every provider to accept) or "get" for a provider that refuses the POST.
+    sign_out: str = "post"
 
     @property
     def display_name(self) -> str:
@@ -68,8 +71,12 @@ class OidcSettings:
         email_claim = env.get("CONTACTCARD_OIDC_EMAIL_CLAIM", "").strip()
         if email_claim and not _CLAIM_NAME.fullmatch(email_claim):
             raise ValidationError("CONTACTCARD_OIDC_EMAIL_CLAIM must be a claim name such as preferred_username")
+        sign_out = env.get("CONTACTCARD_OIDC_SIGN_OUT", "").strip().lower() or "post"
+        if sign_out not in SIGN_OUT_METHODS:
+            raise ValidationError("CONTACTCARD_OIDC_SIGN_OUT must be post (the default) or get")
         return cls(issuer=issuer, client_id=given[1], client_secret_file=Path(given[2]),
-                    name=env.get("CONTACTCARD_OIDC_NAME", "").strip()[:100], email_claim=email_claim)
+                    name=env.get("CONTACTCARD_OIDC_NAME", "").strip()[:100], email_claim=email_claim,
+                    sign_out=sign_out)
 
 
 @dataclass(frozen=True)

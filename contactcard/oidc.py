@@ -16,7 +16,9 @@ No Starlette and no database here: ``sso`` keeps the flow's state and ``accounts
 - Signing out (RP-Initiated Logout 1.0): the discovery document's ``end_session_endpoint``, with the ID token as
   ``id_token_hint``, posted by a form (the specification's POST, which every provider must accept), never in a
   URL: a URL would keep the token, and the person's claims in it, in the browser's history and the provider's
-  logs. Only an endpoint on the issuer's own origin is used: the pages' CSP lets forms lead there and nowhere
+  logs. For a provider that refuses the POST the operator may choose ``get`` (``config.OidcSettings.sign_out``):
+  the same parameters as the query of a redirect.
+  Only an endpoint on the issuer's own origin is used: the pages' CSP lets forms lead there and nowhere
   else (``web/security``).
 - Every request to the provider has a time-out and never follows a redirect.
 """
@@ -69,6 +71,7 @@ class ProviderConfig:
     redirect_uri: str
     email_claim: str = ""  # see config.OidcSettings.email_claim
     post_logout_redirect_uri: str = ""  # where the provider sends the browser back after signing out
+    sign_out: str = "post"  # see config.OidcSettings.sign_out
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,22 @@ class Metadata:
     end_session_endpoint: str = ""  # "" when the provider offers no sign-out (Google), or not on its origin
 
 
+SIGN_OUT_METHODS = ("post", "get")
+
+
 @dataclass(frozen=True)
 class SignOutForm:
-    """What the browser posts to sign out at the provider: the end_session_endpoint and the form's fields."""
+    """What the browser sends to sign out at the provider: the end_session_endpoint and the form's fields,
+    posted (``method`` "post"), or as the query of a redirect for a provider that refuses the POST."""
 
     action: str
     fields: Mapping[str, str] = field(repr=False)  # id_token_hint among them: never logged
+    method: str = "post"
+
+    @property
+    def url(self) -> str:
+        """The endpoint with the fields as its query (for ``method`` "get")."""
+        return f"{self.action}{'&' if '?' in self.action else '?'}{urlencode(self.fields)}"
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -235,7 +248,7 @@ class OidcClient:
         fields = {"id_token_hint": id_token, "client_id": self.config.client_id}
         if self.config.post_logout_redirect_uri:
             fields["post_logout_redirect_uri"] = self.config.post_logout_redirect_uri
-        return SignOutForm(endpoint, fields)
+        return SignOutForm(endpoint, fields, self.config.sign_out)
 
     async def redeem(self, code: str, *, verifier: str, nonce: str) -> Identity:
         """Exchange the code at the token endpoint and check the ID token that comes back."""

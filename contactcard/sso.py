@@ -14,9 +14,9 @@ than the lifetime is refused. Every refusal counts against the client's sign-in 
 Signing out (OpenID Connect RP-Initiated Logout 1.0): the session that ``accounts.sign_out`` ended was opened
 through this provider, so the browser goes on to the provider's ``end_session_endpoint``, posting the session's ID
 token as ``id_token_hint``, our client id, and our sign-in page as ``post_logout_redirect_uri`` (a form: the token
-is never in a URL); otherwise, or when the provider offers no sign-out, or its discovery fails or takes longer than
-``SIGN_OUT_PATIENCE``, ``None``: the browser goes to the sign-in page as after a password, and signing out never
-fails or waits on the provider.
+is never in a URL; or, for a provider that refuses the POST, the operator's ``get``: a redirect); otherwise, or
+when the provider offers no sign-out, or its discovery fails or takes longer than ``SIGN_OUT_PATIENCE``, ``None``:
+the browser goes to the sign-in page as after a password, and signing out never fails or waits on the provider.
 
 Discovery's outcome (when it last worked, the last error and when) is kept in the database for the console.
 """

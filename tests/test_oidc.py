@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx2 as httpx
 import pytest
@@ -177,12 +177,13 @@ class Wire(httpx.AsyncBaseTransport):
         return sum(urlsplit(url).path == path for url in self.urls)
 
 
-def sso_settings(tmp_path: Path, issuer: str) -> Settings:
+def sso_settings(tmp_path: Path, issuer: str, *, sign_out: str = "post") -> Settings:
     secret = tmp_path / "oidc-client-secret"
     secret.write_text(CLIENT_SECRET + "\n")
     secret.chmod(0o600)
     return Settings(db_path=tmp_path / "cc.sqlite3", base_url=BASE_URL, secret_file=tmp_path / "secret.key",
-                    oidc=OidcSettings(issuer=issuer, client_id=CLIENT_ID, client_secret_file=secret, name="Acme ID"))
+                    oidc=OidcSettings(issuer=issuer, client_id=CLIENT_ID, client_secret_file=secret, name="Acme ID",
+                                      sign_out=sign_out))
 
 
 @pytest.fixture
@@ -596,6 +597,46 @@ def test_signing_out_signs_out_at_the_provider_so_the_next_person_is_asked_who_t
         assert 'action="/logout"' not in landing.text
 
         assert asks_who_it_is(h, browser), "the provider's session ended: the next person is asked who they are"
+
+
+def test_for_a_provider_that_refuses_the_post_the_operator_has_sign_out_sent_as_a_redirect(
+        tmp_path: Path, provider: Provider, wire: Wire, sso_clock: FakeClock) -> None:
+    """``CONTACTCARD_OIDC_SIGN_OUT=get``: the same three parameters, as the query of a 303 (the token then in a
+    URL: the price of such a provider), and the provider's session still ends."""
+    app = create_app(sso_settings(tmp_path, provider.issuer, sign_out="get"), clock=sso_clock, http_transport=wire)
+    with TestClient(app, base_url="http://127.0.0.1", follow_redirects=False) as client, \
+            httpx.Client(follow_redirects=False, timeout=10) as browser:
+        h = Harness(client)
+        h.seed()
+        assert get(h.client, at_provider(h, "taro-1", browser=browser)).headers["location"] == "/me"
+        id_token = wire.id_tokens[-1]
+        assert not asks_who_it_is(h, browser)
+        r = sign_out(h)
+        assert r.status_code == 303 and "<form" not in r.text
+        target = urlsplit(r.headers["location"])
+        discovery = browser.get(f"{provider.issuer}/.well-known/openid-configuration").json()
+        assert f"{target.scheme}://{target.netloc}{target.path}" == discovery["end_session_endpoint"]
+        assert dict(parse_qsl(target.query)) == {"id_token_hint": id_token, "client_id": CLIENT_ID,
+                                                 "post_logout_redirect_uri": f"{BASE_URL}/login"}
+        assert sealed_id_tokens(h) == 0
+
+        confirm = browser.get(r.headers["location"])  # the provider asks to confirm; taro confirms
+        theirs = re.search(r'<form id="op.logoutForm" method="post" action="([^"]+)">'
+                           r'<input type="hidden" name="xsrf" value="([^"]+)"/>', confirm.text)
+        assert theirs is not None, confirm.text
+        done = browser.post(theirs[1], data={"xsrf": theirs[2], "logout": "yes"})
+        assert done.status_code == 303 and done.headers["location"] == f"{BASE_URL}/login"
+        assert asks_who_it_is(h, browser), "the provider's session ended"
+
+
+def test_the_sign_out_method_setting_is_post_or_get(tmp_path: Path) -> None:
+    secret = tmp_path / "client-secret"
+    env = {"CONTACTCARD_OIDC_ISSUER": "https://login.example.co.jp", "CONTACTCARD_OIDC_CLIENT_ID": "cc",
+           "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(secret)}
+    assert (oidc := Settings.from_env(env).oidc) is not None and oidc.sign_out == "post"
+    assert (oidc := Settings.from_env({**env, "CONTACTCARD_OIDC_SIGN_OUT": " GET "}).oidc) and oidc.sign_out == "get"
+    with pytest.raises(ValidationError, match="CONTACTCARD_OIDC_SIGN_OUT must be post"):
+        Settings.from_env({**env, "CONTACTCARD_OIDC_SIGN_OUT": "redirect"})
 
 
 def test_the_sign_out_page_is_in_english_too_and_never_cached(h: Harness) -> None:

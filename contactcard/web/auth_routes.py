@@ -93,6 +93,8 @@ async def logout(request: Request, _: None, form: FormData) -> Response:
     response: Response
     if provider_sign_out is None:
         response = RedirectResponse(SIGNED_OUT_PAGE, status_code=303, headers=headers)
+    elif provider_sign_out.method == "get":  # the operator's choice for a provider that refuses the POST
+        response = RedirectResponse(provider_sign_out.url, status_code=303, headers=headers)
     else:
         # A page whose form posts the ID token to the provider (static/sign_out.js submits it at once; without
         # script, its button does): a redirect would put the token, and the person's claims in it, in a URL,
