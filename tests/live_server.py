@@ -38,14 +38,12 @@ def seed_card(db: Path, secret: Path) -> str:
 
 
 class LiveServer:
-    """``env`` adds to (and may override) the listening address and base URL set here; ``host``, another loopback
-    address than 127.0.0.1, makes the server another site than one on 127.0.0.1 for a browser."""
+    """``env`` adds to (and may override) the listening address and base URL set here."""
 
-    def __init__(self, env: Mapping[str, str], log: Path, *, port: int | None = None, host: str = "127.0.0.1") -> None:
-        self.host = host
+    def __init__(self, env: Mapping[str, str], log: Path, *, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.base = f"http://{host}:{self.port}"
-        self.env = {**os.environ, "CONTACTCARD_BASE_URL": self.base, "CONTACTCARD_HOST": host,
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "CONTACTCARD_BASE_URL": self.base, "CONTACTCARD_HOST": "127.0.0.1",
                     "CONTACTCARD_PORT": str(self.port), **env}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -70,7 +68,7 @@ class LiveServer:
         assert self.proc is not None
 
         def answers() -> bool:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
                 conn.request("GET", path, headers={"User-Agent": "readiness-probe"})
                 return conn.getresponse().status == 200

@@ -1,8 +1,9 @@
 """Signing out at the identity provider, in Debian's Chromium: the front desk's shared browser.
 
 A real server (``contactcard serve``) with single sign-on configured against node's ``oidc-provider``
-(``tests/test_oidc.py``'s provider), the provider on 127.0.0.1 and the server on 127.0.0.2, so that for the
-browser they are two sites, as a company's site and its provider are (a form posted from one to the other carries
+(``tests/test_oidc.py``'s provider), both on 127.0.0.1; the browser reaches our server by the name
+``contactcard.test`` (mapped to 127.0.0.1 by Chromium's own resolver rules, never by DNS), so that for it they are two
+sites, as a company's site and its provider are (a form posted from one to the other carries
 only the provider's SameSite=None cookies); every request to another host is aborted. The browser
 is what the in-process tests cannot be: it applies the page's CSP (``form-action``, ``script-src``) to the page
 that posts the ID token to the provider, runs ``me.js``'s sign-out handler and ``sign_out.js``, keeps the
@@ -20,13 +21,15 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, Request, Route, sync_playwright
 
+from bench.processes import free_port
+
 from .accounts_kit import EMPLOYEE_EMAIL
 from .live_server import LiveServer
 from .test_browser import ARGS, AXE, CHROMIUM  # importing these skips (or fails) without Chromium, as there
 from .test_oidc import CLIENT_ID, CLIENT_SECRET, Provider  # and without node's oidc-provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SERVER_HOST = "127.0.0.2"  # another site than the provider's 127.0.0.1 (both loopback)
+SITE = "contactcard.test"  # our server's name for the browser: another site than the provider's 127.0.0.1
 
 
 class Site:
@@ -37,13 +40,14 @@ class Site:
         secret = tmp / "oidc-client-secret"
         secret.write_text(CLIENT_SECRET + "\n")
         secret.chmod(0o600)
-        self.server = LiveServer({"CONTACTCARD_DATA_DIR": str(tmp / "data"),
+        port = free_port()
+        self.base = f"http://{SITE}:{port}"
+        self.server = LiveServer({"CONTACTCARD_DATA_DIR": str(tmp / "data"), "CONTACTCARD_BASE_URL": self.base,
                                   "CONTACTCARD_OIDC_ISSUER": self.provider.issuer,
                                   "CONTACTCARD_OIDC_CLIENT_ID": CLIENT_ID,
                                   "CONTACTCARD_OIDC_CLIENT_SECRET_FILE": str(secret),
-                                  "CONTACTCARD_OIDC_NAME": "Acme ID"}, tmp / "server.log", host=SERVER_HOST)
-        self.provider.base_url = self.server.base
-        self.base = self.server.base
+                                  "CONTACTCARD_OIDC_NAME": "Acme ID"}, tmp / "server.log", port=port)
+        self.provider.base_url = self.base
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +65,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(site: Site) -> Iterator[Browser]:
+    """Chromium reaching our server by its name at 127.0.0.1; its pages a secure context there, as over https
+    (``/me``'s script and the provider's SameSite=None cookies need one; 127.0.0.1 is one already)."""
+    args = [*ARGS, f"--host-resolver-rules=MAP {SITE} 127.0.0.1",
+            f"--unsafely-treat-insecure-origin-as-secure={site.base}"]
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=args)
         try:
             yield b
         finally:
@@ -95,7 +103,7 @@ class Fenced:
         self.page.on("framenavigated", self._navigated)
 
     def _fence(self, route: Route) -> None:
-        if urlsplit(route.request.url).hostname not in ("127.0.0.1", SERVER_HOST):
+        if urlsplit(route.request.url).hostname not in ("127.0.0.1", SITE):
             self.attempted.append(route.request.url)
             route.abort()
         else:
