@@ -50,7 +50,7 @@ class App(Starlette):
     scan_lane: ScanLane | None = None  # for ``serving``'s protocol; built with the stack, whose edges it applies
 
     def build_middleware_stack(self) -> ASGIApp:
-        policy = csp_tail(form_origins(self.settings))  # what ``SecurityHeaders`` sends inside the stack
+        policy = page_policy(self.settings)  # what ``SecurityHeaders`` sends inside the stack
         stack: ASGIApp = customer.FastCardPage(super().build_middleware_stack(), policy)
         hsts = None
         if self.settings.secure_cookies and self.settings.hsts:
@@ -61,10 +61,10 @@ class App(Starlette):
         return proxies or stack
 
 
-def form_origins(settings: Settings) -> tuple[str, ...]:
-    """Where forms may lead besides us: signing out of a single sign-on session goes on to the provider's sign-out
-    page (``sso``). The scan lane's answers carry the same policy as the app's."""
-    return () if settings.oidc is None else (origin_of(settings.oidc.issuer),)
+def page_policy(settings: Settings) -> bytes:
+    """The Content-Security-Policy after the nonce, one for every path (``SecurityHeaders``, the fast card page, the
+    scan lane): forms may lead to us and, with single sign-on, to the provider (the sign-out page posts there)."""
+    return csp_tail(() if settings.oidc is None else (origin_of(settings.oidc.issuer),))
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None,
@@ -136,7 +136,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
     forms.check_routes(routes)  # no route takes a POST without the CSRF check: refuse to build the app
     app = App(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders, form_origins=form_origins(settings)),
+        middleware=[Middleware(SecurityHeaders, csp_tail=page_policy(settings)),
                     Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
         exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,

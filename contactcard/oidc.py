@@ -109,7 +109,7 @@ class SignOutForm:
     @property
     def url(self) -> str:
         """The endpoint with the fields as its query (for ``method`` "get")."""
-        return f"{self.action}{'&' if '?' in self.action else '?'}{urlencode(self.fields)}"
+        return with_query(self.action, self.fields)
 
 
 def pkce_pair() -> tuple[str, str]:
@@ -130,6 +130,11 @@ def check_issuer(url: str) -> str:
     if not url.isascii() or any(c.isspace() or c in ";,'\"" for c in url):  # its origin goes into our CSP
         raise ValueError(f"the OpenID issuer must be plain ASCII (a host in its xn-- form), got {url!r}")
     return url
+
+
+def with_query(endpoint: str, params: Mapping[str, str]) -> str:
+    """``endpoint`` with ``params`` added to its query (a provider's endpoint may carry one already)."""
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
 
 def origin_of(url: str) -> str:
@@ -229,13 +234,11 @@ class OidcClient:
 
     async def authorization_url(self, *, state: str, nonce: str, challenge: str) -> str:
         """Where to send the browser: the provider's sign-in, for the code flow with PKCE (S256)."""
-        query = urlencode({
+        return with_query((await self.metadata()).authorization_endpoint, {
             "response_type": "code", "client_id": self.config.client_id, "redirect_uri": self.config.redirect_uri,
             "scope": SCOPE, "state": state, "nonce": nonce, "code_challenge": challenge,
             "code_challenge_method": "S256",
         })
-        endpoint = (await self.metadata()).authorization_endpoint
-        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
     async def end_session_form(self, id_token: str) -> SignOutForm | None:
         """The form that signs the browser out at the provider too; None when it offers no sign-out.

@@ -70,18 +70,18 @@ async def _company_set(service: Service, accounts: Accounts, args: argparse.Name
     return 0
 
 
+SSO_NOT_CONFIGURED = ("--sso-only on: single sign-on is not configured for this command (CONTACTCARD_OIDC_ISSUER, "
+                      "CONTACTCARD_OIDC_CLIENT_ID, CONTACTCARD_OIDC_CLIENT_SECRET_FILE), so employees could not sign "
+                      "in at all; run it with the server's settings")
+_set_with_accounts = uses_accounts(_company_set)
+
+
 def _company_set_checked(settings: Settings, args: argparse.Namespace) -> int:
     """``company set``, refusing SSO only where no provider is configured: as on the settings page, employees
     would then have no way in at all."""
     if args.sso_only == "on" and settings.oidc is None:
         raise ValidationError(SSO_NOT_CONFIGURED)
     return _set_with_accounts(settings, args)
-
-
-SSO_NOT_CONFIGURED = ("--sso-only on: single sign-on is not configured for this command (CONTACTCARD_OIDC_ISSUER, "
-                      "CONTACTCARD_OIDC_CLIENT_ID, CONTACTCARD_OIDC_CLIENT_SECRET_FILE), so employees could not sign "
-                      "in at all; run it with the server's settings")
-_set_with_accounts = uses_accounts(_company_set)
 
 
 async def _show(service: Service, accounts: Accounts, args: argparse.Namespace) -> int:

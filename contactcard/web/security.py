@@ -31,8 +31,6 @@ def csp_tail(form_origins: tuple[str, ...] = ()) -> bytes:
     return (b"'; script-src 'self'; connect-src 'self'; manifest-src 'self'; worker-src 'self'; "
             b"form-action " + form_action.encode("ascii") + b"; frame-ancestors 'none'; base-uri 'none'")
 
-
-_CSP_TAIL = csp_tail()
 _STATIC_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -41,20 +39,21 @@ _STATIC_HEADERS = (
 )
 
 
-def security_headers(nonce: str, csp_tail: bytes = _CSP_TAIL) -> list[tuple[bytes, bytes]]:
-    """The headers every response carries (raw ASGI form); the CSP allows only styles with this nonce."""
+def security_headers(nonce: str, csp_tail: bytes) -> list[tuple[bytes, bytes]]:
+    """The headers every response carries (raw ASGI form); the CSP (``csp_tail`` after the nonce: the app's one
+    policy, see ``app.page_policy``) allows only styles with this nonce."""
     return [(b"content-security-policy", _CSP_HEAD + nonce.encode("ascii") + csp_tail), *_STATIC_HEADERS]
 
 
 class SecurityHeaders:
     """Pure ASGI middleware: no inline script anywhere, nothing may frame us, no referrer leaks a token.
 
-    Forms lead only to us, and to ``form_origins``: the identity provider's origin, where the sign-out page's
-    form posts the ID token to sign out there too (``web/auth_routes``)."""
+    ``csp_tail``: the app's policy (``app.page_policy``): forms lead only to us, and to the identity provider's
+    origin, where the sign-out page's form posts the ID token to sign out there too (``web/auth_routes``)."""
 
-    def __init__(self, app: ASGIApp, *, form_origins: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp, *, csp_tail: bytes) -> None:
         self.app = app
-        self.csp_tail = csp_tail(form_origins)
+        self.csp_tail = csp_tail
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
