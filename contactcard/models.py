@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 
 Clock = Callable[[], datetime]  # injected everywhere the time is read (tests pass a fake one)
 
@@ -130,6 +130,9 @@ class Channel:
     employee_id: int | None  # None: one of the company's general channels
 
 
+EXPIRY_NOTICE = timedelta(days=14)  # see Company.expiry_notice
+
+
 @dataclass(frozen=True)
 class Company:
     name: str
@@ -153,6 +156,13 @@ class Company:
     def name_for(self, lang: str) -> str:
         """The name a reader of ``lang`` is shown: the Latin-script one, when given, to anyone but a Japanese reader."""
         return self.name_en if lang != "ja" and self.name_en else self.name
+
+    @property
+    def expiry_notice(self) -> timedelta:
+        """How long before a live link expires the console and the employee's /me say so: two weeks, or half the
+        default lifetime (in whole days) when that is shorter, so a company that issues week-long links on purpose
+        does not hear about every link all the time."""
+        return min(EXPIRY_NOTICE, timedelta(days=max(1, self.default_card_days // 2)))
 
     @property
     def has_policy(self) -> bool:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from . import stats
-from .models import Company, Employee, Outcome
+from .models import Card, Company, Employee, Outcome
 from .stats import local_day_bounds
 from .store import EventFilter, EventRow, Store
 
@@ -40,6 +40,12 @@ class EmployeeCount:
 
 
 @dataclass(frozen=True)
+class ExpiringCard:
+    employee: Employee
+    card: Card
+
+
+@dataclass(frozen=True)
 class Dashboard:
     days: tuple[DayCount, ...]
     total: int
@@ -47,6 +53,8 @@ class Dashboard:
     recent: tuple[EventRow, ...]
     alerts: dict[str, int]  # outcome -> hits in the last ALERT_DAYS days, only outcomes with hits
     alert_events: tuple[EventRow, ...]
+    expiring: tuple[ExpiringCard, ...]  # live links that expire within the company's notice, soonest first
+    notice_days: int  # that notice (``Company.expiry_notice``), in whole days
 
 
 def last_days(zone: str, now: datetime, count: int) -> list[tuple[date, datetime, datetime]]:
@@ -63,6 +71,15 @@ async def scans_per_day(store: Store, company: Company, now: datetime, days: int
     """People's scans company-wide per local day, read through ``stats`` so the chart survives the purge."""
     company_wide = await stats.stats(store, company, now, days=days)
     return [DayCount(date.fromisoformat(d.day), d.scans) for d in company_wide.days]
+
+
+async def expiring_cards(store: Store, now: datetime, within: timedelta) -> list[ExpiringCard]:
+    """Live links that expire within ``within`` of ``now``, soonest first, each with its employee."""
+    cards = await store.cards_expiring(now, now + within)
+    if not cards:
+        return []
+    employees = {e.id: e for e in await store.employees()}
+    return [ExpiringCard(employees[c.employee_id], c) for c in cards if c.employee_id in employees]
 
 
 FinishedScans = Callable[[str, str], Awaitable[dict[int, int]]]
@@ -94,6 +111,8 @@ async def dashboard(store: Store, company: Company, now: datetime, *, top: int =
         days=tuple(days), total=sum(d.count for d in days), top=tuple(top_rows),
         recent=tuple(await store.events(limit=recent)),
         alerts=alerts, alert_events=tuple(alert_events),
+        expiring=tuple(await expiring_cards(store, now, company.expiry_notice)),
+        notice_days=company.expiry_notice.days,
     )
 
 

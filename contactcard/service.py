@@ -544,6 +544,13 @@ class Service:
         now = self.clock()
         return {card.employee_id: card for card in await self._store.cards() if card.is_live(now)}
 
+    async def expiring_cards(self, within: timedelta | None = None) -> list[reports.ExpiringCard]:
+        """Live links that expire within ``within`` (default: the company's notice, ``Company.expiry_notice``),
+        soonest first."""
+        company = await self.company()
+        return await reports.expiring_cards(self._store, self.clock(), company.expiry_notice if within is None
+                                            else within)
+
     async def cards(self, employee_ref: str | int | None = None) -> list[IssuedCard]:
         """Every card with its link (links of revoked cards no longer open anything)."""
         employee_id = None if employee_ref is None else (await self.find_employee(employee_ref)).id

@@ -16,10 +16,10 @@ from starlette.testclient import TestClient
 
 from contactcard import chart, csvexport, reports
 from contactcard import service as service_module
-from contactcard.models import Outcome, ScanEvent
+from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 from contactcard.stats import local_day_bounds
 
-from .accounts_kit import accounts, csrf_of, login, make_admin
+from .accounts_kit import ADMIN_EMAIL, accounts, csrf_of, login, make_admin
 from .conftest import FakeClock, Harness
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -140,6 +140,37 @@ def test_the_chart_is_drawn_once_per_figures_and_language(seeded: Harness, clock
     clock.advance(seconds=service_module.DASHBOARD_TTL.total_seconds())  # new figures: drawn again
     html = seeded.client.get("/admin", headers={"accept-language": "en"}).text
     assert "(1 in total)" in html and len(drawn) == 3
+
+
+def _expiring_panel(h: Harness, lang: str = "en") -> str:
+    assert login(h.client, ADMIN_EMAIL).status_code == 303  # days pass in this test: past the idle limit
+    html = h.client.get("/admin", headers={"accept-language": lang}).text
+    found = re.search(r'<section class="panel" aria-labelledby="expiring-h">(.*?)</section>', html, re.S)
+    return found[1] if found else ""
+
+
+def test_dashboard_lists_the_links_about_to_expire(seeded: Harness, clock: FakeClock) -> None:
+    """Printed cards outlive their links: the admin sees which expire within the notice, and can extend them."""
+    svc = seeded.service
+    seeded.run(svc.add_employee, EmployeeProfile(email="hanako@example.co.jp", family_name="佐藤", given_name="花子",
+                                                 department="総務部"), actor="cli")
+    hanako = seeded.run(svc.issue_card, "hanako@example.co.jp", days=10, actor="cli")
+    panel = _expiring_panel(seeded)
+    assert "Links expiring within 14 days" in panel and "(1 in all)" in panel  # taro's 90-day link is not due
+    assert f'href="/admin/employees/{hanako.card.employee_id}">佐藤 花子</a>' in panel and "山田" not in panel
+    assert "2026-12-08" in panel  # 10 days from 2026-11-28
+    assert "14日以内に期限が切れるリンク" in _expiring_panel(seeded, "ja")
+    clock.advance(days=80)  # hanako's link has expired (an alert when scanned), taro's has 10 days left
+    panel = _expiring_panel(seeded)
+    assert "山田 太郎" in panel and "佐藤" not in panel and "(1 in all)" in panel
+    seeded.run(svc.extend_card, "taro@example.co.jp", days=90, actor="cli")
+    assert _expiring_panel(seeded) == "", "an extended link leaves the list at once"
+    company = seeded.run(svc.company)
+    seeded.run(svc.save_company, dataclasses.replace(company, default_card_days=7), actor="cli")
+    seeded.run(svc.extend_card, "hanako@example.co.jp", days=5, actor="cli")
+    assert _expiring_panel(seeded) == "", "week-long links are due only in their last 3 days"
+    clock.advance(days=2)
+    assert "Links expiring within 3 days" in _expiring_panel(seeded)
 
 
 def _dashboard_total(h: Harness) -> int:

@@ -347,6 +347,23 @@ def test_card_lifecycle_json(cli: Any) -> None:
     assert all({"url", "expires_at", "generation", "status"} <= c.keys() for c in listed)
 
 
+def test_card_expiring_lists_the_live_links_about_to_expire_soonest_first(cli: Any) -> None:
+    add_taro(cli)
+    ok(cli("employee", "add", "--email", HANAKO, "--name", "佐藤 花子"))
+    ok(cli("card", "issue", "--employee", HANAKO, "--days", "30"))
+    ok(cli("card", "issue", "--employee", TARO, "--days", "10"))
+    soon = ok(cli("card", "expiring", "--json")).json  # the company's notice: 14 days (90-day links)
+    assert [(c["employee"], c["generation"]) for c in soon] == [(TARO, 1)]
+    assert 9 <= (datetime.fromisoformat(soon[0]["expires_at"]) - datetime.now(UTC)).days <= 10
+    within = ok(cli("card", "expiring", "--within", "31", "--json")).json
+    assert [c["employee"] for c in within] == [TARO, HANAKO]
+    assert ok(cli("card", "expiring")).out.startswith(f"{TARO}\tgen 1\texpires ")
+    assert "--within" in assert_one_line_error(cli("card", "expiring", "--within", "0"), code=2)
+    ok(cli("card", "extend", "--employee", TARO, "--days", "60"))
+    ok(cli("card", "revoke", "--employee", HANAKO))
+    assert ok(cli("card", "expiring", "--within", "31", "--json")).json == []
+
+
 def test_card_issue_plain_output(cli: Any) -> None:
     add_taro(cli)
     lines = ok(cli("card", "issue", "--employee", TARO)).out.splitlines()

@@ -53,6 +53,25 @@ def test_me_shows_only_my_card_with_link_expiry_and_counts(harness: Harness, clo
     assert "<script" not in r.text.replace('<script src="/static/me.js?v=3" defer></script>', "")
 
 
+def test_me_warns_when_my_link_is_about_to_expire(harness: Harness, clock: FakeClock) -> None:
+    harness.seed()  # a 90-day link: the company's notice is 14 days
+    taro = make_employee(harness)
+    login(harness.client, taro.email)
+    assert "me-expiring" not in harness.client.get("/me", headers={"accept-language": "ja"}).text
+    clock.advance(days=76, hours=1)  # 13 days and 23 hours left
+    login(harness.client, taro.email)
+    ja = harness.client.get("/me", headers={"accept-language": "ja"}).text
+    assert "リンクの有効期限が近づいています" in ja and "管理者に延長を依頼してください" in ja
+    en = harness.client.get("/me", headers={"accept-language": "en"}).text
+    assert "Your link expires soon" in en and "2027-02-26 10:00 (Asia/Tokyo)" in en
+    harness.run(harness.service.extend_card, "taro@example.co.jp", days=30, actor="cli")
+    assert "me-expiring" not in harness.client.get("/me").text
+    clock.advance(days=31)
+    login(harness.client, taro.email)
+    expired = harness.client.get("/me", headers={"accept-language": "en"}).text
+    assert "Your link has expired" in expired and "me-expiring" not in expired
+
+
 def test_my_qr_decodes_to_my_link_and_caches_by_generation(harness: Harness) -> None:
     issued = harness.seed()
     taro = make_employee(harness)

@@ -1,13 +1,14 @@
-"""card issue|rotate|revoke|extend|list|qr."""
+"""card issue|rotate|revoke|extend|list|expiring|qr."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from ..models import Conflict, IssuedCard
-from ..service import Service
+from ..service import MAX_CARD_DAYS, Service
 from . import format as fmt
 from .base import (
     ACTOR,
@@ -72,6 +73,14 @@ async def _card_list(service: Service, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _card_expiring(service: Service, args: argparse.Namespace) -> int:
+    if args.within is not None and not 1 <= args.within <= MAX_CARD_DAYS:
+        raise UsageError(f"--within must be 1 to {MAX_CARD_DAYS} days")
+    expiring = await service.expiring_cards(None if args.within is None else timedelta(days=args.within))
+    emit(args, [fmt.expiring_json(e) for e in expiring], [fmt.expiring_line(e) for e in expiring])
+    return 0
+
+
 async def _card_qr(service: Service, args: argparse.Namespace) -> int:
     from .. import qr
 
@@ -105,6 +114,12 @@ COMMANDS: tuple[Command, ...] = (
     Command(("card", "extend"), "set the link to expire N days from now", uses_service(_card_extend),
             (EMPLOYEE, DAYS, JSON)),
     Command(("card", "list"), "list cards and their links", uses_service(_card_list), (ANY_EMPLOYEE, JSON)),
+    Command(("card", "expiring"), "list the live links that expire soon, soonest first",
+            uses_service(_card_expiring), (
+                arg("--within", type=whole, metavar="DAYS",
+                    help="expiring within this many days (default: the notice the console and /me give, two weeks "
+                         "or half the company's link lifetime when that is shorter)"),
+                JSON)),
     Command(("card", "qr"), "write the QR code of an employee's live link", uses_service(_card_qr), (
         EMPLOYEE,
         arg("--format", choices=["png", "svg"], help="image format (default: from the --output suffix)"),

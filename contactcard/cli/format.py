@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..models import Card, Channel, Company, Employee, EmployeeStatus, IssuedCard
+from ..reports import ExpiringCard
 from ..service import local_time
 from ..store import EventRow
 
@@ -178,6 +179,17 @@ def card_line(issued: IssuedCard, employee: Employee | None, now: datetime) -> s
     who = employee.email if employee is not None else str(card.employee_id)
     return (f"{who}\tgen {card.generation}\t{card_status(card, employee, now)}\t"
             f"expires {iso(card.expires_at)}\t{issued.url}")
+
+
+def expiring_json(expiring: ExpiringCard) -> Json:
+    card = expiring.card
+    return {"card_id": card.id, "employee": expiring.employee.email, "employee_id": card.employee_id,
+            "generation": card.generation, "label": card.label, "expires_at": iso(card.expires_at)}
+
+
+def expiring_line(expiring: ExpiringCard) -> str:
+    card = expiring.card
+    return f"{expiring.employee.email}\tgen {card.generation}\texpires {iso(card.expires_at)}"
 
 
 def event_line(event: EventRow) -> str:

@@ -45,6 +45,13 @@ class CardStore(StoreBase):
         )
         return [_card(r).card for r in rows]
 
+    async def cards_expiring(self, after: datetime, until: datetime) -> list[Card]:
+        """Unrevoked cards still live at ``after`` that expire by ``until``, soonest first."""
+        rows = await self._rows(
+            """SELECT * FROM cards WHERE revoked_at IS NULL AND expires_at > ? AND expires_at <= ?
+               ORDER BY expires_at, id""", (ts(after), ts(until)))
+        return [_card(r).card for r in rows]
+
     async def revoke_card(self, card_id: int, at: datetime, reason: str) -> None:
         await self._exec("UPDATE cards SET revoked_at = ?, revoked_reason = ? WHERE id = ? AND revoked_at IS NULL",
                          (ts(at), reason, card_id))

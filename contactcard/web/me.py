@@ -59,6 +59,7 @@ async def me_page(request: Request, *, error: str = "", status: int = 200) -> Re
     latest = None if employee is None or issued is not None else await svc.latest_card(employee.id)
     now = svc.clock()
     live = issued is not None and issued.card.is_live(now)
+    expiring = live and issued is not None and issued.card.expires_at - now <= company.expiry_notice
     counts = None if employee is None else await svc.scan_counts(employee.id)
     chats = [] if employee is None else await ctx.webhooks.chat_destinations()
     chat_optin = None if not chats or employee is None else await ctx.webhooks.chat_optin(employee.id)
@@ -70,6 +71,7 @@ async def me_page(request: Request, *, error: str = "", status: int = 200) -> Re
     return ctx.renderer.page(
         request, "me/page.html",
         {**template_context(request, user), "employee": employee, "issued": issued, "live": live, "state": state,
+         "expiring": expiring,
          "qr_svg": current_qr, "qr_png": qr_path(issued.card, "png") if live and issued is not None else "",
          "expires_local": expires_local, "revoked_local": revoked_at, "counts": counts, "error": error,
          "saved_at": local_time(company, now), "chats": chats, "chat_optin": chat_optin},
