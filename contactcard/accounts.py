@@ -18,10 +18,11 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
 - One-time links (invitation, password reset): 32 random bytes, SHA-256 stored, 72 hours, single use;
   issuing a new link retires the user's older unused ones.
 - Throttling: a failure counts against three keys: this client on this account (the pair), this client (a pseudonym
-  of its address under a random key held only in memory: ``auth.client_key``), and the typed account (known or not,
-  so throttling reveals nothing about which accounts exist). A key past its threshold within 15 minutes is refused
-  for 30 s, doubling with every further failure up to 15 minutes, counted from its last failure; a refused attempt
-  does not check the password. The message never says whether the email or the password was wrong.
+  of its address, of its /64 for IPv6, under a random key held only in memory: ``auth.client_key``), and the
+  typed account (known or not, so throttling reveals nothing about which accounts exist). A key past its threshold
+  within 15 minutes is refused for 30 s, doubling with every further failure up to 15 minutes, counted from its
+  last failure; a refused attempt does not check the password. The message never says whether the email or the
+  password was wrong.
 
   - The pair allows 5 failures. Only the client that fails is held back: a stranger can never lock the
     owner (or an admin) out of an account from another address.

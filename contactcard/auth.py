@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import secrets
 
 from cryptography.exceptions import InvalidKey, InvalidTag
@@ -144,9 +145,27 @@ _CLIENT_KEY = secrets.token_bytes(32)
 
 
 def client_key(ip: str) -> str:
-    """A pseudonym for the client address, used only to count sign-in failures; the IP is not stored."""
-    mac = hmac.new(_CLIENT_KEY, b"contactcard/client/v1\x00" + ip.encode("utf-8", "replace"), hashlib.sha256)
+    """A pseudonym for the client, used only to count sign-in failures; the IP is not stored.
+
+    An IPv6 client is its /64: every home line gets at least that many addresses, so one host could otherwise
+    be a new client (a fresh password guess, a fresh audit row) on every attempt. An IPv4-mapped address is the
+    IPv4 address it carries.
+    """
+    mac = hmac.new(_CLIENT_KEY, b"contactcard/client/v1\x00" + _client_of(ip).encode("utf-8", "replace"),
+                   hashlib.sha256)
     return "client:" + mac.hexdigest()[:32]
+
+
+def _client_of(ip: str) -> str:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip  # not an address (a test client, a Unix socket): itself
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def account_key(email: str) -> str:

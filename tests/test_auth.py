@@ -254,6 +254,34 @@ def test_an_anonymous_flood_adds_a_few_audit_rows_and_no_actors(admin_client: ob
     assert harness.client.get("/admin/audit").text.count("<option") <= options_before + 1
 
 
+def test_one_host_rotating_through_its_ipv6_addresses_is_one_client(harness: Harness) -> None:
+    """Finding 8 (and the guessing throttle), a variant the review did not try: every home line gets at least a
+    /64 of IPv6, so one host can send each attempt from a new address. Counted per address, each attempt was a
+    new client: one undeletable audit row per attempt (300 of 300), and one password guess per address on an
+    account under attack, at the speed of scrypt. The host's /64 is the client; its neighbour is not held back."""
+    from contactcard.accounts import SignInRefused
+
+    assert auth.client_key("2001:db8:1:2::1") == auth.client_key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert auth.client_key("2001:db8:1:2::1") != auth.client_key("2001:db8:1:3::1")
+    assert auth.client_key("::ffff:198.51.100.7") == auth.client_key("198.51.100.7")
+    assert auth.client_key("198.51.100.7") != auth.client_key("198.51.100.8")
+    make_admin(harness)
+    acc = accounts(harness)
+    store = harness.service._store
+    rows_before = harness.run(store.count_audit_events)
+    checked = 0
+    for i in range(120):
+        email = ADMIN_EMAIL if i % 2 else f"ceo.{i}@example.co.jp"
+        with pytest.raises(SignInRefused) as err:
+            harness.run(acc.sign_in, email, WRONG, f"2001:db8:1:2:{i:x}:{i:x}::1")
+        checked += err.value.retry_after is None
+    added = harness.run(store.count_audit_events) - rows_before
+    assert checked <= 20, f"{checked} of 120 attempts had their password checked"
+    # the client's 20 failures, and one row for each throttle holding it back (the client's, its pair on the admin)
+    assert added <= 22, f"{added} audit rows for one host's flood"
+    assert harness.run(acc.sign_in, ADMIN_EMAIL, PASSWORD, "2001:db8:1:3::1").user.email == ADMIN_EMAIL
+
+
 def test_a_clock_step_back_never_lengthens_a_throttle(harness: Harness, clock: FakeClock) -> None:
     """Finding 17: throttled for 30 s, then the clock is set back an hour: still at most 30 s, not 3630."""
     make_admin(harness)
