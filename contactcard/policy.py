@@ -345,7 +345,7 @@ def _check_teams(company: Company, url: WebUrl) -> None:
 
 
 # --- free text ---------------------------------------------------------------------------------------
-# A channel label, a title or a department is printed on the card next to the buttons, so it must not carry a
+# A channel label, a name, a title or a department is printed on the card next to the buttons, so it must not carry a
 # contact the targets may not: "個人LINE: taro_private / 090-1234-5678". Text is read after NFKC (full-width
 # digits, letters, "＠" and "：" fold) and lower-cased. Refused when it holds
 #   - a run of 9 or more digits (separators allowed between them) that is not a number under an allowed prefix;

@@ -877,9 +877,16 @@ def _check_successor(employee: Employee, successor: Employee | None) -> None:
 
 
 def _check_printed_text(company: Company, employee: Employee | EmployeeProfile) -> None:
-    """The title and department are printed on the card: no personal contact may ride along in them."""
-    policy.check_text(company, Message("title"), employee.title)
-    policy.check_text(company, Message("department"), employee.department)
+    """The names, title and department are printed on the card (the name in the vCard too): no personal contact
+    may ride along in them. A name is read whole, in both orders, so a number split across its parts is seen."""
+    e = employee
+    for what, first, second in ((Message("name"), e.family_name, e.given_name),
+                                (Message("name reading"), e.family_kana, e.given_kana)):
+        policy.check_text(company, what, f"{first} {second}")
+        policy.check_text(company, what, f"{second} {first}")
+    policy.check_text(company, Message("Latin name"), e.latin_name)
+    policy.check_text(company, Message("title"), e.title)
+    policy.check_text(company, Message("department"), e.department)
 
 
 def _profile(value: object) -> dict[str, object]:

@@ -210,6 +210,13 @@ def test_policy_refuses_a_personal_contact_in_free_text(cli: Any) -> None:
                                                 "--title", "LINE ID taro_private"))
     assert "department" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name", "山田 太郎",
                                                      "--department", "営業部 090-1234-5678"))
+    # the name is printed on the card and is the vCard's FN too (a variant the review did not try)
+    assert "the name must" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name",
+                                                        "山田 太郎 090-1234-5678"))
+    assert "the name must" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name",
+                                                        "LINE ID taro_private"))
+    assert "the name reading must" in assert_one_line_error(cli("employee", "add", "--email", TARO, "--name",
+                                                                "山田 太郎", "--kana", "ヤマダ 〇九〇一二三四五六七八"))
     assert ok(cli("employee", "list", "--json")).json == []
     add_taro(cli)
     assert "label" in assert_one_line_error(cli("channel", "add", "--employee", TARO, "--kind", "phone",

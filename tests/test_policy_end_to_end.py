@@ -171,8 +171,15 @@ def test_console_refuses_a_personal_contact_in_a_label_title_or_department(seede
     r = post(seeded.client, "/admin/employees/new",
              {"family_name": "佐藤", "email": "hanako@example.co.jp", "department": "営業部 hanako.sato@gmail.com"})
     assert r.status_code == 400 and "the department must not carry" in r.text
+    r = post(seeded.client, f"/admin/employees/{taro.id}",
+             {"family_name": "山田", "given_name": "太郎 090-1234-5678", "email": TARO})
+    assert r.status_code == 400 and "the name must not carry" in r.text
+    r = post(seeded.client, f"/admin/employees/{taro.id}",
+             {"family_name": "山田", "given_name": "太郎", "email": TARO, "latin_name": "Taro (LINE: taro.private)"})
+    assert r.status_code == 400 and "the Latin name must not carry" in r.text
     assert [e.email for e in seeded.run(seeded.service.employees)] == [TARO]
     assert seeded.run(seeded.service.find_employee, TARO).title == "課長"
+    assert seeded.run(seeded.service.find_employee, TARO).given_name == "太郎"
     ok = post(seeded.client, f"/admin/employees/{taro.id}/channels",
               {"kind": "line", "target": "https://line.me/R/ti/p/@sample", "label": "LINE公式アカウント"})
     assert ok.status_code == 303
