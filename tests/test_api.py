@@ -294,6 +294,20 @@ def test_a_token_past_its_rate_gets_429_with_retry_after(settings: Settings, clo
 # --- QR codes, scans and the CSV ----------------------------------------------------------------------
 
 
+def test_the_links_about_to_expire_soonest_first(seeded: Harness, clock: FakeClock) -> None:
+    h = seeded
+    secret = token(h, "renewals", "read", days=365)
+    assert call(h, "GET", "/cards/expiring", secret).json() == []  # taro's 90-day link is not due yet
+    clock.advance(days=80)
+    due = call(h, "GET", "/cards/expiring", secret).json()
+    assert [(c["employee_id"], c["status"], c["expires_at"]) for c in due] == [(1, "live", "2027-02-26T01:00:00Z")]
+    assert call(h, "GET", "/cards/expiring", secret, within_days=9).json() == []
+    problem(call(h, "GET", "/cards/expiring", secret, within_days=0), 422, "validation")
+    writer = token(h, "renewer", "write", days=365)
+    assert call(h, "POST", "/employees/1/card/extend", writer, {"days": 90}).status_code == 200
+    assert call(h, "GET", "/cards/expiring", secret).json() == []
+
+
 def test_the_qr_codes_decode_to_the_card_link(seeded: Harness) -> None:
     h = seeded
     secret = token(h, "crm", "read")

@@ -1,6 +1,9 @@
-"""``/api/v1/employees/{id}/card``: issue, rotate, revoke, extend, and the QR code (the console's PNG and SVG)."""
+"""``/api/v1/employees/{id}/card``: issue, rotate, revoke, extend, and the QR code (the console's PNG and SVG);
+``/api/v1/cards/expiring``: the live links about to expire."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from starlette.responses import Response
 
@@ -9,7 +12,7 @@ from ...models import ApiScope, IssuedCard, NotFound
 from ..admin.cards import PNG_BOX
 from ..security import NO_STORE
 from .operations import Call, Operation
-from .shapes import CardDays, CardIssue, CardOut
+from .shapes import CardDays, CardIssue, CardOut, ExpiringQuery
 
 
 async def _current(call: Call) -> IssuedCard:
@@ -49,6 +52,13 @@ async def revoke_card(call: Call) -> CardOut:
     return CardOut.of(card, call.service.clock(), None)
 
 
+async def expiring_cards(call: Call) -> list[CardOut]:
+    q: ExpiringQuery = call.query
+    within = None if q.within_days is None else timedelta(days=q.within_days)
+    now = call.service.clock()
+    return [CardOut.of(e.card, now, None) for e in await call.service.expiring_cards(within)]
+
+
 async def qr_png(call: Call) -> Response:
     card = await _current(call)
     return Response(qr.png_bytes(card.url, box_size=PNG_BOX), media_type="image/png", headers=NO_STORE)
@@ -74,6 +84,10 @@ OPERATIONS = (
               body=CardDays, body_required=False, returns=CardOut, errors=(409,)),
     Operation("POST", CARD + "/revoke", revoke_card, ApiScope.WRITE, "Revoke the card", "cards", returns=CardOut,
               errors=(409,), description="The link then shows the company's channels (410). 409 without a card."),
+    Operation("GET", "/cards/expiring", expiring_cards, ApiScope.READ, "List the live links about to expire",
+              "cards", query=ExpiringQuery, returns=list[CardOut],
+              description="Soonest first; extend each with POST /employees/{employee_id}/card/extend. "
+                          "`url` is null here: GET the employee's card for its link."),
     Operation("GET", CARD + "/qr.png", qr_png, ApiScope.READ, "The card's QR code as PNG", "cards",
               media="image/png", description=_NO_CARD),
     Operation("GET", CARD + "/qr.svg", qr_svg, ApiScope.READ, "The card's QR code as SVG", "cards",

@@ -142,6 +142,12 @@ class ScanPageQuery(ScanFilterQuery):
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
 
 
+class ExpiringQuery(Query):
+    within_days: int | None = Field(default=None, ge=1, le=MAX_CARD_DAYS,
+                                    description="default: the company's notice (two weeks, or half the default "
+                                                "link lifetime when that is shorter)")
+
+
 class StatsQuery(Query):
     employee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     days: int = Field(default=30, ge=1, le=MAX_DAYS, description="the last N local days, today included")
