@@ -175,13 +175,15 @@ def prefill(db: Path, n: int, secret: bytes) -> float:
                VALUES (?, ?, ?, ?, ?, ?)""",
             ((i, f"staff{i:04d}@example.co.jp", "社員", f"{i:04d}", f"営業{i % 12 + 1}課", created)
              for i in range(2, EMPLOYEES + 1)))
-        expires = (datetime.now(UTC) + timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        # 90-day links issued on every day of the last 90: about one in six expires within the dashboard's notice
+        expires = [(datetime.now(UTC) + timedelta(days=1 + i % 90)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+                   for i in range(2, EMPLOYEES + 1)]
         nonces = [tokens.new_nonce() for _ in range(2, EMPLOYEES + 1)]
         conn.executemany(  # real cards: the server checks its secret against the newest one
             """INSERT INTO cards (id, employee_id, generation, nonce, token_digest, created_at, expires_at)
                VALUES (?, ?, 1, ?, ?, ?, ?)""",
-            ((i, i, nonce, tokens.digest(tokens.token_for(secret, nonce)), created, expires)
-             for i, nonce in zip(range(2, EMPLOYEES + 1), nonces, strict=True)))
+            ((i, i, nonce, tokens.digest(tokens.token_for(secret, nonce)), created, expiry)
+             for i, nonce, expiry in zip(range(2, EMPLOYEES + 1), nonces, expires, strict=True)))
         conn.execute(_PREFILL, {"n": n, "start": start, "step": step, "iphone": IPHONE})
         conn.execute("COMMIT")
         conn.execute("PRAGMA journal_mode=WAL")
