@@ -9,6 +9,7 @@ import resource
 import signal
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -107,6 +108,69 @@ def test_stalled_connections_neither_stop_scans_nor_flood_the_log(served: tuple[
     assert "Traceback" not in log
     assert log.count("connection cap of") <= 3, "evictions are logged once per interval"
     assert log.count("Too many open files") <= 3, "running out of descriptors is logged once per interval"
+
+
+def _timed_get(port: int, path: str, user_agent: str) -> tuple[int, str | None, float]:
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", path, headers={"User-Agent": user_agent})
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("Retry-After"), time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def test_a_write_lock_held_elsewhere_gets_a_prompt_503_from_the_real_server(
+        served: tuple[LiveServer, str, Path]) -> None:
+    """Finding 6, the review's reproduction on the real server, whose plain scans take the scan lane (web/lane.py)
+    rather than the routed page test_analytics drives in-process: another program holds the write lock (as
+    `sqlite3 cc.db` with BEGIN EXCLUSIVE). Scans at once, by the lane, the routed page and the vCard: each is
+    answered 503 with Retry-After by the 2 s deadline (was 5 to 10 s), and none is stored, not even after the lock
+    is released; sign-in and health pages do not wait at all; the first scan after the lock is a 200."""
+    server, path, db = served
+    server.start(path)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with closing(sqlite3.connect(db, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(30)
+            other.execute("ROLLBACK")
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    answers: dict[str, tuple[int, str | None, float]] = {}
+    try:
+        assert locked.wait(10)
+        targets = {f"locked-out-{n}": path + ("", "", "", "?x=1", "/vcard")[n % 5] for n in range(10)}
+
+        def scan(user_agent: str) -> None:
+            answers[user_agent] = _timed_get(server.port, targets[user_agent], user_agent)
+
+        scanners = [threading.Thread(target=scan, args=(ua,)) for ua in targets]
+        for t in scanners:
+            t.start()
+        others = {page: _timed_get(server.port, page, "console") for page in ("/login", "/healthz")}
+        held_until = time.monotonic() + 6  # the lock outlasts the deadline, as the review's 10 s lock did
+        for t in scanners:
+            t.join(max(0.0, held_until - time.monotonic()))
+    finally:
+        release.set()
+        holder.join()
+    for t in scanners:
+        t.join(20)
+    assert sorted(answers) == sorted(targets)
+    assert {(status, retry) for status, retry, _ in answers.values()} == {(503, "1")}, answers
+    assert max(took for _, _, took in answers.values()) < 3.5, answers
+    assert all(status == 200 and took < 1.5 for status, _, took in others.values()), others
+    assert _scan(server.port, path, "after-the-lock") == 200
+    with closing(sqlite3.connect(db)) as conn:
+        stored = [r[0] for r in conn.execute("SELECT user_agent FROM events WHERE user_agent LIKE 'locked-out-%' "
+                                             "OR user_agent = 'after-the-lock'")]
+    assert stored == ["after-the-lock"], "a 503 is never stored"
 
 
 def test_sigterm_under_load_commits_every_answered_scan_and_exits_promptly(
