@@ -67,6 +67,30 @@ DISGUISES: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("empty port", lambda h: h + ":"),
 )
 
+
+def _mapped(first: int) -> Callable[[str], str]:
+    """Letters spelled with a run of Unicode letters that UTS-46 maps back to a-z (circled, mathematical bold)."""
+    return lambda h: "".join(chr(first + ord(c) - 97) if "a" <= c <= "z" else c for c in h)
+
+
+_MODIFIER = str.maketrans("lineawhtspmcor", "ˡⁱⁿᵉᵃʷʰᵗˢᵖᵐᶜᵒʳ")
+
+# Disguises the review did not try, each a host a browser still opens as the messenger's (test_policy_variants asks
+# a WHATWG URL parser, Node's, to confirm it): other letters UTS-46 maps to ASCII, and characters it ignores
+# inside a label (soft hyphen, zero-width space, word joiner, byte order mark, variation selector, combining
+# grapheme joiner, Mongolian variation selector), typed or percent-encoded.
+MORE_DISGUISES: tuple[tuple[str, Callable[[str], str]], ...] = (
+    ("circled letters", _mapped(0x24D0)),
+    ("mathematical bold letters", _mapped(0x1D41A)),
+    ("modifier letters", lambda h: h.translate(_MODIFIER)),
+    *((f"{name} after the first letter", lambda h, c=char: h[0] + c + h[1:]) for name, char in (
+        ("soft hyphen", "\u00ad"), ("zero-width space", "\u200b"), ("word joiner", "\u2060"),
+        ("byte order mark", "\ufeff"), ("variation selector 16", "\ufe0f"), ("combining grapheme joiner", "\u034f"),
+        ("Mongolian variation selector", "\u180b"), ("%C2%AD", "%C2%AD"), ("%E2%80%8B", "%E2%80%8B"))),
+    ("%EF%BD%A1 dots", lambda h: h.replace(".", "%EF%BD%A1")),
+    ("circled letters, 。 dots and a trailing dot", lambda h: _mapped(0x24D0)(h).replace(".", "。") + "."),
+)
+
 # Personal contacts behind a messenger, shortener or redirector host: refused under every kind.
 PERSONAL_LINKS = (
     ("line.me", "/ti/p/~taro_private", ("line",)),
@@ -87,7 +111,7 @@ COMPANY_LINKS = (
 
 def _disguised() -> Iterator[Variant]:
     for host, path, own_kinds in PERSONAL_LINKS:
-        for name, disguise in DISGUISES:
+        for name, disguise in (*DISGUISES, *MORE_DISGUISES):
             for kind in (*WEB_KINDS, *own_kinds):
                 yield Variant(kind, f"https://{disguise(host)}{path}", "acme", "refuse", "1", f"disguised: {name}")
     for host, path, kind in COMPANY_LINKS:

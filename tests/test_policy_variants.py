@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 
 from contactcard import policy
 from contactcard.models import ChannelKind, Message, ValidationError
 
-from .policy_variants import PRESETS, TEXT_VARIANTS, VARIANTS, TextVariant, Variant
+from .policy_variants import MORE_DISGUISES, PRESETS, TEXT_VARIANTS, VARIANTS, TextVariant, Variant
+
+# Node's URL class is a WHATWG URL parser (with UTS-46), as a phone's browser is: the hostname it opens for each URL.
+_WHATWG_HOSTS = """let d = ''; process.stdin.on('data', c => d += c).on('end', () => process.stdout.write(
+  JSON.stringify(JSON.parse(d).map(u => { try { return new URL(u).hostname; } catch (e) { return null; } }))));"""
 
 
 def verdict(variant: Variant) -> tuple[str, str]:
@@ -52,3 +61,34 @@ def test_free_text_variant(variant: TextVariant) -> None:
         assert "\n" not in str(err) and str(err).startswith("the label must not carry")
     else:
         assert variant.verdict == "accept", f"{variant.note}: accepted"
+
+
+def _browser_hosts(targets: list[str]) -> list[str | None]:
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CONTACTCARD_REQUIRE_NODE") == "1":
+            pytest.fail("CONTACTCARD_REQUIRE_NODE=1 but node is missing")
+        pytest.skip("node is missing; CONTACTCARD_REQUIRE_NODE=1 fails")
+    done = subprocess.run([node, "-e", _WHATWG_HOSTS], input=json.dumps(targets), capture_output=True, text=True,
+                          timeout=60, check=True)
+    hosts: list[str | None] = json.loads(done.stdout)
+    return hosts
+
+
+def test_the_policy_reads_every_host_as_a_browser_does() -> None:
+    """Finding 1's root cause, with an independent parser as the oracle. Every https row of the table: a target the
+    policy accepts is stored with the very host a browser opens for what was typed; every disguise of a messenger's
+    host (the review's and MORE_DISGUISES) is one a browser opens as that host, so each refused row is a real
+    bypass attempt, not a typo no phone would follow."""
+    rows = [v for v in VARIANTS if v.target.lower().startswith("https://")]
+    hosts = _browser_hosts([v.target for v in rows])
+    disguised = 0
+    for variant, browser_host in zip(rows, hosts, strict=True):
+        outcome, detail = verdict(variant)
+        if outcome == "accept":
+            assert browser_host is not None and browser_host.rstrip(".") == urlsplit(detail).hostname, variant.id
+        if variant.note.startswith("disguised: "):
+            assert browser_host is not None and browser_host.rstrip(".") in (
+                "line.me", "wa.me", "api.whatsapp.com", "web.whatsapp.com", "bit.ly", "t.me"), variant.id
+            disguised += 1
+    assert disguised >= len(MORE_DISGUISES) * 7 * 3
