@@ -157,14 +157,17 @@ BLOCKED: tuple[tuple[str, str, Message], ...] = (
         "bit.ly", "bitly.com", "bit.do", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "is.gd", "v.gd", "buff.ly",
         "lnkd.in", "rebrand.ly", "cutt.ly", "t.ly", "shorturl.at", "rb.gy", "tiny.cc", "tiny.one", "s.id", "x.gd",
         "qrco.de", "amzn.to", "amzn.asia", "db.tt", "adf.ly", "shorte.st", "ift.tt", "dlvr.it", "trib.al",
-        "soo.gd", "clck.ru", "page.link", "app.link", "onelink.me", "urx.nu", "ux.nu")),
+        "soo.gd", "clck.ru", "page.link", "app.link", "onelink.me", "urx.nu", "ux.nu", "g.co", "search.app")),
     *((d, "", _LINK_PAGE) for d in (
         "linktr.ee", "lit.link", "lnk.bio", "bio.link", "beacons.ai", "linkin.bio", "taplink.cc", "solo.to")),
     *((d, "", _REDIRECTOR) for d in (
         "l.facebook.com", "lm.facebook.com", "l.instagram.com", "l.messenger.com", "out.reddit.com", "href.li",
         "t.umblr.com", "away.vk.com", "slack-redir.net", "safelinks.protection.outlook.com", "urldefense.com",
-        "urldefense.proofpoint.com", "link.zhihu.com")),
-    ("youtube.com", "/redirect", _REDIRECTOR), ("vk.com", "/away.php", _REDIRECTOR),
+        "urldefense.proofpoint.com", "link.zhihu.com", "translate.goog", "webcache.googleusercontent.com",
+        "r.search.yahoo.com")),
+    ("youtube.com", "/redirect", _REDIRECTOR), ("youtube.com", "/attribution_link", _REDIRECTOR),
+    ("facebook.com", "/l.php", _REDIRECTOR), ("linkedin.com", "/redir/", _REDIRECTOR),
+    ("linkedin.com", "/safety/go", _REDIRECTOR), ("vk.com", "/away.php", _REDIRECTOR),
     ("steamcommunity.com", "/linkfilter", _REDIRECTOR), ("bing.com", "/ck/", _REDIRECTOR),
     ("duckduckgo.com", "/l/", _REDIRECTOR),
     *((d, "", _MESSENGER) for d in (
@@ -178,8 +181,11 @@ BLOCKED: tuple[tuple[str, str, Message], ...] = (
     ("outlook.office.com", "/mail/deeplink/compose", _WEBMAIL),
     ("outlook.office365.com", "/mail/deeplink/compose", _WEBMAIL),
 )
-# google.com/url?q=…, google.co.jp/url?q=… and every other Google country domain.
-_GOOGLE_RE = re.compile(r"(?:www\.)?google(?:\.[a-z]{2,3}){1,2}")
+# google.com/url?q=…, maps.google.co.jp/url?q=…: every Google host of every country domain, and each of its paths
+# that forwards to (or shows) another site: the redirector, the AMP viewer, Translate, Images and "I'm Feeling
+# Lucky" (a search with btnI).
+_GOOGLE_RE = re.compile(r"(?:[a-z0-9-]+\.)*google(?:\.[a-z]{2,3}){1,2}")
+_GOOGLE_FORWARDS = re.compile(r"/(?:url|amp|translate|imgres)(?:/.*)?")
 
 
 def _on(host: str, domains: tuple[str, ...]) -> bool:
@@ -197,7 +203,8 @@ def blocked_reason(url: WebUrl) -> Message | None:
     for domain, prefix, why in BLOCKED:
         if url.on(domain) and path.startswith(prefix):
             return why
-    if _GOOGLE_RE.fullmatch(url.host) and (path == "/url" or path.startswith("/url/")):
+    if _GOOGLE_RE.fullmatch(url.host) and (_GOOGLE_FORWARDS.fullmatch(path) or (
+            path.startswith("/search") and "btni" in parse_qs((url.query or "").lower(), keep_blank_values=True))):
         return _REDIRECTOR
     return None
 

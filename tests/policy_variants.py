@@ -295,6 +295,22 @@ ELSEWHERE_LINKS = (
     ("https://signal.me/#eu/AbCdEf", "Signal"), ("https://discord.gg/AbCdEf", "Discord"),
     ("https://join.skype.com/invite/AbCdEf", "Skype"), ("https://www.facebook.com/messages/t/taro", "Facebook DM"),
     ("https://x.com/messages/compose?recipient_id=123", "X DM"),
+    # open redirectors and proxies on big platforms the review did not try (each forwards to, or shows, any site)
+    ("https://maps.google.com/url?q=https://line.me/ti/p/~x", "Google redirector on another Google host"),
+    ("https://images.google.co.jp/url?q=https://line.me/ti/p/~x", "Google redirector on another Google host"),
+    ("https://www.google.com/amp/s/line.me/ti/p/~x", "Google AMP viewer (redirects a page that is not AMP)"),
+    ("https://www.google.co.jp/amp/s/line.me/ti/p/~x", "Google AMP viewer, .co.jp"),
+    ("https://translate.google.com/translate?u=https://line.me/ti/p/~x", "Google Translate proxy"),
+    ("https://line-me.translate.goog/ti/p/~x", "Google Translate proxy host"),
+    ("https://www.google.com/imgres?imgurl=x&imgrefurl=https://line.me/ti/p/~x", "Google Images redirector"),
+    ("https://www.google.com/search?btnI=1&q=line.me/ti/p/~x", "Google I'm Feeling Lucky"),
+    ("https://webcache.googleusercontent.com/search?q=cache:line.me/ti/p/~x", "Google cache proxy"),
+    ("https://g.co/kgs/AbCdEf", "Google shortener"), ("https://search.app/AbCdEf", "Google shortener"),
+    ("https://www.linkedin.com/redir/redirect?url=https%3A%2F%2Fline.me%2Fti%2Fp%2F~x", "LinkedIn redirector"),
+    ("https://www.linkedin.com/safety/go?url=https%3A%2F%2Fline.me%2Fti%2Fp%2F~x", "LinkedIn redirector"),
+    ("https://www.facebook.com/l.php?u=https://line.me/ti/p/~x", "Facebook redirector on www"),
+    ("https://www.youtube.com/attribution_link?u=/redirect?q=https://line.me/ti/p/~x", "YouTube attribution link"),
+    ("https://r.search.yahoo.com/_ylt=A/RU=https%3a%2f%2fline.me%2fti%2fp%2f~x/RK=0", "Yahoo search redirector"),
 )
 
 
@@ -368,6 +384,10 @@ LEGIT = (
     ("email", "mailto:taro@acme.example?bcc=taro.private@gmail.com", "mailto:taro@acme.example", "?bcc= is dropped"),
     ("email", "mailto:taro@acme.example?subject=x&cc=a@gmail.com", "mailto:taro@acme.example", "&cc= is dropped"),
     ("line_works", "https://works.do/R/ti/p/taro@acme", "https://works.do/R/ti/p/taro@acme", "LINE WORKS member"),
+    ("web", "https://www.google.com/maps/place/Acme/@35.68,139.76,17z", "https://www.google.com/maps/place/Acme/@35.68,139.76,17z",
+     "the office on Google Maps"),
+    ("web", "https://maps.google.com/maps?q=acme", "https://maps.google.com/maps?q=acme", "Google Maps search"),
+    ("web", "https://www.linkedin.com/company/acme", "https://www.linkedin.com/company/acme", "company LinkedIn page"),
     ("teams", "https://teams.microsoft.com/l/chat/0/0?users=taro@acme.example",
      "https://teams.microsoft.com/l/chat/0/0?users=taro@acme.example", "Teams chat with a company user"),
 )

@@ -35,6 +35,8 @@ BYPASSES = [
     ("booking", "https://bit.ly/3xYzAbC"),
     ("custom", "https://t.me/taro_private"),
     ("web", "https://mail.google.com/mail/?view=cm&to=taro.private@gmail.com"),
+    ("web", "https://www.google.com/amp/s/line.me/ti/p/~taro_private"),  # variants the review did not try
+    ("booking", "https://line-me.translate.goog/ti/p/~taro_private"),
 ]
 
 
