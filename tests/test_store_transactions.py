@@ -20,6 +20,7 @@ from contactcard import stats
 from contactcard.config import load_secret
 from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 from contactcard.scans import ScanWriter
+from contactcard.schema import LATEST
 from contactcard.service import Service
 from contactcard.store import DataChanged, Store
 
@@ -169,3 +170,23 @@ def test_the_console_waits_for_scans_in_flight_but_never_longer_than_its_patienc
     idle, busy, after = asyncio.run(scenario())
     assert idle < 0.5 and after < 0.5, "nothing in flight: no wait"
     assert 0.04 <= busy < 1.0, "a scan in flight: the console waits, but only for its patience"
+
+
+def test_two_programs_upgrading_one_database_at_once_both_open_it(tmp_path: Path) -> None:
+    """Two servers (or a server and ``migrate``) started together on a database from an older version: each
+    migration is applied once, by whichever comes first, and neither stops with "table already exists"."""
+    path = tmp_path / "old.sqlite3"
+
+    async def scenario() -> None:
+        old = await Store.open(path, migrate_to=12)
+        await old.close()
+        opened = await asyncio.gather(Store.open(path), Store.open(path), return_exceptions=True)
+        stores = [s for s in opened if isinstance(s, Store)]
+        try:
+            assert len(stores) == 2, f"one refused to start: {opened}"
+            assert [await s.schema_version() for s in stores] == [LATEST, LATEST]
+        finally:
+            for s in stores:
+                await s.close()
+
+    asyncio.run(scenario())

@@ -178,7 +178,10 @@ class StoreBase:
         return int(await self._scalar("PRAGMA user_version"))
 
     async def migrate(self, target: int = LATEST) -> list[int]:
-        """Apply pending migrations up to ``target``, each in its own transaction; return those applied."""
+        """Apply pending migrations up to ``target``, each in its own transaction; return those applied.
+
+        Two programs may start on one database at once (two servers, a server and ``migrate``): each migration
+        checks the version again inside its transaction, so one applied meanwhile by the other is skipped."""
         applied = []
         current = await self.schema_version()
         if current > LATEST:
@@ -186,6 +189,8 @@ class StoreBase:
                            "upgrade contactcard", found=current, known=LATEST)
         for version in sorted(v for v in MIGRATIONS if current < v <= target):
             async with self.transaction():
+                if await self.schema_version() >= version:
+                    continue
                 for statement in _statements(MIGRATIONS[version]):
                     await self._conn.execute(statement)
                 await self._conn.execute(f"PRAGMA user_version = {int(version)}")
