@@ -1,9 +1,12 @@
 """The webhook delivery worker: one task per server process, started by the app's lifespan.
 
-Each round takes every enabled endpoint's oldest pending delivery whose time has come (so each endpoint gets
-its events in order), sends them concurrently (a bounded number of worker threads), then records the outcomes in
-one transaction. A delivery is marked delivered only after a 2xx answer, so a crash or SIGKILL in between sends
-it again after the restart, with the same ``webhook-id``: at least once, receivers dedupe by that id.
+Each round claims every enabled endpoint's oldest pending delivery whose time has come (so each endpoint gets
+its events in order; at most ``CLAIM_LIMIT`` a round), sends them concurrently (a bounded number of worker
+threads), then records the outcomes in one transaction. Several servers may share the database: the claim is
+taken in one write transaction and holds the deliveries for ``LEASE``, so each attempt is sent by one process.
+A delivery is marked delivered only after a 2xx answer, so a process killed in between leaves it claimed, and
+it is sent again once the lease has run out (by any server), with the same ``webhook-id``: at least once,
+receivers dedupe by that id. A server stopping normally hands its unrecorded claims back at once (``close``).
 
 A failed attempt (no answer, a non-2xx status, a redirect, or a destination refused at send time) is retried
 after ``webhooks.retry_delay`` (exponential with jitter); once the first failure is ``RETRY_WINDOW`` (24 h) old
@@ -21,7 +24,10 @@ import contextlib
 import http.client
 import json
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -37,6 +43,11 @@ POLL = 1.0  # seconds between looks at the outbox while idle (changes made by an
 LOG_KEPT = timedelta(days=30)  # finished deliveries stay in the console's log this long
 PURGE_EVERY = timedelta(hours=1)
 CONCURRENCY = 8  # endpoints sent to at once
+CLAIM_LIMIT = 4 * CONCURRENCY  # deliveries claimed in one round: four waves of sends at most
+# How long a round's claim keeps its deliveries from the other servers. Far longer than a round can take (four
+# waves of sends, each bounded by destinations.TIMEOUT for the connection and each read of the answer), so only a
+# process that died mid-round lets it run out: its deliveries are then sent again by whichever server looks next.
+LEASE = timedelta(minutes=5)
 Sender = Callable[[destinations.Destination, str, bytes, dict[str, str]], int]
 
 
@@ -58,16 +69,26 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._purged_at: datetime | None = None
+        self._claim: str | None = None  # the round in flight's claim, handed back if the server stops meanwhile
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
 
     async def close(self) -> None:
-        """Stop; an attempt in flight is not recorded, so it is sent again after the next start."""
+        """Stop; an attempt in flight is not recorded, and its claim is handed back, so it is sent again by the next
+        server to look (this one after a restart, or another one now)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        claim, self._claim = self._claim, None
+        if claim is not None:
+            try:
+                async with self._store.transaction():
+                    await self._store.release_claim(claim, self.clock())
+            except Exception:  # the lease hands them back anyway, only later
+                log.warning("webhook deliveries in flight could not be handed back; they are retried after %s",
+                            LEASE)
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll (after a console action)."""
@@ -96,13 +117,19 @@ class Deliverer:
             self._purged_at = now
             async with self._store.transaction():
                 await self._store.purge_webhook_log(now - LOG_KEPT)
-        due = await self._store.due_deliveries(now)
+        if not await self._store.any_due(now):
+            return 0
+        claim = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"  # which process, which round
+        async with self._store.transaction():
+            due = await self._store.claim_deliveries(now, now + LEASE, claim, CLAIM_LIMIT)
         if not due:
             return 0
+        self._claim = claim
         outcomes = await asyncio.gather(*(self._attempt(d, now) for d in due))
         async with self._store.transaction():
-            await self._store.record_attempts(outcomes)
-        for o in outcomes:
+            recorded = await self._store.record_attempts(outcomes, claim)
+        self._claim = None
+        for o in recorded:
             if o.state == "failed":
                 log.warning("webhook endpoint %d disabled after failing for %s", o.endpoint_id, hooks.RETRY_WINDOW)
         return len(due)

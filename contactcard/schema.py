@@ -357,6 +357,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE sessions ADD COLUMN oidc_issuer TEXT;
     ALTER TABLE sessions ADD COLUMN id_token_sealed BLOB;
     """,
+    # Several servers on one database (a rolling restart, a second instance): a pending delivery is claimed by
+    # one deliverer before it is sent. ``claim`` names that round (host, process, random part), and the claim
+    # moves ``next_at`` to the end of its lease: a process that dies mid-delivery leaves it to be sent again after
+    # the lease, and a claimer's late outcome, once the lease was taken over, is not recorded (see delivery.py).
+    16: """
+    ALTER TABLE webhook_deliveries ADD COLUMN claim TEXT;
+    """,
 }
 
 LATEST = max(MIGRATIONS)

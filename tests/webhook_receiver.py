@@ -1,13 +1,15 @@
 """A real webhook receiver on 127.0.0.1 (``http.server`` in a thread), for the webhook tests.
 
 It records every POST (path, headers, body) and answers with the status ``answer(path, count)`` picks (200 by
-default). ``hold`` makes the next POST wait (the test can kill the sender meanwhile) until ``release``.
+default), after ``delay`` seconds (a CRM that takes its time to answer). ``hold`` makes the next POST wait (the
+test can kill the sender meanwhile) until ``release``.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +47,7 @@ class Receiver:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.answer: Callable[[str, int], int] = lambda path, count: 200
+        self.delay = 0.0
         self._changed = threading.Condition()
         self._hold_next = False
         self._gate = threading.Event()
@@ -64,6 +67,8 @@ class Receiver:
                     count = sum(1 for r in receiver.received if r.path == self.path)
                     receiver._changed.notify_all()
                 status = receiver.answer(self.path, count)
+                if receiver.delay:
+                    time.sleep(receiver.delay)  # the receiver's own pace, not a test waiting for something
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -87,6 +92,7 @@ class Receiver:
         with self._changed:
             self.received.clear()
         self.answer = lambda path, count: 200
+        self.delay = 0.0
 
     def on(self, path: str) -> list[Received]:
         with self._changed:

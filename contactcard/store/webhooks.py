@@ -6,8 +6,15 @@ commit one without the other: ``enqueue`` (inside ``Service._change``, through `
 batch pays one read of the (empty) endpoints table and nothing else: about 12 µs per batch here.
 
 A message is one event (its ``webhook-id`` and the exact body every attempt sends); a delivery is that message
-for one endpoint, delivered in ``id`` order per endpoint (``due_deliveries`` hands out only each endpoint's
+for one endpoint, delivered in ``id`` order per endpoint (``claim_deliveries`` hands out only each endpoint's
 oldest pending one).
+
+Several servers may deliver from one database: ``claim_deliveries`` takes the due heads for one deliverer's round
+in one statement of a write transaction, moving their ``next_at`` to the end of a lease, so no other deliverer
+sees them due meanwhile; ``record_attempts`` writes an outcome only while the delivery still holds that round's
+claim. The statements are SQL that PostgreSQL accepts too: there, under READ COMMITTED, a second claimer blocked
+on the first one's rows re-checks the outer ``state``/``next_at`` conditions against the committed row and skips
+it.
 """
 
 from __future__ import annotations
@@ -36,13 +43,20 @@ from .records import _employee
 _ENABLED = "SELECT id, kind, events FROM webhook_endpoints WHERE enabled = 1"
 _INSERT_MESSAGE = "INSERT INTO webhook_messages (message_id, type, created_at, body) VALUES (?, ?, ?, ?)"
 _INSERT_DELIVERY = "INSERT INTO webhook_deliveries (endpoint_id, message_id, next_at) VALUES (?, ?, ?)"
-_HEADS = """
-    SELECT d.id, d.attempts, d.first_failed_at, d.next_at, m.message_id, m.body, e.*
-    FROM webhook_endpoints e
+_DUE_HEADS = """
+    SELECT d.id FROM webhook_endpoints e
     JOIN webhook_deliveries d ON d.id = (SELECT MIN(id) FROM webhook_deliveries
                                          WHERE endpoint_id = e.id AND state = 'pending')
+    WHERE e.enabled = 1 AND d.next_at <= ? ORDER BY d.id LIMIT ?"""
+_CLAIM = f"""
+    UPDATE webhook_deliveries SET claim = ?, next_at = ?
+    WHERE id IN ({_DUE_HEADS}) AND state = 'pending' AND next_at <= ?"""  # noqa: S608 (constants only)
+_CLAIMED = """
+    SELECT d.id, d.attempts, d.first_failed_at, m.message_id, m.body, e.*
+    FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id
     JOIN webhook_messages m ON m.id = d.message_id
-    WHERE e.enabled = 1"""
+    WHERE d.claim = ? AND d.state = 'pending' ORDER BY d.id"""
 
 
 class WebhookStore(StoreBase):
@@ -92,30 +106,35 @@ class WebhookStore(StoreBase):
             return None
         return await self._exec(_INSERT_DELIVERY, (endpoint_id, message, ts(at)))
 
-    async def due_deliveries(self, now: datetime) -> list[Due]:
-        """Each enabled endpoint's oldest pending delivery, when its time has come."""
+    async def any_due(self, now: datetime) -> bool:
+        """Whether a claim would find anything: read first, so an idle poll takes no write lock."""
+        return bool(await self._rows(_DUE_HEADS, (ts(now), 1)))
+
+    async def claim_deliveries(self, now: datetime, until: datetime, claim: str, limit: int) -> list[Due]:
+        """Claim for one round (named ``claim``) up to ``limit`` enabled endpoints' oldest pending deliveries whose
+        time has come: until ``until`` no one else is handed them. The caller holds the transaction."""
+        await self._exec(_CLAIM, (claim, ts(until), ts(now), limit, ts(now)))
         return [Due(id=r["id"], endpoint=_endpoint(r), message_id=r["message_id"], body=r["body"],
                     attempts=r["attempts"], first_failed_at=_opt_ts(r["first_failed_at"]))
-                for r in await self._rows(_HEADS + " AND d.next_at <= ? ORDER BY d.id", (ts(now),))]
+                for r in await self._rows(_CLAIMED, (claim,))]
+
+    async def release_claim(self, claim: str, at: datetime) -> None:
+        """Hand back what the round ``claim`` has not recorded, due at ``at`` (a server stopping mid-round: another
+        server sends them at once instead of after the lease). The caller holds the transaction."""
+        await self._exec("UPDATE webhook_deliveries SET claim = NULL, next_at = ? "
+                         "WHERE claim = ? AND state = 'pending'", (ts(at), claim))
 
     async def purge_webhook_log(self, before: datetime, limit: int = 5000) -> int:
         """Forget up to ``limit`` deliveries finished (delivered or given up) before ``before``, and their messages
         once no delivery refers to them; the number of deliveries removed. The caller holds the transaction."""
         return await self._on_writer_thread(_purge, ts(before), limit)
 
-    async def record_attempts(self, attempts: Iterable[Attempt]) -> None:
-        """The outcomes of a round of attempts; the caller holds the transaction. A delivery given up disables
-        its endpoint (its other pending deliveries wait, in order, for it to be enabled again)."""
-        for a in attempts:
-            await self._exec(
-                """UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_at = ?, last_status = ?,
-                       last_error = ?, next_at = COALESCE(?, next_at), first_failed_at = ? WHERE id = ?""",
-                (a.state, ts(a.at), a.status, a.error[:500], None if a.next_at is None else ts(a.next_at),
-                 None if a.first_failed_at is None else ts(a.first_failed_at), a.delivery_id))
-            if a.state == "failed":
-                await self._exec(
-                    "UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?, disabled_reason = ? WHERE id = ?",
-                    (ts(a.at), a.error[:500], a.endpoint_id))
+    async def record_attempts(self, attempts: Iterable[Attempt], claim: str) -> list[Attempt]:
+        """The outcomes of the round ``claim``; the caller holds the transaction. An outcome whose delivery no longer
+        holds that claim (its lease ran out and another round took it over) is not recorded: the other round's
+        counts. A delivery given up disables its endpoint (its other pending deliveries wait, in order, for it to be
+        enabled again). Returns the outcomes recorded."""
+        return await self._on_writer_thread(_record, list(attempts), claim)
 
     async def webhook_log(self, endpoint_id: int, *, limit: int = 100) -> list[LogEntry]:
         """The endpoint's deliveries, newest first."""
@@ -148,6 +167,24 @@ def _endpoint(r: sqlite3.Row) -> Endpoint:
                     events=tuple(e for e in r["events"].split("\n") if e), nonce=bytes(r["nonce"]),
                     enabled=bool(r["enabled"]), created_at=parse_ts(r["created_at"]),
                     disabled_at=_opt_ts(r["disabled_at"]), disabled_reason=r["disabled_reason"])
+
+
+def _record(conn: sqlite3.Connection, attempts: list[Attempt], claim: str) -> list[Attempt]:
+    recorded = []
+    for a in attempts:
+        cur = conn.execute(
+            """UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_at = ?, last_status = ?,
+                   last_error = ?, next_at = COALESCE(?, next_at), first_failed_at = ?, claim = NULL
+               WHERE id = ? AND claim = ?""",
+            (a.state, ts(a.at), a.status, a.error[:500], None if a.next_at is None else ts(a.next_at),
+             None if a.first_failed_at is None else ts(a.first_failed_at), a.delivery_id, claim))
+        if not cur.rowcount:
+            continue
+        recorded.append(a)
+        if a.state == "failed":
+            conn.execute("UPDATE webhook_endpoints SET enabled = 0, disabled_at = ?, disabled_reason = ? WHERE id = ?",
+                         (ts(a.at), a.error[:500], a.endpoint_id))
+    return recorded
 
 
 def _forget_messages(conn: sqlite3.Connection, message_ids: Iterable[int]) -> None:
