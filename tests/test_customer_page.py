@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -12,11 +13,12 @@ import pytest
 import vobject
 
 from contactcard.accounts import SignInRefused
+from contactcard.app import create_app
 from contactcard.config import Settings
 from contactcard.models import ChannelKind, EmployeeProfile, Outcome
 
 from .accounts_kit import accounts
-from .conftest import Harness, asgi_get
+from .conftest import FakeClock, Harness, asgi_get
 
 
 def test_live_card_shows_person_channels_in_order_and_hours(harness: Harness) -> None:
@@ -259,3 +261,26 @@ def test_a_backup_with_the_secret_cannot_turn_pseudonyms_back_into_addresses(har
     assert not any(_old_client_key(secret, a) in dump for a in addresses)
     stored_clients = re.findall(r"client:[0-9a-f]{32}", dump)
     assert len(stored_clients) >= 2 and len(set(stored_clients)) == 1, "one client, one throttle key"
+
+
+def test_what_a_backup_holds_does_not_give_the_days_visitor_keys(harness: Harness, settings: Settings,
+                                                                 clock: FakeClock) -> None:
+    """Finding 11, whatever the derivation: a second server started on the same database and secret holds all a
+    backup holds, so if a visitor key could be computed from them it would give the same key for the same client,
+    user agent and day. It gives another (the day's key is random and in memory only); each server still gives one
+    client one key, so unique visitors count as before within a process."""
+    issued = harness.seed()
+    path, agent, client = harness.path(issued), [(b"user-agent", b"PhoneA")], ("198.51.100.7", 5000)
+    for _ in range(2):
+        assert harness.run(asgi_get, harness.client.app, path, agent, client) == 200
+
+    async def from_the_backup() -> None:
+        other = create_app(settings, clock=clock)
+        async with other.router.lifespan_context(other):
+            for _ in range(2):
+                assert await asgi_get(other, path, agent, client) == 200
+
+    asyncio.run(from_the_backup())
+    keys = [e.visitor_key for e in harness.events()]
+    assert len(keys) == 4 and keys[0] == keys[1] and keys[2] == keys[3]
+    assert keys[2] != keys[0], "the day's visitor key was computed again from what the database and secret hold"
