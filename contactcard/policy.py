@@ -157,7 +157,8 @@ BLOCKED: tuple[tuple[str, str, Message], ...] = (
         "bit.ly", "bitly.com", "bit.do", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "is.gd", "v.gd", "buff.ly",
         "lnkd.in", "rebrand.ly", "cutt.ly", "t.ly", "shorturl.at", "rb.gy", "tiny.cc", "tiny.one", "s.id", "x.gd",
         "qrco.de", "amzn.to", "amzn.asia", "db.tt", "adf.ly", "shorte.st", "ift.tt", "dlvr.it", "trib.al",
-        "soo.gd", "clck.ru", "page.link", "app.link", "onelink.me", "urx.nu", "ux.nu", "g.co", "search.app")),
+        "soo.gd", "clck.ru", "page.link", "app.link", "onelink.me", "urx.nu", "ux.nu", "g.co", "search.app",
+        "fb.me", "naver.me", "kko.to", "me2.kr")),
     *((d, "", _LINK_PAGE) for d in (
         "linktr.ee", "lit.link", "lnk.bio", "bio.link", "beacons.ai", "linkin.bio", "taplink.cc", "solo.to")),
     *((d, "", _REDIRECTOR) for d in (
@@ -173,8 +174,10 @@ BLOCKED: tuple[tuple[str, str, Message], ...] = (
     *((d, "", _MESSENGER) for d in (
         "t.me", "telegram.me", "telegram.dog", "m.me", "messenger.com", "open.kakao.com", "qr.kakao.com",
         "u.wechat.com", "weixin.qq.com", "wx.qq.com", "ig.me", "instagram.com", "signal.me", "signal.group",
-        "invite.viber.com", "discord.gg", "discord.com", "join.skype.com", "threema.id", "snapchat.com")),
-    ("facebook.com", "/messages", _MESSENGER), ("x.com", "/messages", _MESSENGER),
+        "invite.viber.com", "discord.gg", "discord.com", "join.skype.com", "threema.id", "snapchat.com",
+        "instagr.am", "zalo.me", "vk.me")),
+    ("facebook.com", "/messages", _MESSENGER), ("fb.com", "/messages", _MESSENGER), ("x.com", "/messages", _MESSENGER),
+    ("x.com", "/i/chat", _MESSENGER),
     ("twitter.com", "/messages", _MESSENGER),
     *((d, "", _WEBMAIL) for d in (
         "mail.google.com", "outlook.live.com", "mail.yahoo.com", "compose.mail.yahoo.com", "mail.yahoo.co.jp")),

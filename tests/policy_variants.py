@@ -311,6 +311,11 @@ ELSEWHERE_LINKS = (
     ("https://www.facebook.com/l.php?u=https://line.me/ti/p/~x", "Facebook redirector on www"),
     ("https://www.youtube.com/attribution_link?u=/redirect?q=https://line.me/ti/p/~x", "YouTube attribution link"),
     ("https://r.search.yahoo.com/_ylt=A/RU=https%3a%2f%2fline.me%2fti%2fp%2f~x/RK=0", "Yahoo search redirector"),
+    ("https://fb.me/taro.private", "Facebook shortener"), ("https://naver.me/AbCdEf", "Naver shortener"),
+    ("https://kko.to/AbCdEf", "Kakao shortener"), ("https://me2.kr/AbCd", "shortener"),
+    ("https://instagr.am/taro_private", "Instagram's other domain"), ("https://zalo.me/0901234567", "Zalo"),
+    ("https://vk.me/taro", "VK messenger"), ("https://fb.com/messages/t/taro", "Facebook DM on fb.com"),
+    ("https://x.com/i/chat/123", "X chat"),
 )
 
 
