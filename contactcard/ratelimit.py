@@ -33,9 +33,11 @@ class RateLimiter:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(float(self.rate), now)
-        elapsed = max(0.0, (now - bucket.at).total_seconds())  # a clock stepped back refills nothing
+        # A clock stepped back refills nothing, and the bucket goes on from the new time: waiting for the clock to
+        # catch up with the old one would stretch the wait by the size of the step.
+        elapsed = max(0.0, (now - bucket.at).total_seconds())
         bucket.tokens = min(float(self.rate), bucket.tokens + elapsed * self.rate / 60)
-        bucket.at = max(bucket.at, now)
+        bucket.at = now
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0

@@ -289,6 +289,13 @@ def test_a_token_past_its_rate_gets_429_with_retry_after(settings: Settings, clo
         assert call(h, "GET", "/employees", busy).status_code == 429
         clock.advance(seconds=1)
         assert call(h, "GET", "/employees", busy).status_code == 200
+        # The clock steps back an hour (review finding 17's variant, for the API): the wait stays the one earned,
+        # it does not grow by the size of the step (the bucket refilled nothing until the clock caught up).
+        clock.advance(hours=-1)
+        stepped = call(h, "GET", "/employees", busy)
+        assert stepped.status_code == 429 and int(stepped.headers["retry-after"]) <= 20
+        clock.advance(seconds=20)
+        assert call(h, "GET", "/employees", busy).status_code == 200
 
 
 # --- QR codes, scans and the CSV ----------------------------------------------------------------------
