@@ -80,7 +80,7 @@ class TotalsStore(StoreBase):
         """Delete up to ``limit`` visitor rows of days before ``before_day`` (finished: their counts are final)."""
         if not await self._scalar("SELECT EXISTS (SELECT 1 FROM daily_visitors WHERE day < ?)", (before_day,)):
             return 0  # the common case: no write lock taken at all
-        async with self._write_lock:  # one statement: atomic on its own, the lock held only while it runs
+        async with self.transaction():  # one statement; waits its turn (in slices) behind another server's chunk
             cur = await self._conn.execute(
                 """DELETE FROM daily_visitors WHERE (day, employee_id, card_id, kind, visitor_key) IN
                    (SELECT day, employee_id, card_id, kind, visitor_key FROM daily_visitors WHERE day < ? LIMIT ?)""",
@@ -113,11 +113,13 @@ class TotalsStore(StoreBase):
         """Delete up to ``limit`` of the oldest events before ``cutoff`` (a bounded chunk); returns rows deleted.
 
         Checked on a reader first, so a day with nothing to purge takes no write lock; the delete is one
-        statement, atomic alone, so the lock is never held across a turn of the event loop.
+        statement in its own short transaction, which waits its turn (``transaction``'s patience) while another
+        program deletes a chunk: two servers purge at the same hour, and a bare statement found the database
+        locked and failed the night's job.
         """
         if not await self._scalar("SELECT EXISTS (SELECT 1 FROM events WHERE time < ?)", (ts(cutoff),)):
             return 0
-        async with self._write_lock:
+        async with self.transaction():
             cur = await self._conn.execute(
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? ORDER BY time LIMIT ?)",
                 (ts(cutoff), limit),
