@@ -1,8 +1,10 @@
 """Two real ``contactcard serve`` processes on one database file (a rolling restart, or a second instance started
 on purpose or by mistake): each webhook delivery is claimed by exactly one of them before it is sent, so every
-event reaches the receiver once; a process killed mid-delivery leaves its claim to lapse, after which another
-process sends it again (same webhook-id and body). The receiver is a real HTTP server on 127.0.0.1 that checks
-every signature with the reference ``standardwebhooks`` library and counts deliveries per webhook-id.
+event reaches the receiver once; a process stopped mid-delivery hands it back, one killed leaves its claim to
+lapse, after which another process sends it again (same webhook-id and body). The receiver is a real HTTP server
+on 127.0.0.1 that checks every signature with the reference ``standardwebhooks`` library and counts deliveries per
+webhook-id. And what the README says the two share: a session, its sign-out and a revocation made through one
+server hold on the other at its very next request.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import signal
 import sqlite3
 import time
@@ -20,13 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from contactcard import delivery
+from contactcard.accounts import Accounts
 from contactcard.config import load_secret
 from contactcard.delivery import Deliverer
 from contactcard.store import Store
 
+from .accounts_kit import ADMIN_EMAIL as ADMIN
+from .accounts_kit import PASSWORD
 from .conftest import FakeClock
 from .live_server import LiveServer, seed_card
 from .webhook_receiver import Receiver
@@ -216,6 +223,35 @@ def test_a_server_killed_mid_delivery_leaves_it_claimed_until_the_lease_ends(pai
     assert wait_until(lambda: pair.pending() == 0)
     check_arrivals(receiver, "/kill", pair.secrets["/kill"], 3, repeated=held)
     killed.start()
+
+
+def test_a_session_a_sign_out_and_a_revocation_made_on_one_server_hold_on_the_other(pair: Pair) -> None:
+    async def make_admin() -> None:
+        store = await Store.open(pair.db)
+        try:
+            await Accounts(store, lambda: datetime.now(UTC)).create_admin(ADMIN, password=PASSWORD, actor="cli")
+        finally:
+            await store.close()
+
+    asyncio.run(make_admin())
+    with httpx.Client(base_url=pair.a.base) as a, httpx.Client(base_url=pair.b.base) as b:
+        form = {"csrf": csrf_of(a.get("/login")), "email": ADMIN, "password": PASSWORD}
+        assert a.post("/login", data=form).status_code == 303
+        b.cookies = a.cookies  # the same browser, sent to the other server by the proxy
+        assert b.get("/admin").status_code == 200, "signed in through A: signed in on B"
+        revoke = "/admin/employees/1/card/revoke"
+        assert b.post(revoke, data={"csrf": csrf_of(b.get(revoke)), "confirm": "yes"}).status_code == 303
+        scan = a.get(pair.card, headers={"User-Agent": IPHONE})
+        assert scan.status_code == 410, "revoked through B: A's very next scan answers that it ended"
+        assert a.post("/logout", data={"csrf": csrf_of(a.get("/admin"))}).status_code in (200, 303)
+        assert b.get("/admin").status_code == 303, "signed out through A: refused by B's very next request"
+
+
+def csrf_of(page: httpx.Response) -> str:
+    assert page.status_code == 200, page.status_code
+    found = re.search(r'name="csrf" value="([^"]*)"', page.text)
+    assert found, "no CSRF field on the page"
+    return found[1]
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
