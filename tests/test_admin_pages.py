@@ -416,6 +416,9 @@ def test_print_sheet_is_a_91_by_55_mm_card(seeded: Harness) -> None:
     html = seeded.client.get(f"/admin/employees/{eid}/card/print").text
     assert "株式会社サンプル" in html and "山田 太郎" in html and "ヤマダ タロウ" in html and "課長" in html
     assert card.url.removeprefix("https://") in html and "<svg" in html
+    expiry = re.search(r'<p class="print-expiry">([^<]*)</p>', html)
+    assert expiry and "2027-02-26" in expiry[1], "the sheet says, on screen only, until when the printed QR leads here"
+    assert expiry[1] not in html[html.index('<article class="bizcard"'):], "nothing of it on the card itself"
     css = seeded.client.get("/static/card_print.css").text
     assert "size: 91mm 55mm" in css and "width: 91mm; height: 55mm" in css
 
