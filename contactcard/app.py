@@ -20,7 +20,7 @@ from .apitokens import ApiTokens
 from .config import Settings, read_token_file
 from .delivery import Deliverer
 from .metrics import Metrics
-from .models import Clock
+from .models import Busy, Clock
 from .oidc import OidcClient, ProviderConfig, origin_of
 from .scans import ScanWriter, cancel_quietly
 from .service import Service, system_clock
@@ -138,7 +138,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None,
         routes=routes,
         middleware=[Middleware(SecurityHeaders, csp_tail=page_policy(settings)),
                     Middleware(PreSessionCsrf, secure=settings.secure_cookies)],
-        exception_handlers={HTTPException: pages.http_error, Exception: pages.http_error},
+        exception_handlers={HTTPException: pages.http_error, Busy: pages.http_error, Exception: pages.http_error},
         lifespan=lifespan,
         max_body_size=MAX_BODY,
     )

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -14,6 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -25,6 +27,7 @@ from contactcard.scans import BadTokenLimiter, ScanNotRecorded, ScanWriter
 from contactcard.schema import LATEST
 from contactcard.store import Store
 
+from .accounts_kit import csrf_of, get
 from .conftest import FakeClock, Harness
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -232,6 +235,66 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_and_nothing_is_stored(set
             holder.join()
         assert client.get(path, headers={"user-agent": "after"}).status_code == 200, "the writer recovers at once"
         assert [e.user_agent for e in harness.events()] == ["before", "after"], "a 503 is never stored"
+
+
+def test_a_write_lock_held_elsewhere_makes_a_sign_in_or_an_api_write_a_503_not_a_500(
+        harness: Harness, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """Finding 6 beyond scans, a variant the review did not try: with the write lock held by another program, an
+    anonymous sign-in (its failure is written down) answered 500 after 5 s with an ERROR traceback in the log, and
+    an API write its 503 with a traceback too. Both are a 503 with Retry-After, one warning line, nothing written."""
+    secret = harness.run(harness.ctx.api_tokens.create, "crm", "write", days=90, actor="cli")[1]
+    csrf = csrf_of(get(harness.client, "/login").text)
+    tables = ("audit", "login_failures", "channels")
+
+    def counts() -> list[int]:
+        with closing(sqlite3.connect(settings.db_path)) as db:
+            return [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
+
+    before = counts()
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(30)
+            other.execute("ROLLBACK")
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    answers: dict[str, object] = {}
+
+    def sign_in() -> None:
+        answers["login"] = harness.client.post("/login", data={"csrf": csrf, "email": "ghost@example.co.jp",
+                                                                "password": "not the password"},
+                                               headers={"accept-language": "en"})
+
+    def api_write() -> None:
+        answers["api"] = harness.client.post("/api/v1/employees", json={"email": "x@example.co.jp",
+                                                                        "family_name": "X"},
+                                             headers={"Authorization": f"Bearer {secret}"})
+
+    try:
+        assert locked.wait(10)
+        with caplog.at_level(logging.INFO):
+            callers = [threading.Thread(target=f) for f in (sign_in, api_write)]
+            for t in callers:
+                t.start()
+            for t in callers:
+                t.join(30)
+    finally:
+        release.set()
+        holder.join()
+    login, api = answers["login"], answers["api"]
+    assert isinstance(login, httpx.Response) and isinstance(api, httpx.Response)
+    assert (login.status_code, login.headers.get("retry-after")) == (503, "1")
+    assert "Very busy right now" in login.text
+    assert (api.status_code, api.headers.get("retry-after")) == (503, "1") and api.json()["status"] == 503
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert counts() == before, "nothing was written"
+    wrong = harness.client.post("/login", data={"csrf": csrf, "email": "ghost@example.co.jp",
+                                                "password": "not the password"})
+    assert wrong.status_code == 400, "answered as usual once the lock is gone"
 
 
 def test_a_scan_past_its_deadline_is_answered_503_and_never_stored(settings: Settings, clock: FakeClock) -> None:

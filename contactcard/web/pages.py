@@ -15,12 +15,15 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import preview
+from ..logs import OncePerInterval
+from ..models import Busy
 from .api import problems
 from .context import app_context
 from .routes_info import route_template
 from .security import NO_STORE
 
 log = logging.getLogger(__name__)
+_busy = OncePerInterval(log)
 _SHA = re.compile(r"[0-9a-f]{64}")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -72,8 +75,12 @@ async def health(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ClientDisconnect):  # the client hung up mid-body: nobody to answer, nothing to log
         return PlainTextResponse("client disconnected", status_code=400)
+    if isinstance(exc, Busy):  # another program held the write lock past our patience; nothing was written
+        exc = HTTPException(503, headers={"Retry-After": "1"})
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    if status >= 500:  # the route template, never the path: it may hold a token
+    if status == 503:  # busy (here or in the API's problem): expected, and anyone can cause a flood of them
+        _busy.warning("busy", "answered 503: the database is locked by another program")
+    elif status >= 500:  # the route template, never the path: it may hold a token
         log.exception("error answering %s %s", request.method, route_template(request.scope), exc_info=exc)
     if request.url.path.startswith("/api/"):  # machine clients get RFC 9457 problem details, never a page
         return problems.http_problem(exc)
