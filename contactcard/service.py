@@ -517,6 +517,22 @@ class Service:
         assert record is not None
         return self._issued(record)
 
+    async def extend_expiring(self, *, days: int | None = None, actor: str) -> int:
+        """Extend to ``days`` from now (default: the company's lifetime) every live link that expires within the
+        company's notice (``expiring_cards``), in one transaction with an audit row each; how many were extended.
+        A link is never shortened: one already expiring later than that is left as it is."""
+        extended = 0
+        async with self._change(actor) as change:
+            company = await change.company()
+            expires_at = change.now + timedelta(days=_days(company.default_card_days if days is None else days))
+            for card in await self._store.cards_expiring(change.now, change.now + company.expiry_notice):
+                if card.expires_at < expires_at:
+                    await self._store.set_card_expiry(card.id, expires_at)
+                    await change.audit("card.extend", f"card:{card.id}", {"expires_at": card.expires_at},
+                                       {"expires_at": expires_at})
+                    extended += 1
+        return extended
+
     async def scan_counts(self, employee_id: int) -> ScanCounts:
         """The employee's own scans (``SCAN_OUTCOMES``, people only) today, over the last 7 and the last 30 local
         days (today included) in the company's time zone: read from their daily totals (today's row is kept live

@@ -19,7 +19,7 @@ from contactcard import service as service_module
 from contactcard.models import EmployeeProfile, Outcome, ScanEvent
 from contactcard.stats import local_day_bounds
 
-from .accounts_kit import ADMIN_EMAIL, accounts, csrf_of, login, make_admin
+from .accounts_kit import ADMIN_EMAIL, accounts, csrf_of, login, make_admin, post_form
 from .conftest import FakeClock, Harness
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -171,6 +171,40 @@ def test_dashboard_lists_the_links_about_to_expire(seeded: Harness, clock: FakeC
     assert _expiring_panel(seeded) == "", "week-long links are due only in their last 3 days"
     clock.advance(days=2)
     assert "Links expiring within 3 days" in _expiring_panel(seeded)
+
+
+def test_the_dashboard_extends_every_link_about_to_expire_at_once(seeded: Harness, clock: FakeClock) -> None:
+    svc = seeded.service
+    for email, name, days in (("hanako@example.co.jp", "佐藤", 10), ("jiro@example.co.jp", "鈴木", 13)):
+        seeded.run(svc.add_employee, EmployeeProfile(email=email, family_name=name), actor="cli")
+        seeded.run(svc.issue_card, email, days=days, actor="cli")
+    assert "Extend all 2" in _expiring_panel(seeded)
+
+    def expiries() -> dict[str, datetime]:
+        return {e: seeded.run(svc.current_card, e).card.expires_at  # type: ignore[union-attr]
+                for e in ("taro@example.co.jp", "hanako@example.co.jp", "jiro@example.co.jp")}
+
+    before = expiries()
+    refused = post_form(seeded.client, "/admin", "/admin/cards/extend-expiring", {"days": "0"})
+    assert refused.status_code == 400 and '<p class="form-error" role="alert" id="extend-all-error">' in refused.text
+    assert 'value="0" aria-invalid="true" aria-describedby="extend-all-error"' in refused.text
+    assert expiries() == before, "a refused form changes nothing"
+
+    done = post_form(seeded.client, "/admin", "/admin/cards/extend-expiring", {"days": "60"})
+    assert done.status_code == 303 and done.headers["location"] == "/admin?done=extended_all"
+    after = expiries()
+    assert after["hanako@example.co.jp"] == after["jiro@example.co.jp"] == clock.now + timedelta(days=60)
+    assert after["taro@example.co.jp"] == before["taro@example.co.jp"], "a link not about to expire is left alone"
+    audit = [a for a in seeded.run(svc._store.audit_events) if a.action == "card.extend"]
+    assert len(audit) == 2 and {a.actor for a in audit} == {ADMIN_EMAIL}
+    page = seeded.client.get("/admin?done=extended_all", headers={"accept-language": "en"}).text
+    assert "The links about to expire were extended." in page and 'aria-labelledby="expiring-h"' not in page
+
+    clock.advance(days=50)  # hanako's and jiro's links are due again, with 10 days left
+    assert login(seeded.client, ADMIN_EMAIL).status_code == 303
+    short = post_form(seeded.client, "/admin", "/admin/cards/extend-expiring", {"days": "5"})
+    assert short.headers["location"] == "/admin?done=extended_none"
+    assert expiries()["hanako@example.co.jp"] == after["hanako@example.co.jp"], "never shortened"
 
 
 def _dashboard_total(h: Harness) -> int:

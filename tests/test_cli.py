@@ -366,7 +366,10 @@ def test_card_expiring_lists_the_live_links_about_to_expire_soonest_first(cli: A
     assert [c["employee"] for c in within] == [TARO, HANAKO]
     assert ok(cli("card", "expiring")).out.startswith(f"{TARO}\tgen 1\texpires ")
     assert "--within" in assert_one_line_error(cli("card", "expiring", "--within", "0"), code=2)
-    ok(cli("card", "extend", "--employee", TARO, "--days", "60"))
+    assert "days" in assert_one_line_error(cli("card", "extend-expiring", "--days", "0"))
+    assert ok(cli("card", "extend-expiring", "--days", "60", "--json")).json == {"extended": 1}
+    assert ok(cli("card", "expiring", "--json")).json == []
+    assert ok(cli("card", "extend-expiring")).out == "extended 0 links about to expire\n"
     ok(cli("card", "revoke", "--employee", HANAKO))
     assert ok(cli("card", "expiring", "--within", "31", "--json")).json == []
 

@@ -1,4 +1,4 @@
-"""card issue|rotate|revoke|extend|list|expiring|qr."""
+"""card issue|rotate|revoke|extend|list|expiring|extend-expiring|qr."""
 
 from __future__ import annotations
 
@@ -81,6 +81,15 @@ async def _card_expiring(service: Service, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _card_extend_expiring(service: Service, args: argparse.Namespace) -> int:
+    extended = await service.extend_expiring(days=args.days, actor=ACTOR)
+    if args.json:
+        print_json({"extended": extended})
+    else:
+        out(f"extended {extended} link{'' if extended == 1 else 's'} about to expire")
+    return 0
+
+
 async def _card_qr(service: Service, args: argparse.Namespace) -> int:
     from .. import qr
 
@@ -120,6 +129,8 @@ COMMANDS: tuple[Command, ...] = (
                     help="expiring within this many days (default: the notice the console and /me give, two weeks "
                          "or half the company's link lifetime when that is shorter)"),
                 JSON)),
+    Command(("card", "extend-expiring"), "extend every link that card expiring lists to N days from now",
+            uses_service(_card_extend_expiring), (DAYS, JSON)),
     Command(("card", "qr"), "write the QR code of an employee's live link", uses_service(_card_qr), (
         EMPLOYEE,
         arg("--format", choices=["png", "svg"], help="image format (default: from the --output suffix)"),

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 
 from ... import chart
-from ...models import User
+from ...models import ContactcardError, User
 from ..context import app_context
 from . import api_tokens, audit, cards, employees, leads, scans, settings, sso, webhooks
-from .base import admin_get, page
+from .base import admin_get, admin_post, back, field, page, said
 
 
 class _Drawn:
@@ -30,7 +31,8 @@ class _Drawn:
         return self._draw()
 
 
-async def dashboard(request: Request, user: User) -> Response:
+async def dashboard(request: Request, user: User, *, error: str = "", days: str | None = None,
+                    status: int = 200) -> Response:
     service = app_context(request).service
     t = app_context(request).renderer.translator(request)
     data = await service.dashboard()
@@ -47,15 +49,31 @@ async def dashboard(request: Request, user: User) -> Response:
 
     # Pinned to the figures (the same object while the service reuses them): an admin holding reload down is
     # answered from the page rendered once per DASHBOARD_TTL, so the scans served meanwhile keep their pace.
+    default_days = (await service.company()).default_card_days
     return await page(request, user, "admin/dashboard.html",
-                      {"data": data, "chart_svg": _Drawn(draw), "webhook_alerts": webhook_alerts},
-                      pins=(data, webhook_alerts))
+                      {"data": data, "chart_svg": _Drawn(draw), "webhook_alerts": webhook_alerts,
+                       "extend_days": default_days if days is None else days, "error": error},
+                      status=status, pins=None if error else (data, webhook_alerts))
+
+
+async def dashboard_page(request: Request, user: User) -> Response:
+    return await dashboard(request, user)
+
+
+async def extend_expiring(request: Request, user: User, form: FormData) -> Response:
+    """The dashboard's "extend all": every link about to expire, to the days given from now."""
+    try:
+        extended = await app_context(request).service.extend_expiring(days=cards.form_days(form), actor=user.email)
+    except ContactcardError as err:
+        return await dashboard(request, user, error=said(request, err), days=field(form, "days"), status=400)
+    return back("/admin", "extended_all" if extended else "extended_none")
 
 
 routes: list[BaseRoute] = [
-    admin_get("/admin", dashboard),
+    admin_get("/admin", dashboard_page),
     Mount("/admin", routes=[
-        admin_get("/", dashboard),
+        admin_get("/", dashboard_page),
+        admin_post("/cards/extend-expiring", extend_expiring),
         *employees.routes,
         *cards.routes,
         *scans.routes,

@@ -37,7 +37,7 @@ MAX_UPLOAD_BODY = 64 * 1024 * 1024  # above this the app answers 413 itself; bel
 # Confirmation lines a redirect may ask for (anything else in ?done= is ignored).
 DONE = ("saved", "created", "channel_added", "channel_removed", "channel_moved", "photo", "departed", "issued",
         "rotated", "revoked", "extended", "invited", "logo", "webhook_test", "webhook_enable", "webhook_redeliver",
-        "webhook_removed", "lead_deleted", "erased", "token_revoked")
+        "webhook_removed", "lead_deleted", "erased", "token_revoked", "extended_all", "extended_none")
 
 
 def path_id(request: Request, name: str = "id") -> int:

@@ -24,7 +24,7 @@ from .employees import confirmation_get, employee_post, get_employee
 PNG_BOX = 12  # pixels per module: ~600 px for a typical link, crisp on paper at 3 cm
 
 
-def _days(form: FormData) -> int | None:
+def form_days(form: FormData) -> int | None:
     """The optional ``days`` field: None when empty (the company's default lifetime)."""
     raw_days = field(form, "days")
     days = whole(raw_days) if raw_days.strip() else None
@@ -34,17 +34,17 @@ def _days(form: FormData) -> int | None:
 
 
 async def issue(request: Request, user: User, employee: Employee, form: FormData) -> str:
-    await service_of(request).issue_card(employee.id, days=_days(form), actor=user.email)
+    await service_of(request).issue_card(employee.id, days=form_days(form), actor=user.email)
     return "issued"
 
 
 async def extend(request: Request, user: User, employee: Employee, form: FormData) -> str:
-    await service_of(request).extend_card(employee.id, days=_days(form), actor=user.email)
+    await service_of(request).extend_card(employee.id, days=form_days(form), actor=user.email)
     return "extended"
 
 
 async def rotate(request: Request, user: User, employee: Employee, form: FormData) -> str:
-    await service_of(request).rotate_card(employee.id, days=_days(form), actor=user.email)
+    await service_of(request).rotate_card(employee.id, days=form_days(form), actor=user.email)
     return "rotated"
 
 
