@@ -110,7 +110,8 @@ class Deliverer:
                 await asyncio.wait_for(self._wake.wait(), self.poll)
 
     async def run_once(self) -> int:
-        """One round: attempt every endpoint's due head delivery, record the outcomes; the number attempted.
+        """One round: claim every endpoint's due head delivery (up to ``CLAIM_LIMIT``), attempt them, record the
+        outcomes still ours; the number attempted.
         Once an hour it also forgets finished deliveries older than ``LOG_KEPT`` (a bounded chunk)."""
         now = self.clock()
         if self._purged_at is None or not timedelta(0) <= now - self._purged_at < PURGE_EVERY:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import os
 import re
 import signal
@@ -31,6 +30,7 @@ from contactcard.accounts import Accounts
 from contactcard.config import load_secret
 from contactcard.delivery import Deliverer
 from contactcard.store import Store
+from contactcard.webhook_admin import WebhookAdmin
 
 from .accounts_kit import ADMIN_EMAIL as ADMIN
 from .accounts_kit import PASSWORD
@@ -85,18 +85,15 @@ def pair(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterat
     card = seed_card(db, secret_file)
     env = {"CONTACTCARD_DB": str(db), "CONTACTCARD_SECRET_FILE": str(secret_file),
            "CONTACTCARD_WEBHOOK_ALLOW_PRIVATE": "1"}
-    a, b = LiveServer(env, tmp / "a.log"), LiveServer(env, tmp / "b.log")
-    secrets = {}
-    for path in ("/crm", "/sales"):
-        added = json.loads(a.cli("webhook", "add", receiver.url + path, "--events", "scan.viewed", "--json"))
-        secrets[path] = added["secret"]
+    pair = Pair(LiveServer(env, tmp / "a.log"), LiveServer(env, tmp / "b.log"), db, secret_file, card, {})
+    set_endpoints(pair, receiver, "/crm", "/sales")
     try:
-        a.start()
-        b.start()
-        yield Pair(a, b, db, secret_file, card, secrets)
+        pair.a.start()
+        pair.b.start()
+        yield pair
     finally:
-        a.stop()
-        b.stop()
+        pair.a.stop()
+        pair.b.stop()
 
 
 def counted(receiver: Receiver, path: str, secret: str) -> Counter[str]:
@@ -142,13 +139,28 @@ def lease_end(pair: Pair, endpoint_id: int) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def add_endpoint(pair: Pair, receiver: Receiver, path: str) -> int:
-    """A new endpoint for ``path`` (the others removed, so only its deliveries are in play); its id."""
-    for line in pair.a.cli("webhook", "list").splitlines():
-        pair.a.cli("webhook", "remove", line.split()[0])
-    added = json.loads(pair.a.cli("webhook", "add", receiver.url + path, "--events", "scan.viewed", "--json"))
-    pair.secrets[path] = added["secret"]
-    return int(added["id"])
+def set_endpoints(pair: Pair, receiver: Receiver, *paths: str) -> list[int]:
+    """Replace the endpoints with one for each of ``paths`` (so only their deliveries are in play), as the console
+    does it (in this process: a command would cost a second a call); their ids. The servers see them at their
+    next look."""
+
+    async def replace_endpoints() -> list[int]:
+        store = await Store.open(pair.db)
+        try:
+            admin = WebhookAdmin(store, lambda: datetime.now(UTC), secret=load_secret(pair.secret_file),
+                                 allow_private=True)
+            for endpoint in await admin.endpoints():
+                await admin.remove_endpoint(endpoint.id, actor="test")
+            ids = []
+            for path in paths:
+                added = await admin.add_endpoint(receiver.url + path, ["scan.viewed"], actor="test")
+                pair.secrets[path] = added.secret
+                ids.append(added.endpoint.id)
+            return ids
+        finally:
+            await store.close()
+
+    return asyncio.run(replace_endpoints())
 
 
 def check_arrivals(receiver: Receiver, path: str, secret: str, events: int, repeated: str) -> None:
@@ -169,7 +181,7 @@ def check_arrivals(receiver: Receiver, path: str, secret: str, events: int, repe
 def test_a_server_stopped_mid_delivery_hands_it_to_the_other_at_once(pair: Pair, receiver: Receiver) -> None:
     """A rolling restart: SIGTERM while a delivery is in flight gives the claim back, so the other server sends it
     again at its next look, without waiting for the lease."""
-    endpoint = add_endpoint(pair, receiver, "/stop")
+    [endpoint] = set_endpoints(pair, receiver, "/stop")
     receiver.hold()  # the next delivery is received and left unanswered
     for i in range(3):
         pair.scan(pair.a if i % 2 else pair.b, f"stop-{i}")
@@ -191,7 +203,7 @@ def test_a_server_killed_mid_delivery_leaves_it_claimed_until_the_lease_ends(pai
     """SIGKILL while a delivery is in flight: its claim stays, so no one sends that endpoint anything (its order
     holds) until the lease has run out; then the next deliverer to look sends it again. The later deliverer here
     runs in the test's process on the injected clock, set to just before and at the lease's end."""
-    endpoint = add_endpoint(pair, receiver, "/kill")
+    [endpoint] = set_endpoints(pair, receiver, "/kill")
     receiver.hold()
     for i in range(3):
         pair.scan(pair.a if i % 2 else pair.b, f"kill-{i}")
