@@ -310,9 +310,13 @@ def test_the_links_about_to_expire_soonest_first(seeded: Harness, clock: FakeClo
     assert [(c["employee_id"], c["status"], c["expires_at"]) for c in due] == [(1, "live", "2027-02-26T01:00:00Z")]
     assert call(h, "GET", "/cards/expiring", secret, within_days=9).json() == []
     problem(call(h, "GET", "/cards/expiring", secret, within_days=0), 422, "validation")
+    problem(call(h, "POST", "/cards/expiring/extend", secret, {"days": 90}), 403, "insufficient-scope")
     writer = token(h, "renewer", "write", days=365)
-    assert call(h, "POST", "/employees/1/card/extend", writer, {"days": 90}).status_code == 200
+    problem(call(h, "POST", "/cards/expiring/extend", writer, {"days": 0}), 422, "validation")
+    assert call(h, "POST", "/cards/expiring/extend", writer, {"days": 90}).json() == {"extended": 1}
     assert call(h, "GET", "/cards/expiring", secret).json() == []
+    assert call(h, "GET", "/employees/1/card", secret).json()["expires_at"] == "2027-05-17T01:00:00Z"
+    assert call(h, "POST", "/cards/expiring/extend", writer).json() == {"extended": 0}
 
 
 def test_the_qr_codes_decode_to_the_card_link(seeded: Harness) -> None:

@@ -12,7 +12,7 @@ from ...models import ApiScope, IssuedCard, NotFound
 from ..admin.cards import PNG_BOX
 from ..security import NO_STORE
 from .operations import Call, Operation
-from .shapes import CardDays, CardIssue, CardOut, ExpiringQuery
+from .shapes import CardDays, CardIssue, CardOut, ExpiringQuery, ExtendedOut
 
 
 async def _current(call: Call) -> IssuedCard:
@@ -59,6 +59,11 @@ async def expiring_cards(call: Call) -> list[CardOut]:
     return [CardOut.of(e.card, now, None) for e in await call.service.expiring_cards(within)]
 
 
+async def extend_expiring(call: Call) -> ExtendedOut:
+    body: CardDays = call.body
+    return ExtendedOut(extended=await call.service.extend_expiring(days=body.days, actor=call.actor))
+
+
 async def qr_png(call: Call) -> Response:
     card = await _current(call)
     return Response(qr.png_bytes(card.url, box_size=PNG_BOX), media_type="image/png", headers=NO_STORE)
@@ -88,6 +93,10 @@ OPERATIONS = (
               "cards", query=ExpiringQuery, returns=list[CardOut],
               description="Soonest first; extend each with POST /employees/{employee_id}/card/extend. "
                           "`url` is null here: GET the employee's card for its link."),
+    Operation("POST", "/cards/expiring/extend", extend_expiring, ApiScope.WRITE,
+              "Extend every link about to expire", "cards", body=CardDays, body_required=False, returns=ExtendedOut,
+              description="The links `GET /cards/expiring` lists (the company's notice), each to `days` from now; "
+                          "a link already lasting longer is left as it is. One transaction, an audit row each."),
     Operation("GET", CARD + "/qr.png", qr_png, ApiScope.READ, "The card's QR code as PNG", "cards",
               media="image/png", description=_NO_CARD),
     Operation("GET", CARD + "/qr.svg", qr_svg, ApiScope.READ, "The card's QR code as SVG", "cards",

@@ -275,6 +275,11 @@ class ScanPage(BaseModel):
     total_capped: bool
 
 
+class ExtendedOut(BaseModel):
+    model_config = _examples({"extended": 12})
+    extended: int = Field(description="how many links were extended")
+
+
 class DayOut(BaseModel):
     day: str
     scans: int
