@@ -513,6 +513,7 @@ class Service:
             await self._store.set_card_expiry(current.card.id, expires_at)
             await change.audit("card.extend", f"card:{current.card.id}", {"expires_at": current.card.expires_at},
                                {"expires_at": expires_at})
+            await change.emit(hooks.CARD_EXTENDED, _extended(current.card, employee, expires_at))
         record = await self._store.card(current.card.id)
         assert record is not None
         return self._issued(record)
@@ -526,10 +527,12 @@ class Service:
             company = await change.company()
             expires_at = change.now + timedelta(days=_days(company.default_card_days if days is None else days))
             for card in await self._store.cards_expiring(change.now, change.now + company.expiry_notice):
-                if card.expires_at < expires_at:
+                employee = await self._store.employee(card.employee_id)
+                if card.expires_at < expires_at and employee is not None:
                     await self._store.set_card_expiry(card.id, expires_at)
                     await change.audit("card.extend", f"card:{card.id}", {"expires_at": card.expires_at},
                                        {"expires_at": expires_at})
+                    await change.emit(hooks.CARD_EXTENDED, _extended(card, employee, expires_at))
                     extended += 1
         return extended
 
@@ -954,6 +957,12 @@ def _check_zone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError("unknown time zone %(name)r", name=name) from None
+
+
+def _extended(card: Card, employee: Employee, expires_at: datetime) -> dict[str, Any]:
+    """The ``card.extended`` webhook's data."""
+    return {"card_id": card.id, "employee": hooks.employee_data(employee), "expires_at": hooks.iso(expires_at),
+            "previous_expires_at": hooks.iso(card.expires_at)}
 
 
 def local_time(company: Company, when: datetime) -> datetime:

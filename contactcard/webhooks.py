@@ -30,10 +30,11 @@ SCAN_VCARD_SAVED = "scan.vcard_saved"
 CARD_ISSUED = "card.issued"
 CARD_ROTATED = "card.rotated"
 CARD_REVOKED = "card.revoked"
+CARD_EXTENDED = "card.extended"
 EMPLOYEE_DEPARTED = "employee.departed"
 TEST_EVENT = "webhook.test"  # sent by "send test event" only; nobody subscribes to it
 EVENT_TYPES = (SCAN_VIEWED, SCAN_CHANNEL_TAPPED, SCAN_VCARD_SAVED, CARD_ISSUED, CARD_ROTATED, CARD_REVOKED,
-               EMPLOYEE_DEPARTED)
+               CARD_EXTENDED, EMPLOYEE_DEPARTED)
 CHAT_EVENTS = (SCAN_CHANNEL_TAPPED, SCAN_VCARD_SAVED)  # what an employee may be told about in chat
 
 # A person's hit on a card link, by outcome: the page (live or the page an ended link shows), a button, the vCard.

@@ -119,6 +119,25 @@ def test_every_event_is_signed_as_standard_webhooks_verify_it_and_bots_send_none
         replace(got[0], body=got[0].body.replace(b"view", b"vcard")).verified(harness.secret)  # type: ignore[attr-defined]
 
 
+def test_an_extended_link_is_announced_with_its_new_and_previous_expiry(
+        harness: Harness, receiver: Receiver, clock: FakeClock) -> None:
+    """A CRM that keeps each card's expiry hears of extensions, one by one or all the links about to expire."""
+    issued = harness.seed()
+    add(harness, receiver.url + "/expiry", (hooks.CARD_EXTENDED,))
+    harness.run(harness.service.extend_card, "taro@example.co.jp", days=30, actor="test")
+    clock.advance(days=20)
+    assert harness.run(harness.service.extend_expiring, days=60, actor="test") == 1
+    assert deliver_all(harness) == 2
+    first, second = [r.verified(harness.secret) for r in receiver.on("/expiry")]  # type: ignore[attr-defined]
+    assert [first["type"], second["type"]] == ["card.extended", "card.extended"]
+    assert first["data"] == {"card_id": issued.card.id, "employee": first["data"]["employee"],
+                             "expires_at": "2026-12-28T01:00:00.000Z",
+                             "previous_expires_at": "2027-02-26T01:00:00.000Z"}
+    assert first["data"]["employee"]["email"] == "taro@example.co.jp"
+    assert (second["data"]["previous_expires_at"], second["data"]["expires_at"]) == (
+        "2026-12-28T01:00:00.000Z", "2027-02-16T01:00:00.000Z")
+
+
 def test_the_outbox_row_is_written_with_the_change_or_not_at_all(harness: Harness, receiver: Receiver) -> None:
     harness.seed()
     add(harness, receiver.url + "/crm", (hooks.CARD_ISSUED, hooks.CARD_REVOKED))
