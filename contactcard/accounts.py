@@ -7,8 +7,9 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
 - Sessions: a random 32-byte id in the cookie, its SHA-256 in ``sessions``. An admin session ends after
   30 minutes without a request or 12 hours after sign-in; an employee's after 8 hours idle or 7 days
   (a working day at a stand without signing in again; the service worker shows the cached QR meanwhile).
-  ``last_seen_at`` is written at most once a minute. Signing in issues a new id (no fixation); signing out
-  deletes the row; setting a password ends every session of that user.
+  ``last_seen_at`` is written at most once a minute; a clock that steps back never lengthens the idle limit.
+  Signing in issues a new id (no fixation); signing out deletes the row; setting a password ends every session
+  of that user.
 - The session check of each request is answered from memory while nothing was committed since it was read
   (``SessionCache``): not by this process (the store's commit counter), nor by another, such as the CLI (the
   service's ``PRAGMA data_version`` check, one that started after the request arrived). So a signed-out,
@@ -555,7 +556,7 @@ class Accounts:
         if cache is not None:
             known = cache.get(id_hash, mark, now)
             if (known is not None and self._fresh(known.active.user, known.found, now)
-                    and now - known.found.last_seen_at < TOUCH_EVERY):
+                    and timedelta(0) <= now - known.found.last_seen_at < TOUCH_EVERY):
                 return known.active
         found = await self._store.session(id_hash)
         if found is None:
@@ -565,7 +566,7 @@ class Accounts:
             async with self._store.transaction():
                 await self._store.delete_session(id_hash)
             return None
-        if now - found.last_seen_at >= TOUCH_EVERY:
+        if not timedelta(0) <= now - found.last_seen_at < TOUCH_EVERY:  # due, or "in the future" (see _fresh)
             async with self._store.transaction():  # this commit moves the mark: the next request reads again
                 await self._store.touch_session(id_hash, now)
         active = ActiveSession(user=record.user, csrf_token=auth.csrf_token(session_token),
@@ -575,8 +576,11 @@ class Accounts:
         return active
 
     def _fresh(self, user: User, found: SessionRecord, now: datetime) -> bool:
+        """Within both limits. A clock stepped back never lengthens the idle limit: a last request "in the
+        future" counts as made now (and is written so). The absolute limit stays counted from the sign-in's
+        time, so it does grow by the step (ending the session instead would sign everyone out at a step)."""
         rule = SESSION_POLICY.get(user.role, SESSION_POLICY[Role.ADMIN])
-        return now - found.last_seen_at < rule.idle and now - found.created_at < rule.absolute
+        return now - min(found.last_seen_at, now) < rule.idle and now - found.created_at < rule.absolute
 
     async def sign_out(self, session_token: str) -> ProviderSession | None:
         """End the session; for one opened through single sign-on, what signing out at the provider needs."""

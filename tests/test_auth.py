@@ -360,6 +360,21 @@ def test_admin_session_idle_timeout(harness: Harness, clock: FakeClock) -> None:
     assert harness.run(harness.service._store.count_sessions) == 0, "the expired row is deleted"
 
 
+def test_a_clock_step_back_never_lengthens_a_sessions_idle_limit(harness: Harness, clock: FakeClock) -> None:
+    """Finding 17's variant for sessions: after the clock stepped back, a last request "in the future" was never
+    written again until the clock caught up, so an admin session stayed alive for its 30 idle minutes plus the
+    step. A request then counts as made now."""
+    make_admin(harness)
+    login(harness.client, ADMIN_EMAIL)
+    clock.advance(minutes=20)
+    assert harness.client.get("/me").status_code == 200
+    clock.advance(minutes=-15)  # the clock steps back
+    assert harness.client.get("/me").status_code == 200
+    clock.advance(minutes=31)
+    assert harness.client.get("/me").status_code == 303, "31 minutes idle: over, whatever the clock said before"
+    assert harness.run(harness.service._store.count_sessions) == 0
+
+
 def test_employee_session_absolute_timeout(harness: Harness, clock: FakeClock) -> None:
     harness.seed()
     taro = make_employee(harness)
