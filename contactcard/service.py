@@ -526,13 +526,13 @@ class Service:
         async with self._change(actor) as change:
             company = await change.company()
             expires_at = change.now + timedelta(days=_days(company.default_card_days if days is None else days))
-            for card in await self._store.cards_expiring(change.now, change.now + company.expiry_notice):
-                employee = await self._store.employee(card.employee_id)
-                if card.expires_at < expires_at and employee is not None:
+            for due in await reports.expiring_cards(self._store, change.now, company.expiry_notice):
+                card = due.card
+                if card.expires_at < expires_at:
                     await self._store.set_card_expiry(card.id, expires_at)
                     await change.audit("card.extend", f"card:{card.id}", {"expires_at": card.expires_at},
                                        {"expires_at": expires_at})
-                    await change.emit(hooks.CARD_EXTENDED, _extended(card, employee, expires_at))
+                    await change.emit(hooks.CARD_EXTENDED, _extended(card, due.employee, expires_at))
                     extended += 1
         return extended
 

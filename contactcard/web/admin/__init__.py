@@ -56,10 +56,6 @@ async def dashboard(request: Request, user: User, *, error: str = "", days: str 
                       status=status, pins=None if error else (data, webhook_alerts))
 
 
-async def dashboard_page(request: Request, user: User) -> Response:
-    return await dashboard(request, user)
-
-
 async def extend_expiring(request: Request, user: User, form: FormData) -> Response:
     """The dashboard's "extend all": every link about to expire, to the days given from now."""
     try:
@@ -70,9 +66,9 @@ async def extend_expiring(request: Request, user: User, form: FormData) -> Respo
 
 
 routes: list[BaseRoute] = [
-    admin_get("/admin", dashboard_page),
+    admin_get("/admin", dashboard),
     Mount("/admin", routes=[
-        admin_get("/", dashboard_page),
+        admin_get("/", dashboard),
         admin_post("/cards/extend-expiring", extend_expiring),
         *employees.routes,
         *cards.routes,
