@@ -53,6 +53,7 @@ Parameters, chosen for a phone that shows a QR at a trade show and a desktop tha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,12 +62,13 @@ from typing import Any
 
 from . import audit as audit_trail
 from . import auth, policy
-from .models import Clock, Conflict, ContactcardError, EmployeeStatus, NotFound, Role, User, ValidationError
+from .models import Busy, Clock, Conflict, ContactcardError, EmployeeStatus, NotFound, Role, User, ValidationError
 from .oidc import Identity
 from .store import SessionRecord, Store, UserRecord
 
 INVITATION_LIFETIME = timedelta(hours=72)
 TOUCH_EVERY = timedelta(minutes=1)
+TOUCH_PATIENCE = 0.1  # seconds the touch waits for a write lock held elsewhere before it is skipped
 FAILURE_WINDOW = timedelta(minutes=15)
 PAIR_THRESHOLD = 5  # failures of one client on one account
 CLIENT_THRESHOLD = 20  # failures of one client across accounts (guessing one password for many accounts)
@@ -567,8 +569,11 @@ class Accounts:
                 await self._store.delete_session(id_hash)
             return None
         if not timedelta(0) <= now - found.last_seen_at < TOUCH_EVERY:  # due, or "in the future" (see _fresh)
-            async with self._store.transaction():  # this commit moves the mark: the next request reads again
-                await self._store.touch_session(id_hash, now)
+            # Best effort: with the write lock held elsewhere the page is answered anyway, not a 503 after the
+            # usual patience; the touch only moves the idle limit on, and the next request tries it again.
+            with contextlib.suppress(Busy):
+                async with self._store.transaction(patience=TOUCH_PATIENCE):  # the commit moves the mark: the next
+                    await self._store.touch_session(id_hash, now)  # request reads again
         active = ActiveSession(user=record.user, csrf_token=auth.csrf_token(session_token),
                                created_at=found.created_at)
         if cache is not None:
