@@ -7,6 +7,7 @@ that phone cameras read from far away).
 
 from __future__ import annotations
 
+import functools
 import io
 
 import qrcode
@@ -22,6 +23,9 @@ MAX_URL_CHARS = 2000
 BORDER = 4
 # Past this a version-40 code is a ~10000 px square: refuse rather than allocate it.
 MAX_BOX_SIZE = 50
+# A link's image is drawn once, then reused: drawing takes 10-12 ms of pure Python on the event loop, which every
+# scan waiting meanwhile would feel. typed=True: True must not be taken for a cached box size of 1 (see _build).
+_remember = functools.lru_cache(maxsize=256, typed=True)
 
 
 def _build(url: str, box_size: int = 10) -> qrcode.QRCode[PilImage]:
@@ -64,6 +68,7 @@ def version_for(url: str) -> int:
     return version
 
 
+@_remember
 def png_bytes(url: str, *, box_size: int = 10) -> bytes:
     """A 1-bit black-on-white PNG of ``url``, ``box_size`` whole pixels per module."""
     code = _build(url, box_size)
@@ -74,6 +79,7 @@ def png_bytes(url: str, *, box_size: int = 10) -> bytes:
     return out.getvalue()
 
 
+@_remember
 def svg_bytes(url: str) -> bytes:
     """A standalone SVG of ``url``: one path over a white rect, with a viewBox so it scales."""
     code = _build(url)
