@@ -11,8 +11,11 @@ Test tiers (select with ``-m``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +37,29 @@ from contactcard.web.context import AppContext
 P = ParamSpec("P")
 T = TypeVar("T")
 BASE_URL = "https://cards.example.co.jp"  # text only: never dialled, requests go to the in-process app
+
+
+@contextlib.contextmanager
+def write_lock_held_elsewhere(db_path: Path) -> Iterator[None]:
+    """Another program holds the database's write lock for the block: a real second connection, as `sqlite3 cc.db`
+    with BEGIN EXCLUSIVE would."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with contextlib.closing(sqlite3.connect(db_path, isolation_level=None)) as other:
+            other.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(30)
+            other.execute("ROLLBACK")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10), "could not take the write lock"
+        yield
+    finally:
+        release.set()
+        holder.join()
 
 
 @dataclass

@@ -28,7 +28,7 @@ from contactcard.schema import LATEST
 from contactcard.store import Store
 
 from .accounts_kit import csrf_of, get
-from .conftest import FakeClock, Harness
+from .conftest import FakeClock, Harness, write_lock_held_elsewhere
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
           "Version/17.5 Mobile/15E148 Safari/604.1")
@@ -196,19 +196,7 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_and_nothing_is_stored(set
         issued = harness.seed()
         path = harness.path(issued)
         assert client.get(path, headers={"user-agent": "before"}).status_code == 200
-        locked, release = threading.Event(), threading.Event()
-
-        def hold_lock() -> None:  # a real second connection, as `sqlite3 cc.db` with BEGIN EXCLUSIVE would
-            with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as other:
-                other.execute("BEGIN EXCLUSIVE")
-                locked.set()
-                release.wait(30)
-                other.execute("ROLLBACK")
-
-        holder = threading.Thread(target=hold_lock)
-        holder.start()
-        try:
-            assert locked.wait(10)
+        with write_lock_held_elsewhere(settings.db_path):
             timed = []
 
             def scan(n: int) -> None:
@@ -230,9 +218,6 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_and_nothing_is_stored(set
             assert checks and max(checks) < 0.3, f"resolve() waited behind the writer: {max(checks):.2f} s"
             assert [(status, retry) for status, retry, _ in timed] == [(503, "1")] * 8
             assert max(took for _, _, took in timed) < deadline + 1.0, timed  # was 5 s and more
-        finally:
-            release.set()
-            holder.join()
         assert client.get(path, headers={"user-agent": "after"}).status_code == 200, "the writer recovers at once"
         assert [e.user_agent for e in harness.events()] == ["before", "after"], "a 503 is never stored"
 
@@ -247,25 +232,10 @@ def test_a_write_lock_held_elsewhere_still_lets_a_signed_in_admin_read_the_conso
 
     clock.advance(minutes=2)  # the touch is due
     before = last_seen()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as other:
-            other.execute("BEGIN EXCLUSIVE")
-            locked.set()
-            release.wait(30)
-            other.execute("ROLLBACK")
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
+    with write_lock_held_elsewhere(settings.db_path):
         start = time.monotonic()
         r = admin_client.get("/admin/employees")
         took = time.monotonic() - start
-    finally:
-        release.set()
-        holder.join()
     assert r.status_code == 200 and took < 2, (r.status_code, took)
     assert last_seen() == before, "skipped, not half-written"
     assert admin_client.get("/admin/employees").status_code == 200
@@ -286,17 +256,6 @@ def test_a_write_lock_held_elsewhere_makes_a_sign_in_or_an_api_write_a_503_not_a
             return [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
 
     before = counts()
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        with closing(sqlite3.connect(settings.db_path, isolation_level=None)) as other:
-            other.execute("BEGIN EXCLUSIVE")
-            locked.set()
-            release.wait(30)
-            other.execute("ROLLBACK")
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
     answers: dict[str, object] = {}
 
     def sign_in() -> None:
@@ -309,17 +268,12 @@ def test_a_write_lock_held_elsewhere_makes_a_sign_in_or_an_api_write_a_503_not_a
                                                                         "family_name": "X"},
                                              headers={"Authorization": f"Bearer {secret}"})
 
-    try:
-        assert locked.wait(10)
-        with caplog.at_level(logging.INFO):
-            callers = [threading.Thread(target=f) for f in (sign_in, api_write)]
-            for t in callers:
-                t.start()
-            for t in callers:
-                t.join(30)
-    finally:
-        release.set()
-        holder.join()
+    with write_lock_held_elsewhere(settings.db_path), caplog.at_level(logging.INFO):
+        callers = [threading.Thread(target=f) for f in (sign_in, api_write)]
+        for t in callers:
+            t.start()
+        for t in callers:
+            t.join(30)
     login, api = answers["login"], answers["api"]
     assert isinstance(login, httpx.Response) and isinstance(api, httpx.Response)
     assert (login.status_code, login.headers.get("retry-after")) == (503, "1")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import write_lock_held_elsewhere
 from .live_server import LiveServer, ScanLoad, seed_card
 
 pytestmark = pytest.mark.slow
@@ -131,20 +132,8 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_from_the_real_server(
     is released; sign-in and health pages do not wait at all; the first scan after the lock is a 200."""
     server, path, db = served
     server.start(path)
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_lock() -> None:
-        with closing(sqlite3.connect(db, isolation_level=None)) as other:
-            other.execute("BEGIN EXCLUSIVE")
-            locked.set()
-            release.wait(30)
-            other.execute("ROLLBACK")
-
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
     answers: dict[str, tuple[int, str | None, float]] = {}
-    try:
-        assert locked.wait(10)
+    with write_lock_held_elsewhere(db):
         targets = {f"locked-out-{n}": path + ("", "", "", "?x=1", "/vcard")[n % 5] for n in range(10)}
 
         def scan(user_agent: str) -> None:
@@ -157,9 +146,6 @@ def test_a_write_lock_held_elsewhere_gets_a_prompt_503_from_the_real_server(
         held_until = time.monotonic() + 6  # the lock outlasts the deadline, as the review's 10 s lock did
         for t in scanners:
             t.join(max(0.0, held_until - time.monotonic()))
-    finally:
-        release.set()
-        holder.join()
     for t in scanners:
         t.join(20)
     assert sorted(answers) == sorted(targets)
