@@ -34,6 +34,8 @@ from contactcard.service import Service
 from contactcard.store import EventRow
 from contactcard.web.context import AppContext
 
+from .webhook_receiver import Receiver
+
 P = ParamSpec("P")
 T = TypeVar("T")
 BASE_URL = "https://cards.example.co.jp"  # text only: never dialled, requests go to the in-process app
@@ -71,6 +73,15 @@ class FakeClock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1, shared by a module's tests (``tests/webhook_receiver.py``)."""
+    r = Receiver()
+    r.start()
+    yield r
+    r.stop()
 
 
 @pytest.fixture

@@ -71,14 +71,6 @@ class Pair:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.start()
-    yield r
-    r.stop()
-
-
-@pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Pair]:
     tmp = tmp_path_factory.mktemp("two-servers")
     db, secret_file = tmp / "cc.sqlite3", tmp / "secret.key"
